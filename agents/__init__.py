@@ -1,0 +1,1 @@
+"""Agent nodes: typed in, typed out; each with a rules backend and an LLM backend."""

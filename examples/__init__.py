@@ -1,0 +1,1 @@
+"""A deterministic sample workspace generator, used by `gtmflow demo`."""

@@ -1,0 +1,1 @@
+"""Graph factories: `build_<name>_graph(...)` returning compiled LangGraph graphs."""

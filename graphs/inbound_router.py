@@ -1,0 +1,191 @@
+"""The inbound router: evaluate rules for one contact and emit the actions they call for.
+
+```
+START → evaluate_rules ─(any rule fired?)─ yes → emit_actions → END
+                                         └ no ──────────────→ END
+```
+
+One thread per contact (`thread_id = "inbound_router:<contact_id>"`). State is small: a cursor
+over the event store, how often each rule fired, and this run's decisions and actions. The
+histories themselves are read through the injected `Deps`, never copied into state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Literal, NotRequired, Required, TypedDict
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+
+from gtmflow.models import Action, Contact, Event, idempotency_key
+from gtmflow.pipes import History, Rule
+from gtmflow.tools.deps import Deps
+from gtmflow.triggers import Evaluation, RuleSet
+
+__all__ = ["EmitActions", "EvaluateRules", "InboundState", "build_inbound_router", "rulesets_of"]
+
+GRAPH_NAME = "inbound_router"
+
+
+class InboundState(TypedDict, total=False):
+    """Graph state: JSON-native values only, so checkpoints stay small and portable."""
+
+    contact_id: Required[str]
+    as_of: NotRequired[str | None]
+    seq_cursor: int
+    as_of_cursor: str | None
+    fired: dict[str, tuple[int, str]]
+    decisions: list[dict[str, Any]]
+    firings: list[dict[str, Any]]
+    actions: list[dict[str, Any]]
+
+
+class EvaluateRules:
+    """Node: evaluate the rule set over the contact's new events, then sweep at as-of."""
+
+    def __init__(self, rules: RuleSet) -> None:
+        self.rules = rules
+
+    def __call__(self, state: InboundState, runtime: Runtime[Deps]) -> dict[str, Any]:
+        deps = runtime.context
+        contact_id = state["contact_id"]
+        as_of = _as_of(state, deps)
+        last_seq = deps.events.last_seq()
+        history = deps.events.events(contact_id)
+        new = _new_events(state, deps, history, as_of)
+        result = self.rules.evaluate(
+            deps.events.contact(contact_id) or Contact(id=contact_id),
+            History(history),
+            new_events=new,
+            as_of=as_of,
+            fired=state.get("fired"),
+            score=deps.score(contact_id) if deps.score else None,
+        )
+        previous = state.get("as_of_cursor")
+        return {
+            "seq_cursor": last_seq,
+            "as_of_cursor": max(previous, as_of.isoformat()) if previous else as_of.isoformat(),
+            **_outputs(result),
+        }
+
+
+class EmitActions:
+    """Node: turn this run's firings into `Action`s with stable idempotency keys."""
+
+    def __init__(self, rules: RuleSet, graph: str) -> None:
+        self.rules = {rule.name: rule for rule in rules.rules}
+        self.graph = graph
+
+    def __call__(self, state: InboundState) -> dict[str, Any]:
+        actions = [
+            action.model_dump(mode="json")
+            for firing in state.get("firings", [])
+            for action in self._actions(state["contact_id"], firing)
+        ]
+        return {"actions": actions}
+
+    def _actions(self, contact_id: str, firing: dict[str, Any]) -> Iterable[Action]:
+        rule = self.rules[firing["rule"]]
+        for slot, spec in enumerate(rule.actions):
+            source = rule.name if slot == 0 else f"{rule.name}#{slot}"
+            yield Action(
+                kind=spec.kind,
+                contact_id=contact_id,
+                payload=spec.payload_dict() | {"evidence": firing["evidence"]},
+                graph=self.graph,
+                source=rule.name,
+                step=firing["step"],
+                created_at=firing["at"],
+                idempotency_key=idempotency_key(
+                    self.graph, contact_id, source, firing["step"], spec.kind
+                ),
+            )
+
+
+def route_after_evaluate(state: InboundState) -> Literal["emit_actions", "__end__"]:
+    """Deterministic edge: emit actions only when a rule fired."""
+    return "emit_actions" if state.get("firings") else END
+
+
+def build_inbound_router(
+    *,
+    rules: Sequence[Rule] | RuleSet,
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
+    name: str = GRAPH_NAME,
+) -> CompiledStateGraph[InboundState, Deps, InboundState, InboundState]:
+    """Build the inbound router graph for a set of rules.
+
+    Args:
+        rules: The rules to evaluate; validated now (unique names, real conditions).
+        checkpointer: Where threads persist. `Workspace.run` attaches the workspace's SQLite
+            checkpointer when this is None.
+        name: The graph's name; part of every thread id and idempotency key.
+
+    Returns:
+        A compiled LangGraph graph. Invoke it with `{"contact_id": ...}` and
+        `context=Deps(...)`, one thread per contact.
+    """
+    ruleset = rules if isinstance(rules, RuleSet) else RuleSet(rules)
+    builder = StateGraph(InboundState, context_schema=Deps)
+    builder.add_node("evaluate_rules", EvaluateRules(ruleset))
+    builder.add_node("emit_actions", EmitActions(ruleset, name))
+    builder.add_edge(START, "evaluate_rules")
+    builder.add_conditional_edges("evaluate_rules", route_after_evaluate)
+    builder.add_edge("emit_actions", END)
+    return builder.compile(checkpointer=checkpointer, name=name)
+
+
+def rulesets_of(graph: Any) -> list[RuleSet]:
+    """The rule sets evaluated by `EvaluateRules` nodes of a compiled graph.
+
+    The runtime uses them as the graph's trigger index: a contact whose new events no rule
+    listens to, and that no sweep needs, is not invoked at all.
+    """
+    builder = getattr(graph, "builder", None)
+    specs = getattr(builder, "nodes", {}).values()
+    nodes = (getattr(spec.runnable, "func", spec.runnable) for spec in specs)
+    return [node.rules for node in nodes if isinstance(node, EvaluateRules)]
+
+
+def _as_of(state: InboundState, deps: Deps) -> datetime:
+    raw = state.get("as_of")
+    return datetime.fromisoformat(raw) if raw else deps.clock.now()
+
+
+def _new_events(
+    state: InboundState, deps: Deps, history: list[Event], as_of: datetime
+) -> list[Event]:
+    """Events not replayed before: stored after the cursor, or newly inside the as-of horizon."""
+    cursor = state.get("seq_cursor", 0)
+    previous = state.get("as_of_cursor")
+    if not cursor:
+        return history
+    fresh = {e.id for e in deps.events.events(state["contact_id"], after_seq=cursor)}
+    horizon = datetime.fromisoformat(previous) if previous else None
+    return [
+        e for e in history
+        if e.id in fresh or (horizon is not None and horizon < e.timestamp <= as_of)
+    ]
+
+
+def _outputs(result: Evaluation) -> dict[str, Any]:
+    firings = [
+        {"rule": f.rule.name, "step": f.step, "at": f.decision.at.isoformat(),
+         "evidence": list(f.decision.evidence)}
+        for f in result.firings
+    ]
+    return {
+        "fired": result.fired,
+        "firings": firings,
+        "decisions": [
+            {"step": f.step, **f.decision.model_dump(mode="json")} for f in result.firings
+        ] + [
+            {"step": 0, **d.model_dump(mode="json")}
+            for d in result.all_decisions() if not d.fired
+        ],
+        "actions": [],
+    }

@@ -1,0 +1,68 @@
+"""gtmflow: agentic go-to-market orchestration. Deterministic pipes, intelligent flow.
+
+The curated public API. Build rules with `gtmflow.pipes`, graphs with `gtmflow.graphs`, and run
+them in a `Workspace`:
+
+    from gtmflow import Workspace, pipes as p
+
+    rules = [p.Rule("pricing-hot", when=p.count("page_view", path="/pricing", at_least=3,
+                                                within="7d"), then=p.alert_sales())]
+"""
+
+from __future__ import annotations
+
+from gtmflow import pipes
+from gtmflow.clock import Clock, SystemClock, VirtualClock, parse_duration
+from gtmflow.errors import ConfigError, GtmflowError, InputError, RunError, StoreError
+from gtmflow.models import (
+    Action,
+    Contact,
+    ContentItem,
+    Deal,
+    Event,
+    RouteDecision,
+    Touchpoint,
+    Transcript,
+    Utterance,
+    json_schemas,
+)
+from gtmflow.pipes import Rule
+from gtmflow.runtime import RunReport, Workspace
+from gtmflow.tools.deps import Deps
+from gtmflow.triggers import RuleSet
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # running
+    "Workspace",
+    "RunReport",
+    "Deps",
+    # pipes
+    "pipes",
+    "Rule",
+    "RuleSet",
+    # domain model
+    "Action",
+    "Contact",
+    "ContentItem",
+    "Deal",
+    "Event",
+    "RouteDecision",
+    "Touchpoint",
+    "Transcript",
+    "Utterance",
+    "json_schemas",
+    # time
+    "Clock",
+    "SystemClock",
+    "VirtualClock",
+    "parse_duration",
+    # errors
+    "GtmflowError",
+    "ConfigError",
+    "InputError",
+    "RunError",
+    "StoreError",
+    "__version__",
+]

@@ -1,0 +1,5 @@
+"""`python -m gtmflow` runs the command line."""
+
+from gtmflow.cli import app
+
+app()

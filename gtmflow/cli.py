@@ -1,0 +1,263 @@
+"""The `gtmflow` command line: init, ingest, run, outbox, deliver, explain, demo, schema.
+
+Every command takes `--workspace/-w` (default: the current folder) and `--json`, which prints
+machine-readable JSON on stdout and turns progress bars off. Errors go to stderr with exit code 2
+for a mistake in the call or the config, 1 when the world failed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gtmflow._scaffold import scaffold
+from gtmflow.errors import ConfigError, GtmflowError, InputError
+from gtmflow.models import ActionStatus, json_schemas
+from gtmflow.runtime import Workspace
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="gtmflow",
+    help="Agentic go-to-market orchestration: deterministic pipes, intelligent flow.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+ingest_app = typer.Typer(help="Ingest events or contacts from JSONL or CSV.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+
+WorkspaceOpt = Annotated[
+    Path, typer.Option("--workspace", "-w", help="Workspace folder.", show_default=False)
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+# ---------------------------------------------------------------------------- plumbing
+
+
+def _console() -> Console:
+    return Console()
+
+
+def _emit(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn gtmflow errors into one clear line on stderr and an exit code."""
+    try:
+        yield
+    except (ConfigError, InputError) as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except GtmflowError as exc:
+        Console(stderr=True).print(f"[bold red]failed:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+@contextmanager
+def _workspace(path: Path) -> Iterator[Workspace]:
+    with _errors(), Workspace.open(path) as ws:
+        yield ws
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"'{value}' is not ISO-8601, e.g. 2026-03-31T00:00:00Z") from None
+    if when.tzinfo is None:
+        raise typer.BadParameter(f"'{value}' has no timezone; add Z or an offset like +02:00")
+    return when
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(cell) for cell in row))
+    return table
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to create the workspace in.")] = Path(),
+    json_out: JsonOpt = False,
+) -> None:
+    """Scaffold a workspace: gtmflow.toml and rules.py with the three classic rules."""
+    with _errors():
+        written = scaffold(directory)
+        Workspace.open(directory).close()
+    if json_out:
+        _emit({"workspace": str(directory.resolve()), "written": [str(p) for p in written]})
+        return
+    for path in written:
+        _console().print(f"wrote {path}")
+    _console().print(f"workspace ready at {directory.resolve()}")
+
+
+def _ingest(kind: str, file: Path, workspace: Path, json_out: bool) -> None:
+    with _workspace(workspace) as ws:
+        report = ws.ingest(file, kind="events" if kind == "events" else "contacts",
+                           progress=not json_out)
+    data = report.to_json()
+    if json_out:
+        _emit(data)
+        return
+    _console().print(_table(f"ingest {kind}: {file}", list(data), [list(data.values())]))
+
+
+@ingest_app.command("events")
+def ingest_events_cmd(
+    file: Annotated[Path, typer.Argument(help="JSONL or CSV of events (or Segment payloads).")],
+    workspace: WorkspaceOpt = Path(),
+    json_out: JsonOpt = False,
+) -> None:
+    """Ingest events; bad rows go to a dead-letter file with the reason."""
+    _ingest("events", file, workspace, json_out)
+
+
+@ingest_app.command("contacts")
+def ingest_contacts_cmd(
+    file: Annotated[Path, typer.Argument(help="CSV/JSONL of contacts (HubSpot, Salesforce ok).")],
+    workspace: WorkspaceOpt = Path(),
+    json_out: JsonOpt = False,
+) -> None:
+    """Ingest contacts; HubSpot and Salesforce export headers map automatically."""
+    _ingest("contacts", file, workspace, json_out)
+
+
+@app.command()
+def run(
+    workspace: WorkspaceOpt = Path(),
+    as_of: Annotated[str | None, typer.Option(help="Evaluate at this ISO time.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Run the workspace's rules: realtime pass over new events, then a sweep at as-of."""
+    when = _parse_time(as_of)
+    with _workspace(workspace) as ws:
+        report = ws.run(as_of=when, progress=not json_out)
+    if json_out:
+        _emit(report.to_json())
+        return
+    rows = [[rule, n] for rule, n in report.by_rule.items()]
+    _console().print(_table(
+        f"run: {report.contacts} contacts, {report.actions} new actions", ["rule", "actions"], rows
+    ))
+
+
+@app.command()
+def outbox(
+    workspace: WorkspaceOpt = Path(),
+    status: Annotated[str | None, typer.Option(help="pending|sent|failed|unknown|held|cancelled")]
+    = None,
+    contact: Annotated[str | None, typer.Option(help="Only this contact.")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List outbox actions (status, rule, payload, idempotency key)."""
+    with _workspace(workspace) as ws:
+        records = ws.outbox.records(status=_status(status), contact_id=contact, limit=limit)
+    if json_out:
+        _emit([r.to_json() for r in records])
+        return
+    rows = [[r.action.contact_id, r.action.kind, r.action.source, r.status,
+             r.action.idempotency_key[:12]] for r in records]
+    _console().print(_table(f"outbox ({len(rows)})", ["contact", "kind", "rule", "status", "key"],
+                            rows))
+
+
+def _status(value: str | None) -> ActionStatus | None:
+    allowed = ("pending", "sent", "failed", "unknown", "held", "cancelled")
+    if value is not None and value not in allowed:
+        raise typer.BadParameter(f"status '{value}' is not one of {', '.join(allowed)}")
+    return value  # type: ignore[return-value]
+
+
+@app.command()
+def deliver(workspace: WorkspaceOpt = Path(), json_out: JsonOpt = False) -> None:
+    """Deliver pending outbox actions through the configured transport, each exactly once."""
+    with _workspace(workspace) as ws:
+        report = ws.deliver()
+    data = {"sent": report.sent, "failed": report.failed, "unknown": report.unknown}
+    if json_out:
+        _emit(data)
+        return
+    _console().print(_table("deliver", list(data), [list(data.values())]))
+
+
+@app.command()
+def explain(
+    contact_id: Annotated[str, typer.Argument(help="The contact to explain.")],
+    workspace: WorkspaceOpt = Path(),
+    json_out: JsonOpt = False,
+) -> None:
+    """Why did this contact get what it got? Rule verdicts, evidence and actions."""
+    with _workspace(workspace) as ws:
+        data = ws.explain(contact_id)
+    if json_out:
+        _emit(data)
+        return
+    _print_explanation(data)
+
+
+def _print_explanation(data: dict[str, Any]) -> None:
+    rows = [[r["rule"], "fired" if r["fired"] else "no", r["at"], r["reason"],
+             ", ".join(r["evidence"][:4]) + (" …" if len(r["evidence"]) > 4 else "")]
+            for r in data["rules"]]
+    console = _console()
+    console.print(_table(f"rules for {data['contact_id']}",
+                         ["rule", "fired", "at", "why", "evidence"], rows))
+    actions = [[a["kind"], a["rule"], json.dumps(a["payload"].get("sequence") or
+                a["payload"].get("message") or ""), a["status"]] for a in data["actions"]]
+    console.print(_table("actions", ["kind", "rule", "detail", "status"], actions))
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="Where to build the demo workspace.")]
+    = Path("gtmflow-demo"),
+    contacts: Annotated[int, typer.Option(help="Sample contacts to generate.")] = 500,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same world.")] = 7,
+    json_out: JsonOpt = False,
+) -> None:
+    """Generate a sample world, ingest it, run the three classic rules, show the outbox."""
+    from gtmflow.demo import print_demo, run_demo
+
+    with _errors():
+        report = run_demo(directory, contacts=contacts, seed=seed, progress=not json_out)
+    if json_out:
+        _emit(report)
+        return
+    print_demo(report, _console())
+
+
+@app.command()
+def schema(
+    model: Annotated[str | None, typer.Argument(help="One model, e.g. Event.")] = None,
+) -> None:
+    """Print the JSON schema of the domain models (all, or one)."""
+    schemas = json_schemas()
+    if model is None:
+        _emit(schemas)
+        return
+    if model not in schemas:
+        Console(stderr=True).print(f"error: no model '{model}'; choose from {', '.join(schemas)}")
+        raise typer.Exit(2)
+    _emit(schemas[model])

@@ -1,0 +1,303 @@
+"""The workspace: stores, checkpointer and the run loop, wired together.
+
+`Workspace.open(path)` keeps everything under `path/.gtmflow/`: the event store, outbox and
+decision log in `gtmflow.db`, LangGraph checkpoints in `checkpoints.db`. `run` invokes a graph once
+per contact that needs it (one thread per graph and contact), passes the actions each run returns
+to the outbox, and logs its decisions so `explain` can answer "why did this contact get that?".
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langchain_core.runnables import RunnableConfig
+
+from gtmflow._progress import progress_bar, wants_progress
+from gtmflow.clock import Clock, SystemClock
+from gtmflow.config import WorkspaceConfig, load_rules
+from gtmflow.errors import ConfigError
+from gtmflow.graphs.inbound_router import build_inbound_router, rulesets_of
+from gtmflow.models import Action, RouteDecision
+from gtmflow.pipes import Rule
+from gtmflow.tools._sqlite import connect
+from gtmflow.tools.decisions import DecisionLog
+from gtmflow.tools.deps import Deps
+from gtmflow.tools.events import SQLiteEventStore
+from gtmflow.tools.ingest import IngestReport, ingest_contacts, ingest_events
+from gtmflow.tools.outbox import DeliveryReport, Outbox
+from gtmflow.tools.transports import ConsoleTransport, FileTransport, Transport
+from gtmflow.triggers import RuleSet
+
+__all__ = ["RunReport", "Workspace"]
+
+STATE_DIR = ".gtmflow"
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    """What a run did: contacts invoked, new outbox actions, and new actions per rule."""
+
+    contacts: int
+    actions: int
+    by_rule: dict[str, int] = field(default_factory=dict)
+    as_of: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The shape printed by `gtmflow run --json`."""
+        return {
+            "contacts": self.contacts, "actions": self.actions, "by_rule": self.by_rule,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+        }
+
+
+class Workspace:
+    """A gtmflow workspace on disk: ingest events, run graphs, read the outbox, explain.
+
+    Example:
+        >>> import tempfile
+        >>> with Workspace.open(tempfile.mkdtemp()) as ws:
+        ...     ws.outbox.counts()
+        {}
+    """
+
+    def __init__(self, root: Path, *, clock: Clock | None = None) -> None:
+        self.root = root
+        self.state_dir = root / STATE_DIR
+        self.config = WorkspaceConfig.load(root)
+        self.clock: Clock = clock or SystemClock()
+        db = self.state_dir / "gtmflow.db"
+        self.events = SQLiteEventStore(db)
+        self.outbox = Outbox(db)
+        self.decisions = DecisionLog(db)
+        self._runs = connect(db)
+        self._runs.execute(
+            "CREATE TABLE IF NOT EXISTS runs (graph TEXT PRIMARY KEY, resume_seq INTEGER NOT "
+            "NULL, as_of TEXT)"
+        )
+        self._checkpoints = sqlite3.connect(
+            self.state_dir / "checkpoints.db", check_same_thread=False
+        )
+        self._checkpoints.execute("PRAGMA journal_mode=WAL")
+        self.checkpointer = SqliteSaver(self._checkpoints)
+
+    @classmethod
+    def open(cls, path: str | Path = ".", *, clock: Clock | None = None) -> Workspace:
+        """Open (creating if needed) the workspace at `path`."""
+        root = Path(path).expanduser().resolve()
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"workspace '{root}' is a file; pass a directory")
+        (root / STATE_DIR).mkdir(parents=True, exist_ok=True)
+        return cls(root, clock=clock)
+
+    def close(self) -> None:
+        """Close every store."""
+        for closeable in (self.events, self.outbox, self.decisions, self._runs,
+                          self._checkpoints):
+            closeable.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.root)!r})"
+
+    # ------------------------------------------------------------------ ingest
+
+    def ingest(
+        self,
+        path: str | Path,
+        *,
+        kind: Literal["events", "contacts"] = "events",
+        progress: bool | None = None,
+    ) -> IngestReport:
+        """Ingest a JSONL/CSV file of events (default) or contacts; bad rows are dead-lettered.
+
+        The dead-letter file goes next to the input, or under `.gtmflow/dead-letter/` when the
+        input's folder is read-only.
+        """
+        source = Path(path)
+        reader = ingest_events if kind == "events" else ingest_contacts
+        size = source.stat().st_size if source.is_file() else None
+        with progress_bar(f"ingest {source.name}", size, enabled=wants_progress(progress)) as adv:
+            seen = [0]
+
+            def advance(done: int) -> None:
+                adv(done - seen[0])
+                seen[0] = done
+
+            return reader(self.events, source, dead_letter=self._dead_letter(source),
+                          progress=advance)
+
+    def _dead_letter(self, source: Path) -> Path | None:
+        if os.access(source.parent, os.W_OK):
+            return None
+        return self.state_dir / "dead-letter" / f"{source.name}.dead-letter.jsonl"
+
+    # ------------------------------------------------------------------ run
+
+    def rules(self) -> list[Rule]:
+        """The rules named by `gtmflow.toml` (default: `rules.py`'s `RULES`)."""
+        return load_rules(self.config.rules, root=self.root)
+
+    def run(
+        self,
+        graph: Any = None,
+        *,
+        as_of: datetime | None = None,
+        progress: bool | None = None,
+    ) -> RunReport:
+        """Run a graph for every contact that needs it and write its actions to the outbox.
+
+        A contact needs a run when it has new events some trigger listens to, or when a rule
+        needs a sweep (inactivity, scheduled). Replays are harmless: actions keep their
+        idempotency keys, so the outbox ignores what it already holds.
+
+        Args:
+            graph: A compiled graph taking `{"contact_id", "as_of"}`; default: the inbound
+                router over this workspace's rules.
+            as_of: The instant to evaluate at; default: the workspace clock's now.
+            progress: Show a progress bar (None: when a person is watching).
+        """
+        graph = self._attach(graph if graph is not None else build_inbound_router(
+            rules=self.rules()))
+        as_of = as_of or self.clock.now()
+        contacts, resume_seq = self._due_contacts(graph, as_of)
+        deps = Deps(events=self.events, clock=self.clock)
+        by_rule: Counter[str] = Counter()
+        with progress_bar(f"run {graph.name}", len(contacts),
+                          enabled=wants_progress(progress)) as advance:
+            for contact_id in contacts:
+                by_rule.update(self._run_contact(graph, contact_id, as_of, deps))
+                advance(1)
+        self._save_cursor(graph.name, resume_seq, as_of)
+        return RunReport(len(contacts), sum(by_rule.values()), dict(sorted(by_rule.items())),
+                         as_of)
+
+    def _attach(self, graph: Any) -> Any:
+        if getattr(graph, "checkpointer", None) is None:
+            graph = graph.copy(update={"checkpointer": self.checkpointer})
+        return graph
+
+    def _due_contacts(self, graph: Any, as_of: datetime) -> tuple[list[str], int]:
+        """Contacts to invoke, and the store cursor to resume from next time."""
+        rulesets = rulesets_of(graph)
+        resume_seq, _ = self._cursor(graph.name)
+        last = self.events.last_seq()
+        if any(rules.has_sweep for rules in rulesets):
+            return list(self.events.contact_ids()), _resume_after(self.events.changes(
+                after_seq=resume_seq), as_of, last)
+        due: set[str] = set()
+        deferred: list[int] = []
+        for seq, item in self.events.changes(after_seq=resume_seq):
+            if item.timestamp > as_of:
+                deferred.append(seq)
+            elif not rulesets or any(rules.cares_about(item) for rules in rulesets):
+                due.add(item.contact_id)
+        return sorted(due), (min(deferred) - 1 if deferred else last)
+
+    def _run_contact(
+        self, graph: Any, contact_id: str, as_of: datetime, deps: Deps
+    ) -> Counter[str]:
+        config: RunnableConfig = {"configurable": {"thread_id": f"{graph.name}:{contact_id}"}}
+        added: Counter[str] = Counter()
+        snapshot = graph.get_state(config)
+        if snapshot.next:  # a crash interrupted the last run: finish it first
+            added += self._commit(graph.name, contact_id,
+                                  graph.invoke(None, config, context=deps))
+        else:
+            added += self._commit(graph.name, contact_id, snapshot.values)
+        state = graph.invoke({"contact_id": contact_id, "as_of": as_of.isoformat()}, config,
+                             context=deps)
+        return added + self._commit(graph.name, contact_id, state)
+
+    def _commit(self, graph: str, contact_id: str, state: dict[str, Any]) -> Counter[str]:
+        """Write a run's actions to the outbox and its decisions to the log (idempotent)."""
+        actions = [Action.model_validate(a) for a in state.get("actions", [])]
+        new = set(self.outbox.put(actions).keys)
+        self.decisions.record(graph, contact_id, (
+            (d.get("step", 0), RouteDecision.model_validate(_without(d, "step")))
+            for d in state.get("decisions", [])
+        ))
+        return Counter(a.source for a in actions if a.idempotency_key in new)
+
+    def _cursor(self, graph: str) -> tuple[int, str | None]:
+        row = self._runs.execute(
+            "SELECT resume_seq, as_of FROM runs WHERE graph = ?", (graph,)
+        ).fetchone()
+        return (row[0], row[1]) if row else (0, None)
+
+    def _save_cursor(self, graph: str, resume_seq: int, as_of: datetime) -> None:
+        self._runs.execute(
+            "INSERT INTO runs VALUES (?, ?, ?) ON CONFLICT (graph) DO UPDATE SET "
+            "resume_seq = excluded.resume_seq, as_of = excluded.as_of",
+            (graph, resume_seq, as_of.isoformat()),
+        )
+
+    # ------------------------------------------------------------------ outbox and explain
+
+    def transport(self) -> Transport:
+        """The transport `gtmflow.toml` configures (default: a JSONL file under .gtmflow/)."""
+        if self.config.transport == "console":
+            return ConsoleTransport()
+        return FileTransport(self.state_dir / "delivered.jsonl")
+
+    def deliver(self, transport: Transport | None = None) -> DeliveryReport:
+        """Deliver pending outbox actions, each exactly once."""
+        return self.outbox.deliver(transport or self.transport())
+
+    def explain(self, contact_id: str) -> dict[str, Any]:
+        """Why a contact got what it got: rule verdicts with evidence, and its actions."""
+        contact = self.events.contact(contact_id)
+        if contact is None:
+            raise ConfigError(
+                f"contact '{contact_id}' is not in this workspace; check the id "
+                "(`gtmflow outbox --json` lists contacts with actions)"
+            )
+        return {
+            "contact_id": contact_id,
+            "rules": [_explained(d) for d in _latest_verdicts(self.decisions.for_contact(
+                contact_id))],
+            "actions": [r.to_json() for r in self.outbox.records(contact_id=contact_id)],
+        }
+
+    def rule_set(self) -> RuleSet:
+        """This workspace's rules, validated and indexed."""
+        return RuleSet(self.rules())
+
+
+def _resume_after(changes: Iterable[tuple[int, Any]], as_of: datetime, last: int) -> int:
+    deferred = [seq for seq, item in changes if item.timestamp > as_of]
+    return min(deferred) - 1 if deferred else last
+
+
+def _without(data: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k != key}
+
+
+def _latest_verdicts(decisions: Iterable[Any]) -> list[Any]:
+    """Every firing, plus the latest verdict of rules that never fired."""
+    decisions = list(decisions)
+    fired = {(d.graph, d.rule) for d in decisions if d.fired}
+    return [d for d in decisions if d.fired or (d.graph, d.rule) not in fired]
+
+
+def _explained(decision: Any) -> dict[str, Any]:
+    return {
+        "rule": decision.rule, "fired": decision.fired, "at": decision.at.isoformat(),
+        "evidence": list(decision.evidence), "reason": decision.reason,
+        "graph": decision.graph, "step": decision.step,
+    }

@@ -1,0 +1,156 @@
+"""Triggers: when rules are evaluated, and what they decide.
+
+A `RuleSet` indexes its rules by the event filters that can fire them, so an event no rule cares
+about costs one dictionary lookup. `RuleSet.evaluate` replays a contact's new events in time order
+(realtime triggers), then sweeps every rule at an as-of time (inactivity and scheduled triggers),
+honouring fire-once and cooldowns, and returns the firings and a decision for each rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from gtmflow.errors import ConfigError
+from gtmflow.models import Contact, Event, RouteDecision
+from gtmflow.pipes import EvalContext, EventFilter, History, Match, Rule
+
+__all__ = ["Evaluation", "Firing", "FiredState", "RuleSet"]
+
+FiredState = Mapping[str, tuple[int, str]]
+"""Per rule name: (times fired, ISO time of the last firing). Small, so it lives in graph state."""
+
+
+@dataclass(frozen=True, slots=True)
+class Firing:
+    """One firing of a rule: its ordinal for this contact (`step`) and the decision behind it."""
+
+    rule: Rule
+    step: int
+    decision: RouteDecision
+
+
+@dataclass(slots=True)
+class Evaluation:
+    """The result of evaluating a rule set for one contact."""
+
+    firings: list[Firing] = field(default_factory=list)
+    decisions: dict[str, RouteDecision] = field(default_factory=dict)
+    fired: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    def all_decisions(self) -> list[RouteDecision]:
+        """Every firing, then the latest verdict of each rule that did not fire."""
+        fired = {f.rule.name for f in self.firings}
+        rest = [d for name, d in self.decisions.items() if name not in fired]
+        return [f.decision for f in self.firings] + rest
+
+
+class RuleSet:
+    """A validated, trigger-indexed collection of rules.
+
+    Example:
+        >>> from gtmflow import pipes as p
+        >>> rules = RuleSet([p.Rule("demo", when=p.event("demo_requested"), then=p.alert_sales())])
+        >>> [r.name for r in rules.triggered_by("demo_requested")]
+        ['demo']
+    """
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self.rules: tuple[Rule, ...] = tuple(rules)
+        _validate(self.rules)
+        self._index: dict[str, list[tuple[Rule, EventFilter]]] = {}
+        for rule in self.rules:
+            for item in rule.when.filters():
+                self._index.setdefault(item.type, []).append((rule, item))
+
+    def __repr__(self) -> str:
+        return f"RuleSet({[r.name for r in self.rules]!r})"
+
+    def triggered_by(self, event_type: str) -> list[Rule]:
+        """Rules with a realtime trigger on this event type."""
+        return list(dict.fromkeys(rule for rule, _ in self._index.get(event_type, ())))
+
+    def cares_about(self, item: Event) -> bool:
+        """Whether any rule's trigger filter accepts this event."""
+        return any(f.accepts(item) for _, f in self._index.get(item.type, ()))
+
+    @property
+    def has_sweep(self) -> bool:
+        """Whether any rule needs a sweep (inactivity or scheduled trigger)."""
+        return any(rule.trigger != "realtime" for rule in self.rules)
+
+    def evaluate(
+        self,
+        contact: Contact,
+        history: History,
+        *,
+        new_events: Sequence[Event] = (),
+        as_of: datetime | None = None,
+        fired: FiredState | None = None,
+        score: float | None = None,
+    ) -> Evaluation:
+        """Replay `new_events` in time order, then sweep every rule at `as_of` (if given).
+
+        Events after `as_of` are not replayed: they belong to a later run.
+        """
+        result = Evaluation(fired=dict(fired or {}))
+        for item in sorted(new_events, key=lambda e: (e.timestamp, e.id)):
+            if as_of is not None and item.timestamp > as_of:
+                continue
+            for rule in self._rules_for(item):
+                self._try(rule, EvalContext(contact, history, item.timestamp, score), result)
+        if as_of is not None:
+            ctx = EvalContext(contact, history, as_of, score)
+            for rule in self.rules:
+                self._try(rule, ctx, result)
+        return result
+
+    def _rules_for(self, item: Event) -> list[Rule]:
+        entries = self._index.get(item.type, ())
+        return list(dict.fromkeys(rule for rule, f in entries if f.accepts(item)))
+
+    def _try(self, rule: Rule, ctx: EvalContext, result: Evaluation) -> None:
+        times, last_at = result.fired.get(rule.name, (0, ""))
+        if times and not _cooled_down(rule, ctx.now, last_at):
+            return
+        match = rule.evaluate(ctx)
+        fresh = not times or _newer(match.latest_at, last_at)
+        decision = _decision(rule, ctx.now, match, fired=match.matched and fresh)
+        if not decision.fired:
+            result.decisions[rule.name] = decision
+            return
+        result.fired[rule.name] = (times + 1, ctx.now.isoformat())
+        result.firings.append(Firing(rule, times + 1, decision))
+        result.decisions[rule.name] = decision
+
+
+def _cooled_down(rule: Rule, now: datetime, last_at: str) -> bool:
+    cooldown = rule.cooldown_delta
+    return cooldown is not None and now - datetime.fromisoformat(last_at) >= cooldown
+
+
+def _newer(latest_at: datetime | None, last_at: str) -> bool:
+    return latest_at is None or latest_at > datetime.fromisoformat(last_at)
+
+
+def _decision(rule: Rule, now: datetime, match: Match, *, fired: bool) -> RouteDecision:
+    reason = match.reason if fired or not match.matched else f"{match.reason} (already acted on)"
+    return RouteDecision(
+        rule=rule.name, fired=fired, at=now, evidence=match.evidence if fired else (),
+        reason=reason,
+    )
+
+
+def _validate(rules: Sequence[Rule]) -> None:
+    problems: list[str] = []
+    seen: set[str] = set()
+    for index, rule in enumerate(rules):
+        if not isinstance(rule, Rule):
+            problems.append(f"item {index} is a {type(rule).__name__}, not a Rule")
+        elif rule.name in seen:
+            problems.append(f"rule name '{rule.name}' is used twice; names must be unique")
+        else:
+            seen.add(rule.name)
+    if problems:
+        raise ConfigError("invalid rules:\n- " + "\n- ".join(problems))

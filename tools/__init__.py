@@ -1,0 +1,1 @@
+"""The world agents and pipes act on: event store, outbox, transports, scheduler."""

@@ -1,0 +1,90 @@
+"""The decision log: which rules fired for a contact, when, and on what evidence.
+
+Every firing is kept (one row per rule and step). For rules that did not fire, only the latest
+verdict is kept, so `explain` can say why a rule has not fired yet without the log growing with
+every evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+from gtmflow.models import RouteDecision
+from gtmflow.tools._sqlite import connect
+
+__all__ = ["DecisionLog", "LoggedDecision"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS decisions (
+    graph TEXT NOT NULL,
+    contact_id TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    fired INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (graph, contact_id, rule, step)
+);
+"""
+
+
+class LoggedDecision(RouteDecision):
+    """A decision as logged: which graph made it, and the firing ordinal (0: did not fire)."""
+
+    graph: str
+    step: int
+
+
+class DecisionLog:
+    """SQLite-backed log of route decisions, by contact."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._conn = connect(path)
+        self._lock = threading.Lock()
+        self._conn.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._conn.close()
+
+    def record(
+        self, graph: str, contact_id: str, decisions: Iterable[tuple[int, RouteDecision]]
+    ) -> None:
+        """Log `(step, decision)` pairs; step 0 marks a verdict that did not fire."""
+        rows = [
+            (graph, contact_id, d.rule, step, int(d.fired), d.at.isoformat(),
+             json.dumps(list(d.evidence)), d.reason)
+            for step, d in decisions
+        ]
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany(
+                "INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (graph, contact_id, rule, step) DO UPDATE SET "
+                "fired = excluded.fired, at = excluded.at, evidence = excluded.evidence, "
+                "reason = excluded.reason WHERE decisions.step = 0",
+                rows,
+            )
+            self._conn.execute("COMMIT")
+
+    def for_contact(self, contact_id: str) -> list[LoggedDecision]:
+        """Every logged decision of a contact, in time order."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT graph, rule, step, fired, at, evidence, reason FROM decisions "
+                "WHERE contact_id = ? ORDER BY at, rule, step",
+                (contact_id,),
+            ).fetchall()
+        return [
+            LoggedDecision(
+                graph=graph, rule=rule, step=step, fired=bool(fired),
+                at=datetime.fromisoformat(at), evidence=tuple(json.loads(evidence)),
+                reason=reason,
+            )
+            for graph, rule, step, fired, at, evidence, reason in rows
+        ]

@@ -1,0 +1,502 @@
+"""The event store: contacts and their event histories, SQLite by default.
+
+`EventStore` is the interface every backend implements; `SQLiteEventStore` is the default,
+a single file (or `":memory:"`) that one process can share between threads.
+
+Schema of `SQLiteEventStore` (version 1, recorded in `meta.schema_version`):
+
+```
+meta      key TEXT PRIMARY KEY, value TEXT            -- schema_version, ...
+contacts  id TEXT PRIMARY KEY, email, name, company, title, timezone, lifecycle_stage,
+          subscription  (NULL = never set; the Contact default applies on read),
+          attributes TEXT  (JSON object)
+events    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, contact_id, type,
+          ts TEXT  (UTC, 'YYYY-MM-DDTHH:MM:SS.ffffff+00:00': text order is time order),
+          properties TEXT  (JSON object)
+indexes   events(contact_id, type, ts), events(contact_id, ts, id)
+```
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any, Self
+
+from gtmflow.errors import ConfigError, StoreError
+from gtmflow.models import Contact, Event
+from gtmflow.tools._sqlite import connect
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "EventStore",
+    "SQLiteEventStore",
+    "StoreStats",
+    "WriteResult",
+    "derived_event_id",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What a batch write did: rows newly stored and rows already present (same id)."""
+
+    accepted: int
+    duplicates: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """How much a store holds: known contacts and stored events."""
+
+    contacts: int
+    events: int
+
+
+class EventStore(ABC):
+    """Where contacts and their events live. Subclass to back gtmflow with another database.
+
+    Implementations must make `write_events` idempotent by event id, create a bare `Contact`
+    the first time an unknown `contact_id` is seen, and assign every stored event a
+    monotonically increasing sequence number (`seq`) in arrival order.
+    """
+
+    @abstractmethod
+    def write_events(self, events: Iterable[Event]) -> WriteResult:
+        """Store events in one transaction; ids already stored are counted as duplicates."""
+
+    @abstractmethod
+    def write_contacts(self, contacts: Iterable[Contact]) -> WriteResult:
+        """Insert or merge contacts (later non-empty fields win; attributes merge)."""
+
+    @abstractmethod
+    def events(
+        self,
+        contact_id: str,
+        *,
+        types: Collection[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after_seq: int | None = None,
+    ) -> list[Event]:
+        """A contact's events ordered by (timestamp, id); bounds are inclusive."""
+
+    @abstractmethod
+    def contact(self, contact_id: str) -> Contact | None:
+        """One contact, or None when unknown."""
+
+    @abstractmethod
+    def changes(self, *, after_seq: int = 0) -> Iterator[tuple[int, Event]]:
+        """Stream `(seq, event)` for events stored after `after_seq`, in seq order."""
+
+    @abstractmethod
+    def last_seq(self) -> int:
+        """The highest sequence number assigned so far (0 when empty)."""
+
+    @abstractmethod
+    def contact_ids(self) -> Iterator[str]:
+        """Every known contact id, sorted."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    def stats(self) -> StoreStats:
+        """Count contacts and events; backends should override this with a cheap query."""
+        contacts = sum(1 for _ in self.contact_ids())
+        events = sum(1 for _ in self.changes())
+        return StoreStats(contacts=contacts, events=events)
+
+
+def derived_event_id(event: Event) -> str:
+    """The deterministic id given to an event that arrives without one.
+
+    It hashes (contact_id, type, UTC timestamp, properties as canonical JSON), so the same
+    event read twice, from the same file or another, gets the same id and is stored once.
+    Two genuinely distinct events with identical fields collapse into one: give them ids.
+
+    Returns:
+        `"sha256:"` followed by the first 32 hex digits of the SHA-256 digest.
+    """
+    canonical = json.dumps(
+        [event.contact_id, event.type, _utc_text(event.timestamp), event.properties],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+SCHEMA_VERSION = 1
+"""Version of the SQLite schema this gtmflow writes; older files are migrated on open."""
+
+# _MIGRATIONS[n] upgrades a store from version n to n + 1; append, never edit.
+_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS contacts (
+        id TEXT PRIMARY KEY,
+        email TEXT, name TEXT, company TEXT, title TEXT, timezone TEXT,
+        lifecycle_stage TEXT, subscription TEXT,
+        attributes TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE IF NOT EXISTS events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        contact_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        properties TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX IF NOT EXISTS events_contact_type_ts ON events (contact_id, type, ts);
+    CREATE INDEX IF NOT EXISTS events_contact_ts ON events (contact_id, ts, id);
+    """,
+)
+_CONTACT_COLUMNS = (
+    "id", "email", "name", "company", "title", "timezone", "lifecycle_stage", "subscription"
+)  # fmt: skip
+_PAGE = 1000
+_IN_CHUNK = 500  # stays under SQLite's bound-parameter limit
+
+_INSERT_EVENT = (
+    "INSERT OR IGNORE INTO events (id, contact_id, type, ts, properties) VALUES (?, ?, ?, ?, ?)"
+)
+_UPSERT_CONTACT = (
+    f"INSERT INTO contacts ({', '.join(_CONTACT_COLUMNS)}, attributes) "
+    f"VALUES ({', '.join('?' * (len(_CONTACT_COLUMNS) + 1))}) ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in (*_CONTACT_COLUMNS[1:], "attributes"))
+)
+
+
+class SQLiteEventStore(EventStore):
+    """The default event store: one SQLite file in WAL mode, safe to share between threads.
+
+    Every call holds one lock, so LangGraph worker threads can share an instance. Timestamps
+    are stored in UTC and returned as aware UTC datetimes.
+
+    Example:
+        >>> store = SQLiteEventStore(":memory:")
+        >>> store.stats()
+        StoreStats(contacts=0, events=0)
+        >>> store.close()
+
+    Args:
+        path: Database file (created with its folder if missing) or `":memory:"`.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = path if path == ":memory:" else Path(path).expanduser()
+        self._lock = threading.Lock()
+        self._conn = _connect(self.path)
+        try:
+            _migrate(self._conn, self.path)
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"SQLiteEventStore({str(self.path)!r})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def write_events(self, events: Iterable[Event]) -> WriteResult:
+        """Store events in one transaction; ids already stored (or repeated) are duplicates.
+
+        A bare contact row (id only) is created for every contact id not seen before.
+        """
+        contact_ids: set[str] = set()
+        rows = _EventRows(events, contact_ids)
+        with self._transaction("write events"):
+            accepted = self._conn.executemany(_INSERT_EVENT, rows).rowcount
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO contacts (id) VALUES (?)", ((c,) for c in contact_ids)
+            )
+        return WriteResult(accepted=accepted, duplicates=rows.offered - accepted)
+
+    def write_contacts(self, contacts: Iterable[Contact]) -> WriteResult:
+        """Insert or merge contacts in one transaction.
+
+        Only fields the contact sets explicitly and to a non-empty value overwrite stored
+        ones, so `Contact(id="c1", email=...)` never resets a stored timezone to the default;
+        attributes merge key by key, later values winning. `accepted` counts contacts that
+        changed the store (new or updated), `duplicates` those that changed nothing.
+        """
+        accepted = duplicates = 0
+        iterator = iter(contacts)
+        with self._transaction("write contacts"):
+            while chunk := list(islice(iterator, _IN_CHUNK)):
+                changed, unchanged = self._merge_contacts(chunk)
+                accepted += changed
+                duplicates += unchanged
+        return WriteResult(accepted=accepted, duplicates=duplicates)
+
+    def events(
+        self,
+        contact_id: str,
+        *,
+        types: Collection[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after_seq: int | None = None,
+    ) -> list[Event]:
+        """A contact's events ordered by (timestamp, id).
+
+        Args:
+            contact_id: Whose events.
+            types: Only these event types (an empty collection matches nothing).
+            since: Only events at or after this aware datetime (inclusive).
+            until: Only events at or before this aware datetime (inclusive).
+            after_seq: Only events stored after this sequence number.
+        """
+        sql = ["SELECT id, type, ts, properties FROM events WHERE contact_id = ?"]
+        params: list[Any] = [contact_id]
+        if types is not None:
+            if not types:
+                return []
+            sql.append(f"AND type IN ({', '.join('?' * len(types))})")
+            params.extend(types)
+        for name, clause, bound in (("since", "ts >= ?", since), ("until", "ts <= ?", until)):
+            if bound is not None:
+                sql.append(f"AND {clause}")
+                params.append(_utc_text(_require_aware(bound, name)))
+        if after_seq is not None:
+            sql.append("AND seq > ?")
+            params.append(after_seq)
+        sql.append("ORDER BY ts, id")
+        with self._reading("read events"):
+            rows = self._conn.execute(" ".join(sql), params).fetchall()
+        return [
+            _event(event_id, type_, contact_id, ts, props) for event_id, type_, ts, props in rows
+        ]
+
+    def contact(self, contact_id: str) -> Contact | None:
+        """One contact, or None when unknown."""
+        with self._reading("read a contact"):
+            row = self._conn.execute(
+                f"SELECT {', '.join(_CONTACT_COLUMNS)}, attributes FROM contacts WHERE id = ?",
+                (contact_id,),
+            ).fetchone()
+        return None if row is None else _contact(row)
+
+    def changes(self, *, after_seq: int = 0) -> Iterator[tuple[int, Event]]:
+        """Stream `(seq, event)` stored after `after_seq`, in seq order, a page at a time."""
+        sql = (
+            "SELECT seq, id, contact_id, type, ts, properties FROM events "
+            f"WHERE seq > ? ORDER BY seq LIMIT {_PAGE}"
+        )
+        while True:
+            with self._reading("read changes"):
+                page = self._conn.execute(sql, (after_seq,)).fetchall()
+            for seq, event_id, contact_id, type_, ts, props in page:
+                yield seq, _event(event_id, type_, contact_id, ts, props)
+            if len(page) < _PAGE:
+                return
+            after_seq = page[-1][0]
+
+    def last_seq(self) -> int:
+        """The highest sequence number assigned so far (0 when empty)."""
+        with self._reading("read the last sequence number"):
+            row = self._conn.execute("SELECT MAX(seq) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def contact_ids(self) -> Iterator[str]:
+        """Every known contact id, sorted, read a page at a time."""
+        sql = f"SELECT id FROM contacts WHERE id > ? ORDER BY id LIMIT {_PAGE}"
+        last = ""
+        while True:
+            with self._reading("list contacts"):
+                page = [row[0] for row in self._conn.execute(sql, (last,))]
+            yield from page
+            if len(page) < _PAGE:
+                return
+            last = page[-1]
+
+    def stats(self) -> StoreStats:
+        """Count contacts and events."""
+        with self._reading("count rows"):
+            contacts = self._conn.execute("SELECT COUNT(*) FROM contacts").fetchone()[0]
+            events = self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        return StoreStats(contacts=int(contacts), events=int(events))
+
+    def close(self) -> None:
+        """Close the connection; later calls raise `StoreError`. Closing twice is harmless."""
+        with self._lock:
+            self._conn.close()
+
+    def _merge_contacts(self, chunk: list[Contact]) -> tuple[int, int]:
+        stored = self._stored_contacts({c.id for c in chunk})
+        merged: dict[str, dict[str, Any]] = {}
+        changed = unchanged = 0
+        for contact in chunk:
+            before = merged.get(contact.id) or stored.get(contact.id)
+            after = _merge(before, contact)
+            if after == before:
+                unchanged += 1
+            else:
+                changed += 1
+                merged[contact.id] = after
+        self._conn.executemany(_UPSERT_CONTACT, (_contact_params(r) for r in merged.values()))
+        return changed, unchanged
+
+    def _stored_contacts(self, ids: set[str]) -> dict[str, dict[str, Any]]:
+        sql = (
+            f"SELECT {', '.join(_CONTACT_COLUMNS)}, attributes FROM contacts "
+            f"WHERE id IN ({', '.join('?' * len(ids))})"
+        )
+        rows = self._conn.execute(sql, tuple(ids)).fetchall()
+        return {row[0]: _contact_record(row) for row in rows}
+
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[None]:
+        with self._lock, _store_errors(what, self.path):
+            yield
+
+    @contextmanager
+    def _transaction(self, what: str) -> Iterator[None]:
+        with self._lock, _store_errors(what, self.path):
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+
+class _EventRows:
+    """Event rows for `executemany`, streamed; counts rows and collects contact ids."""
+
+    def __init__(self, events: Iterable[Event], contact_ids: set[str]) -> None:
+        self._events = iter(events)
+        self._contact_ids = contact_ids
+        self.offered = 0
+
+    def __iter__(self) -> Iterator[tuple[str, str, str, str, str]]:
+        add = self._contact_ids.add
+        for event in self._events:
+            self.offered += 1
+            add(event.contact_id)
+            yield (
+                event.id,
+                event.contact_id,
+                event.type,
+                _utc_text(event.timestamp),
+                _dump(event.properties),
+            )
+
+
+def _connect(path: str | Path) -> sqlite3.Connection:
+    if isinstance(path, Path) and path.is_dir():
+        raise StoreError(
+            f"event store path '{path}' is a folder; pass a file path such as "
+            f"'{path / 'events.db'}'"
+        )
+    try:
+        conn = connect(path)  # WAL, synchronous=NORMAL, busy timeout, cross-thread use
+        conn.execute("PRAGMA cache_size = -65536")  # 64 MiB keeps the id index hot on ingest
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(
+            f"cannot open the event store '{path}': {exc}; check that its folder is writable "
+            "and that the file is a SQLite database"
+        ) from exc
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection, path: str | Path) -> None:
+    with _store_errors("prepare the schema", path):
+        conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"event store '{path}' has schema version {version}, newer than this gtmflow "
+                f"understands ({SCHEMA_VERSION}); upgrade gtmflow to open it"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            conn.executescript(
+                f"BEGIN IMMEDIATE; {_MIGRATIONS[number]}; INSERT OR REPLACE INTO meta "
+                f"(key, value) VALUES ('schema_version', '{number + 1}'); COMMIT;"
+            )
+
+
+@contextmanager
+def _store_errors(what: str, path: str | Path) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.ProgrammingError as exc:
+        raise StoreError(
+            f"cannot {what} in event store '{path}': {exc}; the store was probably closed, "
+            "open a new SQLiteEventStore"
+        ) from exc
+    except sqlite3.Error as exc:
+        raise StoreError(
+            f"cannot {what} in event store '{path}': {exc}; if the database is locked, another "
+            "process is writing to it: retry, or give each process its own store"
+        ) from exc
+
+
+def _merge(before: dict[str, Any] | None, contact: Contact) -> dict[str, Any]:
+    after: dict[str, Any] = dict(before) if before else {"id": contact.id, "attributes": {}}
+    for name in contact.model_fields_set & set(_CONTACT_COLUMNS[1:]):
+        value = getattr(contact, name)
+        if value is not None and value != "":
+            after[name] = value
+    if contact.attributes:
+        after["attributes"] = {**after["attributes"], **contact.attributes}
+    return after
+
+
+def _contact_record(row: tuple[Any, ...]) -> dict[str, Any]:
+    *columns, attributes = row
+    record = {k: v for k, v in zip(_CONTACT_COLUMNS, columns, strict=True) if v is not None}
+    record["attributes"] = json.loads(attributes)
+    return record
+
+
+def _contact_params(record: dict[str, Any]) -> tuple[Any, ...]:
+    return (*(record.get(name) for name in _CONTACT_COLUMNS), _dump(record["attributes"]))
+
+
+def _contact(row: tuple[Any, ...]) -> Contact:
+    return Contact.model_construct(**_contact_record(row))
+
+
+def _event(event_id: str, type_: str, contact_id: str, ts: str, props: str) -> Event:
+    # Rows were validated on write; model_construct skips validating them again.
+    return Event.model_construct(
+        id=event_id,
+        type=type_,
+        contact_id=contact_id,
+        timestamp=datetime.fromisoformat(ts),
+        properties=json.loads(props),
+    )
+
+
+def _dump(value: dict[str, Any]) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _require_aware(moment: datetime, name: str) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ConfigError(
+            f"'{name}' {moment.isoformat()} has no timezone; pass an aware datetime, "
+            "e.g. datetime(2026, 1, 1, tzinfo=UTC)"
+        )
+    return moment
