@@ -272,7 +272,8 @@ def generate_sample_world(
     Args:
         directory: Where to write; created if missing. Existing files of the same name are
             replaced.
-        contacts: How many contacts to generate (about 100 events each).
+        contacts: How many contacts to generate (about 100 events each over 90 days; volume
+            grows with `days`).
         days: Length of the window; events fall in `[end - days, end)`. Persona shares hold for
             60 days or more.
         seed: Seed of every random choice; the same arguments give byte-identical files.
@@ -360,11 +361,8 @@ def _make_person(number: int, persona: tuple[str, str], rng: Random, seen: set[s
     zones, (industry, employees, country) = _company(company)
     zone = zones[0] if rng.random() < 0.7 else rng.choice(zones)
     email = _unique_email(first, last, company, number, seen)
-    record_id, title, stage = (
-        f"c-{number:04d}",
-        rng.choice(_TITLES),
-        rng.choice(_STAGES[persona[0]]),
-    )
+    record_id, title = f"c-{number:04d}", rng.choice(_TITLES)
+    stage = rng.choice(_STAGES[persona[0]])
     row = (record_id, first, last, email, company, title, stage, zone, industry, employees, country)
     return _Person(number, record_id, row, ZoneInfo(zone), *persona)
 
@@ -658,12 +656,16 @@ def _dormant(journey: _Journey) -> None:
         journey.download(first, quiet, _EBOOKS)
     if rng.random() < 0.2:  # still visits the site now and then, never opens mail
         journey.session(journey.local_time(quiet, cal.end), 2)
-    if rng.random() < 0.15:  # some leave for good, shortly after their last open
-        last_open = max(e[0] for e in journey.events if e[1] == "email_open")
-        reason = rng.choice(("too_many_emails", "not_relevant", "other"))
-        journey.add(
-            min(last_open + rng.randrange(20, 3600), quiet - 1), "unsubscribed", reason=reason
-        )
+    if rng.random() < 0.15:
+        _unsubscribe(journey, quiet)
+
+
+def _unsubscribe(journey: _Journey, quiet: int) -> None:
+    """Unsubscribe shortly after the last email open, before going quiet."""
+    last_open = max((e[0] for e in journey.events if e[1] == "email_open"), default=quiet - 3600)
+    at = min(last_open + journey.rng.randrange(20, 3600), quiet - 1)
+    reason = journey.rng.choice(("too_many_emails", "not_relevant", "other"))
+    journey.add(at, "unsubscribed", reason=reason)
 
 
 def _newcomer(journey: _Journey) -> None:
@@ -674,9 +676,8 @@ def _newcomer(journey: _Journey) -> None:
     journey.browse(first, cal.end, 4, 4)
     journey.opens(first, cal.end, 0.6)
     if rng.random() < 0.15:
-        journey.add(
-            journey.local_time(first, cal.end), "form_submit", form="contact_us", page="/contact"
-        )
+        contact_us = journey.local_time(first, cal.end)
+        journey.add(contact_us, "form_submit", form="contact_us", page="/contact")
 
 
 def _light(journey: _Journey) -> None:

@@ -159,17 +159,22 @@ def _as_of(state: InboundState, deps: Deps) -> datetime:
 def _new_events(
     state: InboundState, deps: Deps, history: list[Event], as_of: datetime
 ) -> list[Event]:
-    """Events not replayed before: stored after the cursor, or newly inside the as-of horizon."""
+    """Events to replay: from the earliest unseen one on, so a late event is judged in order.
+
+    Unseen means stored after the cursor, or newly inside the as-of horizon. Replaying events
+    already judged is harmless: fired rules stay fired and keys stay the same.
+    """
     cursor = state.get("seq_cursor", 0)
-    previous = state.get("as_of_cursor")
     if not cursor:
         return history
-    fresh = {e.id for e in deps.events.events(state["contact_id"], after_seq=cursor)}
+    previous = state.get("as_of_cursor")
     horizon = datetime.fromisoformat(previous) if previous else None
-    return [
-        e for e in history
+    fresh = {e.id for e in deps.events.events(state["contact_id"], after_seq=cursor)}
+    unseen = [
+        e.timestamp for e in history
         if e.id in fresh or (horizon is not None and horizon < e.timestamp <= as_of)
     ]
+    return [e for e in history if e.timestamp >= min(unseen)] if unseen else []
 
 
 def _outputs(result: Evaluation) -> dict[str, Any]:

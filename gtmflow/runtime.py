@@ -87,6 +87,7 @@ class Workspace:
             self.state_dir / "checkpoints.db", check_same_thread=False
         )
         self._checkpoints.execute("PRAGMA journal_mode=WAL")
+        self._checkpoints.execute("PRAGMA synchronous=NORMAL")
         self.checkpointer = SqliteSaver(self._checkpoints)
 
     @classmethod

@@ -133,11 +133,11 @@ def test_virtual_clock_compares_instants_across_timezones() -> None:
 
 def test_naive_datetimes_are_rejected_with_a_fix() -> None:
     naive = datetime(2026, 1, 1)
-    with pytest.raises(ConfigError, match="'start'.*no timezone") as info:
+    with pytest.raises(ConfigError, match=r"'start'.*no timezone") as info:
         VirtualClock(naive)
     assert "tzinfo=UTC" in str(info.value)
     clock = VirtualClock(START)
-    with pytest.raises(ConfigError, match="'when'.*no timezone"):
+    with pytest.raises(ConfigError, match=r"'when'.*no timezone"):
         clock.set(datetime(2026, 2, 1))
     assert clock.now() == START
 
