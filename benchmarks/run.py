@@ -1,10 +1,10 @@
-"""gtmflow benchmarks: ingest, rule evaluation and graph runs, measured against this machine's targets.
+"""gtmflow benchmarks: ingest, rule evaluation and graph runs against this machine's targets.
 
 Run from the repository root:
 
-    python benchmarks/run.py                               # full run (a few minutes), table on stdout
+    python benchmarks/run.py                               # full run (a few minutes)
     python benchmarks/run.py --quick                       # smoke run, under a minute
-    python benchmarks/run.py --write benchmarks/RESULTS.md # full run, then write the Markdown report
+    python benchmarks/run.py --write benchmarks/RESULTS.md # full run, then the Markdown report
     python benchmarks/run.py --quick --profile build/prof  # cProfile each stage, print hotspots
 
 Progress goes to stderr, the results table to stdout. Sample data comes from
@@ -18,12 +18,9 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
-import os
-import platform
 import pstats
 import resource
 import shlex
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -32,15 +29,15 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
+from datetime import datetime
+from functools import partial
 from pathlib import Path
 from time import perf_counter
 from typing import Any, Literal, TypeVar
 
+from bench_report import Result, Target, load_average, markdown, results_table
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from gtmflow import Contact, Deps, RuleSet, Workspace
 from gtmflow import pipes as p
@@ -52,60 +49,13 @@ from gtmflow.tools.events import SQLiteEventStore
 T = TypeVar("T")
 Advance = Callable[[int], object]
 
-PACKAGES = ("langgraph", "langgraph-checkpoint", "langgraph-checkpoint-sqlite", "langchain-core",
-            "pydantic")  # fmt: skip
 STORE_FILE = Path(".gtmflow") / "gtmflow.db"
 
 err = Console(stderr=True)
 out = Console()
 
 
-# --------------------------------------------------------------------------- results and targets
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """A bound a measured value must meet, e.g. `>= 50,000 events/s`."""
-
-    op: Literal[">=", "<=", "<"]
-    bound: float
-
-    def met_by(self, value: float) -> bool:
-        """Whether `value` meets the bound."""
-        if self.op == ">=":
-            return value >= self.bound
-        return value <= self.bound if self.op == "<=" else value < self.bound
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    """One row of the results table: a measured value, its unit and, optionally, its target."""
-
-    metric: str
-    value: float
-    unit: str
-    target: Target | None = None
-
-    @property
-    def verdict(self) -> Literal["pass", "FAIL", "info"]:
-        """`pass`/`FAIL` against the target; `info` for figures without one."""
-        if self.target is None:
-            return "info"
-        return "pass" if self.target.met_by(self.value) else "FAIL"
-
-    def shown_value(self) -> str:
-        """The value with its unit, e.g. `52,310 events/s`."""
-        return f"{_number(self.value, self.unit)} {self.unit}"
-
-    def shown_target(self) -> str:
-        """The target with its unit, or an em dash."""
-        if self.target is None:
-            return "—"
-        return f"{self.target.op} {_number(self.target.bound, self.unit)} {self.unit}"
-
-
-def _number(value: float, unit: str) -> str:
-    return f"{value:,.2f}" if unit in ("ms", "s") else f"{value:,.0f}"
+# --------------------------------------------------------------------------- sizes and timing
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +79,6 @@ class Report:
     scale: Scale
     results: list[Result] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------- timing helpers
 
 
 class Stopwatch:
@@ -190,8 +137,12 @@ def progress(description: str, total: int) -> Iterator[Advance]:
     if not err.is_terminal:
         yield lambda _: None
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())  # fmt: skip
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n: bar.advance(task, n)
@@ -209,13 +160,20 @@ def peak_rss_mb() -> float:
 def classic_rules() -> list[p.Rule]:
     """The three classic rules, as `gtmflow init` scaffolds them (`gtmflow/_scaffold.py`)."""
     return [
-        p.Rule("ebook-nurture", when=p.event("content_download", asset_type="ebook"),
-               then=p.enroll("nurture")),
-        p.Rule("pricing-hot", when=p.count("page_view", path="/pricing", at_least=3, within="7d"),
-               then=p.alert_sales("Viewed pricing 3+ times in 7 days")),
-        p.Rule("re-engage", when=p.inactive("email_open", for_="30d"),
-               then=p.enroll("re-engagement")),
-    ]  # fmt: skip
+        p.Rule(
+            "ebook-nurture",
+            when=p.event("content_download", asset_type="ebook"),
+            then=p.enroll("nurture"),
+        ),
+        p.Rule(
+            "pricing-hot",
+            when=p.count("page_view", path="/pricing", at_least=3, within="7d"),
+            then=p.alert_sales("Viewed pricing 3+ times in 7 days"),
+        ),
+        p.Rule(
+            "re-engage", when=p.inactive("email_open", for_="30d"), then=p.enroll("re-engagement")
+        ),
+    ]
 
 
 # --------------------------------------------------------------------------- 1. ingest
@@ -232,17 +190,27 @@ def ingest_child(events: Path, workspace: Path, profile_dir: Path | None) -> dic
         again, again_seconds = timed(lambda: ws.ingest(events, progress=False))
     save_profile(profiler, profile_dir, "ingest")
     return {
-        "accepted": first.accepted, "rejected": first.rejected, "seconds": first_watch.seconds,
-        "reingest_duplicates": again.duplicates, "reingest_accepted": again.accepted,
-        "reingest_seconds": again_seconds, "rss_before_mb": rss_before,
-        "rss_peak_mb": rss_peak, "store_mb": (workspace / STORE_FILE).stat().st_size / 1e6,
-    }  # fmt: skip
+        "accepted": first.accepted,
+        "rejected": first.rejected,
+        "seconds": first_watch.seconds,
+        "reingest_duplicates": again.duplicates,
+        "reingest_accepted": again.accepted,
+        "reingest_seconds": again_seconds,
+        "rss_before_mb": rss_before,
+        "rss_peak_mb": rss_peak,
+        "store_mb": (workspace / STORE_FILE).stat().st_size / 1e6,
+    }
 
 
 def run_ingest_child(events: Path, workspace: Path, profile_dir: Path | None) -> dict[str, Any]:
     """Run `ingest_child` in a fresh interpreter and read the JSON line it prints."""
-    command = [sys.executable, str(Path(__file__).resolve()), "--ingest-child", str(events),
-               str(workspace)]  # fmt: skip
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--ingest-child",
+        str(events),
+        str(workspace),
+    ]
     if profile_dir is not None:
         command += ["--profile", str(profile_dir)]
     done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
@@ -261,9 +229,12 @@ def bench_ingest(world: SampleWorld, workspace: Path, report: Report, profile: P
         Result("ingest: rate", world.events / figures["seconds"], "events/s", Target(">=", 50_000)),
         Result("ingest: peak RSS", figures["rss_peak_mb"], "MB", Target("<", 300)),
         Result("ingest: RSS before ingest (imports, open)", figures["rss_before_mb"], "MB"),
-        Result("re-ingest (all duplicates): rate", world.events / figures["reingest_seconds"],
-               "events/s"),
-    ]  # fmt: skip
+        Result(
+            "re-ingest (all duplicates): rate",
+            world.events / figures["reingest_seconds"],
+            "events/s",
+        ),
+    ]
 
 
 # --------------------------------------------------------------------------- 2. rule evaluation
@@ -278,9 +249,7 @@ class RuleTally:
     fired: Counter[str] = field(default_factory=Counter)
 
 
-def bench_rules(
-    store_path: Path, as_of: datetime, report: Report, profile: Path | None
-) -> None:
+def bench_rules(store_path: Path, as_of: datetime, report: Report, profile: Path | None) -> None:
     """Evaluate the classic rules over every contact's full history; time History + evaluate."""
     ruleset, tally = RuleSet(classic_rules()), RuleTally()
     profiler = new_profiler(profile)
@@ -302,11 +271,16 @@ def bench_rules(
     save_profile(profiler, profile, "rules")
     report.facts["rules"] = tally
     report.results += [
-        Result("rules: History + evaluate", tally.events / evaluating.seconds, "events/s",
-               Target(">=", 20_000)),
-        Result("rules: store reads (not in the rate above)", tally.events / reading.seconds,
-               "events/s"),
-    ]  # fmt: skip
+        Result(
+            "rules: History + evaluate",
+            tally.events / evaluating.seconds,
+            "events/s",
+            Target(">=", 20_000),
+        ),
+        Result(
+            "rules: store reads (not in the rate above)", tally.events / reading.seconds, "events/s"
+        ),
+    ]
 
 
 # --------------------------------------------------------------------------- 3. graph runs
@@ -338,11 +312,12 @@ def latency_results(label: str, watch: Stopwatch) -> list[Result]:
     laps = sorted(watch.laps)
     p95 = statistics.quantiles(laps, n=20, method="inclusive")[18]
     return [
-        Result(f"graph invoke, {label}: median", statistics.median(laps) * 1e3, "ms",
-               Target("<=", 10)),
+        Result(
+            f"graph invoke, {label}: median", statistics.median(laps) * 1e3, "ms", Target("<=", 10)
+        ),
         Result(f"graph invoke, {label}: p95", p95 * 1e3, "ms"),
         Result(f"graph invoke, {label}: throughput", len(laps) / watch.seconds, "runs/s"),
-    ]  # fmt: skip
+    ]
 
 
 def bench_invoke(world: SampleWorld, folder: Path, report: Report, profile: Path | None) -> None:
@@ -366,7 +341,7 @@ def bench_workspace_run(world: SampleWorld, folder: Path, report: Report) -> Non
         for label in ("first run", "nothing new"):
             graph = build_inbound_router(rules=classic_rules())
             with err.status(f"Workspace.run, {label}"):
-                run, seconds = timed(lambda g=graph: ws.run(g, as_of=world.end, progress=False))
+                run, seconds = timed(partial(ws.run, graph, as_of=world.end, progress=False))
             report.facts[f"workspace run, {label}"] = run.to_json()
             report.results += [
                 Result(f"Workspace.run, {label}: {run.contacts} contacts", seconds, "s"),
@@ -380,6 +355,7 @@ def bench_workspace_run(world: SampleWorld, folder: Path, report: Report) -> Non
 def run_suite(scale: Scale, profile: Path | None) -> Report:
     """Generate the sample worlds, run every benchmark and collect the results."""
     report = Report(scale)
+    report.facts["load before"] = load_average()
     with tempfile.TemporaryDirectory(prefix="gtmflow-bench-") as tmp:
         root = Path(tmp)
         world = generate(root / "ingest-world", scale.ingest_contacts, scale.days)
@@ -389,6 +365,7 @@ def run_suite(scale: Scale, profile: Path | None) -> Report:
         bench_invoke(small, root / "invoke-ws", report, profile)
         bench_workspace_run(small, root / "run-ws", report)
         report.facts["worlds"] = {"ingest": world, "graph": small}
+    report.facts["load after"] = load_average()
     return report
 
 
@@ -398,86 +375,6 @@ def generate(folder: Path, contacts: int, days: int) -> SampleWorld:
         world, seconds = timed(lambda: generate_sample_world(folder, contacts=contacts, days=days))
     err.log(f"generated {world.events:,} events for {contacts:,} contacts in {seconds:.1f} s")
     return world
-
-
-def results_table(report: Report) -> Table:
-    """The results as a rich table."""
-    table = Table(title=f"gtmflow benchmarks ({report.scale.name})")
-    for name, justify in (("metric", "left"), ("value", "right"), ("target", "right"),
-                          ("result", "center")):  # fmt: skip
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    style = {"pass": "green", "FAIL": "bold red", "info": "dim"}
-    for row in report.results:
-        table.add_row(row.metric, row.shown_value(), row.shown_target(),
-                      f"[{style[row.verdict]}]{row.verdict}[/]")  # fmt: skip
-    return table
-
-
-# --------------------------------------------------------------------------- the Markdown report
-
-
-def machine() -> dict[str, str]:
-    """Date, platform, CPU, cores, RAM, Python, SQLite and key package versions."""
-    facts = {
-        "date": _date_u(), "platform": platform.platform(), "cpu": _cpu_model(),
-        "cores": str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                     else os.cpu_count()),
-        "ram": _ram(), "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "sqlite": sqlite3.sqlite_version,
-    }  # fmt: skip
-    return facts | {name: _version(name) for name in PACKAGES}
-
-
-def _date_u() -> str:
-    try:
-        return subprocess.run(["date", "-u"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return datetime.now(UTC).strftime("%a %b %d %H:%M:%S UTC %Y")
-
-
-def _cpu_model() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or "unknown"
-    names = [line.split(":", 1)[1].strip() for line in text.splitlines()
-             if line.startswith("model name")]  # fmt: skip
-    return names[0] if names else platform.processor() or "unknown"
-
-
-def _ram() -> str:
-    try:
-        line = next(x for x in Path("/proc/meminfo").read_text().splitlines()
-                    if x.startswith("MemTotal:"))  # fmt: skip
-    except (OSError, StopIteration):
-        return "unknown"
-    return f"{int(line.split()[1]) / (1 << 20):.1f} GiB"
-
-
-def _version(package: str) -> str:
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "not installed"
-
-
-def markdown(report: Report, command: str) -> str:
-    """The report as Markdown: environment, command, results table and notes on method."""
-    env = machine()
-    lines = [
-        "# gtmflow benchmark results", "",
-        f"Generated by `benchmarks/run.py` ({report.scale.name} run). Re-run with the command "
-        "below; see `benchmarks/README.md`.", "",
-        "| | |", "| --- | --- |",
-        *(f"| {key} | {value} |" for key, value in env.items()),
-        f"| command | `{command}` |", "",
-        "## Results", "",
-        "| metric | value | target | result |", "| --- | ---: | ---: | :---: |",
-        *(f"| {r.metric} | {r.shown_value()} | {r.shown_target()} | {r.verdict} |"
-          for r in report.results),
-        "", "## Method", "", *method_notes(report), "",
-    ]  # fmt: skip
-    return "\n".join(lines)
 
 
 def method_notes(report: Report) -> list[str]:
@@ -513,7 +410,8 @@ def method_notes(report: Report) -> list[str]:
         f"decision log) for {run['contacts']:,} contacts ({run['actions']:,} actions), then "
         "again with nothing new.",
         "- **Timing.** `time.perf_counter`, one pass per figure, no warm-up runs; SQLite files in "
-        "a temporary folder on the local disk. Figures vary by a few percent between runs.",
+        "a temporary folder on the local disk. Other work on the machine skews every figure: "
+        "compare the load averages above with the core count.",
     ]
 
 
@@ -523,14 +421,30 @@ def method_notes(report: Report) -> list[str]:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command-line options."""
     parser = argparse.ArgumentParser(description="Measure gtmflow against its targets.")
-    parser.add_argument("--quick", action="store_true",
-                        help="a smaller smoke run (1k-contact ingest, 100-contact graph)")
-    parser.add_argument("--write", type=Path, metavar="PATH",
-                        help="write the results as Markdown to PATH (e.g. benchmarks/RESULTS.md)")
-    parser.add_argument("--profile", type=Path, metavar="DIR",
-                        help="cProfile each stage into DIR/*.prof and print the hotspots")
-    parser.add_argument("--ingest-child", nargs=2, type=Path, metavar=("EVENTS", "WORKSPACE"),
-                        help=argparse.SUPPRESS)  # fmt: skip
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smaller smoke run (1k-contact ingest, 100-contact graph)",
+    )
+    parser.add_argument(
+        "--write",
+        type=Path,
+        metavar="PATH",
+        help="write the results as Markdown to PATH (e.g. benchmarks/RESULTS.md)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="cProfile each stage into DIR/*.prof and print the hotspots",
+    )
+    parser.add_argument(
+        "--ingest-child",
+        nargs=2,
+        type=Path,
+        metavar=("EVENTS", "WORKSPACE"),
+        help=argparse.SUPPRESS,
+    )
     args = parser.parse_args(argv)
     if args.profile and args.write:
         parser.error("--profile slows every figure down; run it without --write")
@@ -541,15 +455,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the suite (or, with `--ingest-child`, the ingest child) and print the results."""
     args = parse_args(argv)
     if args.ingest_child:
-        print(json.dumps(ingest_child(*args.ingest_child, args.profile)))
+        events, workspace = args.ingest_child
+        print(json.dumps(ingest_child(events, workspace, args.profile)))
         return 0
     report = run_suite(QUICK if args.quick else FULL, args.profile)
-    out.print(results_table(report))
+    out.print(results_table(report.results, title=f"gtmflow benchmarks ({report.scale.name})"))
     if args.write:
-        command = shlex.join(["python", *sys.argv])
-        args.write.write_text(markdown(report, command), encoding="utf-8")
-        err.log(f"wrote {args.write}")
+        write_markdown(report, args.write)
     return 0
+
+
+def write_markdown(report: Report, path: Path) -> None:
+    """Write the Markdown report, quoting the exact command that produced it."""
+    text = markdown(
+        report.results,
+        run_name=report.scale.name,
+        command=shlex.join(["python", *sys.argv]),
+        notes=method_notes(report),
+        extra={
+            "load average (1/5/15 min), before / after": (
+                f"{report.facts['load before']} / {report.facts['load after']}"
+            )
+        },
+    )
+    path.write_text(text, encoding="utf-8")
+    err.log(f"wrote {path}")
 
 
 if __name__ == "__main__":

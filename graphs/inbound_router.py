@@ -108,7 +108,7 @@ class EmitActions:
 
 def route_after_evaluate(state: InboundState) -> Literal["emit_actions", "__end__"]:
     """Deterministic edge: emit actions only when a rule fired."""
-    return "emit_actions" if state.get("firings") else END
+    return "emit_actions" if state.get("firings") else "__end__"
 
 
 def build_inbound_router(

@@ -29,7 +29,7 @@ __all__ = ["CONFIG_FILE", "WorkspaceConfig", "load_rules"]
 CONFIG_FILE = "gtmflow.toml"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class WorkspaceConfig:
     """Settings read from a workspace's `gtmflow.toml` (all optional)."""
 
@@ -50,8 +50,9 @@ class WorkspaceConfig:
 
     @classmethod
     def _from_dict(cls, data: dict[str, Any], path: Path) -> WorkspaceConfig:
-        rules = data.get("gtmflow", {}).get("rules", cls.rules)
-        transport = data.get("outbox", {}).get("transport", cls.transport)
+        defaults = cls()
+        rules = data.get("gtmflow", {}).get("rules", defaults.rules)
+        transport = data.get("outbox", {}).get("transport", defaults.transport)
         if transport not in ("file", "console"):
             raise ConfigError(
                 f"'{path}': [outbox] transport = '{transport}' is not known; use 'file' or "

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from gtmflow.clock import format_duration, parse_duration
 from gtmflow.errors import ConfigError
@@ -245,8 +245,8 @@ class InactiveCondition(Condition):
         return _call("inactive", (self.type,), {"for_": self.for_}, ())
 
 
-_COMPARISONS = ("equals", "not_equals", "at_least", "at_most", "contains", "in_", "exists")
 Comparison = Literal["equals", "not_equals", "at_least", "at_most", "contains", "in_", "exists"]
+_COMPARISONS: tuple[Comparison, ...] = get_args(Comparison)
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -405,7 +405,7 @@ def attr(
         >>> attr("lifecycle_stage", in_=["mql", "sql"])
         attr('lifecycle_stage', in_=('mql', 'sql'))
     """
-    given = {
+    given: dict[Comparison, Any] = {
         key: value
         for key, value in zip(
             _COMPARISONS, (equals, not_equals, at_least, at_most, contains, in_, exists), strict=True
@@ -561,8 +561,10 @@ def _props(properties: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
 
 def _positive(value: str | timedelta, name: str) -> timedelta:
     delta = parse_duration(value)
-    if delta <= timedelta(0):
-        raise ConfigError(f"{name}={value!r} must be longer than zero, e.g. {name}='7d'")
+    if delta < timedelta(seconds=1) or delta.microseconds:
+        raise ConfigError(
+            f"{name}={value!r} must be a whole number of seconds, at least 1s, e.g. {name}='7d'"
+        )
     return delta
 
 
@@ -586,11 +588,11 @@ def _field(contact: Contact, name: str) -> Any:
 
 def _compare(actual: Any, op: str, expected: Any) -> bool:
     if op == "exists":
-        return (actual is not None) == expected
+        return bool((actual is not None) == expected)
     if actual is None:
         return op == "not_equals"
     try:
-        return _COMPARE[op](actual, expected)
+        return bool(_COMPARE[op](actual, expected))
     except (TypeError, ValueError):
         return False
 

@@ -2,8 +2,9 @@
 
 A `RuleSet` indexes its rules by the event filters that can fire them, so an event no rule cares
 about costs one dictionary lookup. `RuleSet.evaluate` replays a contact's new events in time order
-(realtime triggers), then sweeps every rule at an as-of time (inactivity and scheduled triggers),
-honouring fire-once and cooldowns, and returns the firings and a decision for each rule.
+(realtime triggers), then sweeps every rule at an as-of time (which is what fires inactivity and
+scheduled rules, and gives every rule a current verdict), honouring fire-once and cooldowns, and
+returns the firings and a decision for each rule.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class RuleSet:
 
     def triggered_by(self, event_type: str) -> list[Rule]:
         """Rules with a realtime trigger on this event type."""
-        return list(dict.fromkeys(rule for rule, _ in self._index.get(event_type, ())))
+        return _unique(rule for rule, _ in self._index.get(event_type, ()))
 
     def cares_about(self, item: Event) -> bool:
         """Whether any rule's trigger filter accepts this event."""
@@ -108,7 +109,7 @@ class RuleSet:
 
     def _rules_for(self, item: Event) -> list[Rule]:
         entries = self._index.get(item.type, ())
-        return list(dict.fromkeys(rule for rule, f in entries if f.accepts(item)))
+        return _unique(rule for rule, f in entries if f.accepts(item))
 
     def _try(self, rule: Rule, ctx: EvalContext, result: Evaluation) -> None:
         times, last_at = result.fired.get(rule.name, (0, ""))
@@ -123,6 +124,11 @@ class RuleSet:
         result.fired[rule.name] = (times + 1, ctx.now.isoformat())
         result.firings.append(Firing(rule, times + 1, decision))
         result.decisions[rule.name] = decision
+
+
+def _unique(rules: Iterable[Rule]) -> list[Rule]:
+    """Rules in first-seen order without repeats (by name: rules need not be hashable)."""
+    return list({rule.name: rule for rule in rules}.values())
 
 
 def _cooled_down(rule: Rule, now: datetime, last_at: str) -> bool:
@@ -149,7 +155,7 @@ def _validate(rules: Sequence[Rule]) -> None:
         if not isinstance(rule, Rule):
             problems.append(f"item {index} is a {type(rule).__name__}, not a Rule")
         elif rule.name in seen:
-            problems.append(f"rule name '{rule.name}' is used twice; names must be unique")
+            problems.append(f"rule name '{rule.name}' is used more than once (item {index})")
         else:
             seen.add(rule.name)
     if problems:

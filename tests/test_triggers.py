@@ -64,8 +64,8 @@ def test_duplicate_names_and_non_rules_are_reported_together() -> None:
         RuleSet([PRICING_HOT, DEMO, other, "gone-quiet", demo_again])  # type: ignore[list-item]
     message = str(info.value)
     assert message.startswith("invalid rules:")
-    assert "rule name 'pricing-hot' is used twice" in message
-    assert "rule name 'demo' is used twice" in message
+    assert "rule name 'pricing-hot' is used more than once" in message
+    assert "rule name 'demo' is used more than once" in message
     assert "item 3 is a str, not a Rule" in message
 
 

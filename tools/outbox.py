@@ -185,7 +185,7 @@ class Outbox:
                 "WHERE idempotency_key = ? AND status = 'pending'",
                 (_now(), key),
             )
-            return cursor.rowcount == 1
+            return bool(cursor.rowcount == 1)
 
     def _mark(self, key: str, status: str, error: str | None) -> bool:
         with self._transaction() as conn:
@@ -194,7 +194,7 @@ class Outbox:
                 "WHERE idempotency_key = ?",
                 (status, error, _now(), key),
             )
-            return cursor.rowcount == 1
+            return bool(cursor.rowcount == 1)
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
@@ -229,7 +229,8 @@ def _row(action: Action, status: str) -> tuple[Any, ...]:
 def _select(
     status: str | None, contact_id: str | None, limit: int | None
 ) -> tuple[str, list[Any]]:
-    where, args = [], []
+    where: list[str] = []
+    args: list[Any] = []
     if status is not None:
         where.append("status = ?")
         args.append(status)
