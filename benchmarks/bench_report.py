@@ -20,7 +20,15 @@ from typing import Literal
 
 from rich.table import Table
 
-__all__ = ["Result", "Target", "environment", "load_average", "markdown", "results_table"]
+__all__ = [
+    "Result",
+    "Target",
+    "code_state",
+    "environment",
+    "load_average",
+    "markdown",
+    "results_table",
+]
 
 PACKAGES = (
     "langgraph",
@@ -144,9 +152,28 @@ def environment() -> dict[str, str]:
 def load_average() -> str:
     """The 1, 5 and 15 minute load averages: other work on the machine skews every figure."""
     try:
-        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+        return ", ".join(f"{x:.2f}" for x in os.getloadavg())
     except OSError:
         return "unknown"
+
+
+def code_state(root: Path) -> str:
+    """The git commit of the checkout at `root` and the files its working tree changes."""
+    try:
+        head = _git(root, "rev-parse", "--short", "HEAD").strip()
+        changed = [line[3:] for line in _git(root, "status", "--porcelain").splitlines()]
+    except (OSError, subprocess.CalledProcessError):
+        return f"{root} (not a git checkout)"
+    if not changed:
+        return f"{head}, clean working tree"
+    return f"{head} plus uncommitted changes to {', '.join(changed)}"
+
+
+def _git(root: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, text=True, check=True
+    )
+    return done.stdout
 
 
 def _date_u() -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import os
 import pstats
 import resource
 import shlex
@@ -35,10 +36,11 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any, Literal, TypeVar
 
-from bench_report import Result, Target, load_average, markdown, results_table
+from bench_report import Result, Target, code_state, load_average, markdown, results_table
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+import gtmflow
 from gtmflow import Contact, Deps, RuleSet, Workspace
 from gtmflow import pipes as p
 from gtmflow.examples.sample_world import SampleWorld, generate_sample_world
@@ -52,7 +54,7 @@ Advance = Callable[[int], object]
 STORE_FILE = Path(".gtmflow") / "gtmflow.db"
 
 err = Console(stderr=True)
-out = Console()
+out = Console() if sys.stdout.isatty() else Console(width=110)  # piped: room for one-line rows
 
 
 # --------------------------------------------------------------------------- sizes and timing
@@ -225,12 +227,15 @@ def bench_ingest(world: SampleWorld, workspace: Path, report: Report, profile: P
     if figures["accepted"] != world.events or figures["reingest_accepted"] != 0:
         raise SystemExit(f"ingest stored the wrong number of events: {figures}")
     report.facts["ingest"] = figures
+    what = f"ingest {world.events:,} events"
     report.results += [
-        Result("ingest: rate", world.events / figures["seconds"], "events/s", Target(">=", 50_000)),
-        Result("ingest: peak RSS", figures["rss_peak_mb"], "MB", Target("<", 300)),
-        Result("ingest: RSS before ingest (imports, open)", figures["rss_before_mb"], "MB"),
         Result(
-            "re-ingest (all duplicates): rate",
+            f"{what}: rate", world.events / figures["seconds"], "events/s", Target(">=", 50_000)
+        ),
+        Result(f"{what}: peak RSS", figures["rss_peak_mb"], "MB", Target("<", 300)),
+        Result("ingest: RSS before the first row (imports, open)", figures["rss_before_mb"], "MB"),
+        Result(
+            f"re-{what}, all duplicates: rate",
             world.events / figures["reingest_seconds"],
             "events/s",
         ),
@@ -272,7 +277,7 @@ def bench_rules(store_path: Path, as_of: datetime, report: Report, profile: Path
     report.facts["rules"] = tally
     report.results += [
         Result(
-            "rules: History + evaluate",
+            f"rules over {tally.events:,} events, {tally.contacts:,} contacts: History + evaluate",
             tally.events / evaluating.seconds,
             "events/s",
             Target(">=", 20_000),
@@ -331,8 +336,8 @@ def bench_invoke(world: SampleWorld, folder: Path, report: Report, profile: Path
         invoke_all(graph, contacts, world.end, deps, first, "graph: first run")
         invoke_all(graph, contacts, world.end, deps, second, "graph: nothing new")
     save_profile(profiler, profile, "graph")
-    report.results += latency_results("first run", first)
-    report.results += latency_results("nothing new", second)
+    report.results += latency_results(f"{len(contacts)} contacts, first run", first)
+    report.results += latency_results(f"{len(contacts)} contacts, nothing new", second)
 
 
 def bench_workspace_run(world: SampleWorld, folder: Path, report: Report) -> None:
@@ -356,6 +361,7 @@ def run_suite(scale: Scale, profile: Path | None) -> Report:
     """Generate the sample worlds, run every benchmark and collect the results."""
     report = Report(scale)
     report.facts["load before"] = load_average()
+    report.facts["code"] = code_state(Path(gtmflow.__file__).resolve().parents[1])
     with tempfile.TemporaryDirectory(prefix="gtmflow-bench-") as tmp:
         root = Path(tmp)
         world = generate(root / "ingest-world", scale.ingest_contacts, scale.days)
@@ -470,16 +476,24 @@ def write_markdown(report: Report, path: Path) -> None:
     text = markdown(
         report.results,
         run_name=report.scale.name,
-        command=shlex.join(["python", *sys.argv]),
+        command=exact_command(),
         notes=method_notes(report),
         extra={
-            "load average (1/5/15 min), before / after": (
-                f"{report.facts['load before']} / {report.facts['load after']}"
-            )
+            "gtmflow code measured": report.facts["code"],
+            "load average (1/5/15 min), before → after": (
+                f"{report.facts['load before']} → {report.facts['load after']}"
+            ),
         },
     )
     path.write_text(text, encoding="utf-8")
     err.log(f"wrote {path}")
+
+
+def exact_command() -> str:
+    """This run's command line, with `PYTHONPATH` when it was set (it picks the code measured)."""
+    command = shlex.join(["python", *sys.argv])
+    python_path = os.environ.get("PYTHONPATH")
+    return f"PYTHONPATH={shlex.quote(python_path)} {command}" if python_path else command
 
 
 if __name__ == "__main__":

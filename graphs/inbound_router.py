@@ -171,7 +171,8 @@ def _new_events(
     horizon = datetime.fromisoformat(previous) if previous else None
     fresh = {e.id for e in deps.events.events(state["contact_id"], after_seq=cursor)}
     unseen = [
-        e.timestamp for e in history
+        e.timestamp
+        for e in history
         if e.id in fresh or (horizon is not None and horizon < e.timestamp <= as_of)
     ]
     return [e for e in history if e.timestamp >= min(unseen)] if unseen else []
@@ -179,8 +180,12 @@ def _new_events(
 
 def _outputs(result: Evaluation) -> dict[str, Any]:
     firings = [
-        {"rule": f.rule.name, "step": f.step, "at": f.decision.at.isoformat(),
-         "evidence": list(f.decision.evidence)}
+        {
+            "rule": f.rule.name,
+            "step": f.step,
+            "at": f.decision.at.isoformat(),
+            "evidence": list(f.decision.evidence),
+        }
         for f in result.firings
     ]
     return {
@@ -188,9 +193,7 @@ def _outputs(result: Evaluation) -> dict[str, Any]:
         "firings": firings,
         "decisions": [
             {"step": f.step, **f.decision.model_dump(mode="json")} for f in result.firings
-        ] + [
-            {"step": 0, **d.model_dump(mode="json")}
-            for d in result.all_decisions() if not d.fired
-        ],
+        ]
+        + [{"step": 0, **d.model_dump(mode="json")} for d in result.all_decisions() if not d.fired],
         "actions": [],
     }

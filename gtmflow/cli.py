@@ -23,6 +23,7 @@ from gtmflow._scaffold import scaffold
 from gtmflow.errors import ConfigError, GtmflowError, InputError
 from gtmflow.models import ActionStatus, json_schemas
 from gtmflow.runtime import Workspace
+from gtmflow.tools.mapping import EventMapping
 
 __all__ = ["app"]
 
@@ -112,10 +113,16 @@ def init(
     _console().print(f"workspace ready at {directory.resolve()}")
 
 
-def _ingest(kind: str, file: Path, workspace: Path, json_out: bool) -> None:
+def _ingest(
+    kind: str, file: Path, workspace: Path, json_out: bool, mapping: EventMapping | None = None
+) -> None:
     with _workspace(workspace) as ws:
-        report = ws.ingest(file, kind="events" if kind == "events" else "contacts",
-                           progress=not json_out)
+        report = ws.ingest(
+            file,
+            kind="events" if kind == "events" else "contacts",
+            mapping=mapping,
+            progress=not json_out,
+        )
     data = report.to_json()
     if json_out:
         _emit(data)
@@ -127,10 +134,42 @@ def _ingest(kind: str, file: Path, workspace: Path, json_out: bool) -> None:
 def ingest_events_cmd(
     file: Annotated[Path, typer.Argument(help="JSONL or CSV of events (or Segment payloads).")],
     workspace: WorkspaceOpt = Path(),
+    map_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map", help="Rename a column: SOURCE=FIELD, e.g. --map action=type (repeatable)."
+        ),
+    ] = None,
+    timestamp_format: Annotated[
+        str | None, typer.Option(help="strptime format of the timestamps, e.g. '%d-%m-%Y %H.%M'.")
+    ] = None,
+    assume_timezone: Annotated[
+        str | None, typer.Option(help="IANA zone for timestamps without one, e.g. UTC.")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Ingest events; bad rows go to a dead-letter file with the reason."""
-    _ingest("events", file, workspace, json_out)
+    mapping = None
+    if map_ or timestamp_format or assume_timezone:
+        with _errors():
+            mapping = EventMapping(
+                columns=_pairs(map_ or []),
+                timestamp_format=timestamp_format,
+                assume_timezone=assume_timezone,
+            )
+    _ingest("events", file, workspace, json_out, mapping)
+
+
+def _pairs(items: list[str]) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        source, eq, target = item.partition("=")
+        if not eq or not source or not target:
+            raise typer.BadParameter(
+                f"--map '{item}' must look like SOURCE=FIELD, e.g. action=type"
+            )
+        pairs[source] = target
+    return pairs
 
 
 @ingest_app.command("contacts")
@@ -157,16 +196,21 @@ def run(
         _emit(report.to_json())
         return
     rows = [[rule, n] for rule, n in report.by_rule.items()]
-    _console().print(_table(
-        f"run: {report.contacts} contacts, {report.actions} new actions", ["rule", "actions"], rows
-    ))
+    _console().print(
+        _table(
+            f"run: {report.contacts} contacts, {report.actions} new actions",
+            ["rule", "actions"],
+            rows,
+        )
+    )
 
 
 @app.command()
 def outbox(
     workspace: WorkspaceOpt = Path(),
-    status: Annotated[str | None, typer.Option(help="pending|sent|failed|unknown|held|cancelled")]
-    = None,
+    status: Annotated[
+        str | None, typer.Option(help="pending|sent|failed|unknown|held|cancelled")
+    ] = None,
     contact: Annotated[str | None, typer.Option(help="Only this contact.")] = None,
     limit: Annotated[int | None, typer.Option(help="At most this many.")] = None,
     json_out: JsonOpt = False,
@@ -177,10 +221,19 @@ def outbox(
     if json_out:
         _emit([r.to_json() for r in records])
         return
-    rows = [[r.action.contact_id, r.action.kind, r.action.source, r.status,
-             r.action.idempotency_key[:12]] for r in records]
-    _console().print(_table(f"outbox ({len(rows)})", ["contact", "kind", "rule", "status", "key"],
-                            rows))
+    rows = [
+        [
+            r.action.contact_id,
+            r.action.kind,
+            r.action.source,
+            r.status,
+            r.action.idempotency_key[:12],
+        ]
+        for r in records
+    ]
+    _console().print(
+        _table(f"outbox ({len(rows)})", ["contact", "kind", "rule", "status", "key"], rows)
+    )
 
 
 def _status(value: str | None) -> ActionStatus | None:
@@ -218,21 +271,37 @@ def explain(
 
 
 def _print_explanation(data: dict[str, Any]) -> None:
-    rows = [[r["rule"], "fired" if r["fired"] else "no", r["at"], r["reason"],
-             ", ".join(r["evidence"][:4]) + (" …" if len(r["evidence"]) > 4 else "")]
-            for r in data["rules"]]
+    rows = [
+        [
+            r["rule"],
+            "fired" if r["fired"] else "no",
+            r["at"],
+            r["reason"],
+            ", ".join(r["evidence"][:4]) + (" …" if len(r["evidence"]) > 4 else ""),
+        ]
+        for r in data["rules"]
+    ]
     console = _console()
-    console.print(_table(f"rules for {data['contact_id']}",
-                         ["rule", "fired", "at", "why", "evidence"], rows))
-    actions = [[a["kind"], a["rule"], json.dumps(a["payload"].get("sequence") or
-                a["payload"].get("message") or ""), a["status"]] for a in data["actions"]]
+    console.print(
+        _table(f"rules for {data['contact_id']}", ["rule", "fired", "at", "why", "evidence"], rows)
+    )
+    actions = [
+        [
+            a["kind"],
+            a["rule"],
+            json.dumps(a["payload"].get("sequence") or a["payload"].get("message") or ""),
+            a["status"],
+        ]
+        for a in data["actions"]
+    ]
     console.print(_table("actions", ["kind", "rule", "detail", "status"], actions))
 
 
 @app.command()
 def demo(
-    directory: Annotated[Path, typer.Option("--dir", help="Where to build the demo workspace.")]
-    = Path("gtmflow-demo"),
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where to build the demo workspace.")
+    ] = Path("gtmflow-demo"),
     contacts: Annotated[int, typer.Option(help="Sample contacts to generate.")] = 500,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same world.")] = 7,
     json_out: JsonOpt = False,

@@ -46,17 +46,26 @@ def run_demo(
         replay_run = ws.run(as_of=world.end, progress=False)
         return {
             "workspace": str(ws.root),
-            "world": {"contacts": world.contacts, "events": world.events,
-                      "start": world.start.isoformat(), "end": world.end.isoformat()},
+            "world": {
+                "contacts": world.contacts,
+                "events": world.events,
+                "start": world.start.isoformat(),
+                "end": world.end.isoformat(),
+            },
             "ingest": ingested,
             "run": report.to_json(),
             "outbox": ws.outbox.counts(),
-            "delivered": {"sent": delivered.sent, "failed": delivered.failed,
-                          "unknown": delivered.unknown,
-                          "file": str(ws.state_dir / "delivered.jsonl")},
-            "replay": {"accepted": replay_ingest.accepted,
-                       "duplicates": replay_ingest.duplicates,
-                       "new_actions": replay_run.actions},
+            "delivered": {
+                "sent": delivered.sent,
+                "failed": delivered.failed,
+                "unknown": delivered.unknown,
+                "file": str(ws.state_dir / "delivered.jsonl"),
+            },
+            "replay": {
+                "accepted": replay_ingest.accepted,
+                "duplicates": replay_ingest.duplicates,
+                "new_actions": replay_run.actions,
+            },
             "examples": _examples(ws),
         }
 
@@ -73,16 +82,33 @@ def print_demo(report: dict[str, Any], console: Console) -> None:
     """Render the demo summary as tables."""
     world, ingest, run = report["world"], report["ingest"], report["run"]
     console.rule("[bold]gtmflow demo")
-    console.print(f"world: {world['contacts']} contacts, {world['events']:,} events, "
-                  f"{world['start'][:10]} → {world['end'][:10]}")
-    table = Table("file", "accepted", "duplicates", "rejected", "blank", "dead letter",
-                  title="ingest", title_justify="left")
+    console.print(
+        f"world: {world['contacts']} contacts, {world['events']:,} events, "
+        f"{world['start'][:10]} → {world['end'][:10]}"
+    )
+    table = Table(
+        "file",
+        "accepted",
+        "duplicates",
+        "rejected",
+        "blank",
+        "dead letter",
+        title="ingest",
+        title_justify="left",
+    )
     for name, data in ingest.items():
-        table.add_row(name, *(str(data[k]) for k in ("accepted", "duplicates", "rejected",
-                                                     "ignored_blank")), str(data["dead_letter"]))
+        table.add_row(
+            name,
+            *(str(data[k]) for k in ("accepted", "duplicates", "rejected", "ignored_blank")),
+            str(data["dead_letter"]),
+        )
     console.print(table)
-    rules = Table("rule", "actions", title=f"run as of {run['as_of']}: {run['contacts']} "
-                  "contacts evaluated", title_justify="left")
+    rules = Table(
+        "rule",
+        "actions",
+        title=f"run as of {run['as_of']}: {run['contacts']} contacts evaluated",
+        title_justify="left",
+    )
     for rule, count in run["by_rule"].items():
         rules.add_row(rule, str(count))
     console.print(rules)
@@ -94,5 +120,4 @@ def print_demo(report: dict[str, Any], console: Console) -> None:
         "(exactly once)"
     )
     for rule, contact in report["examples"].items():
-        console.print(f"why? [cyan]gtmflow explain {contact} -w {report['workspace']}[/]"
-                      f"  ({rule})")
+        console.print(f"why? [cyan]gtmflow explain {contact} -w {report['workspace']}[/]  ({rule})")

@@ -206,6 +206,14 @@ def idempotency_key(graph: str, contact_id: str, source: str, step: int, kind: s
 def json_schemas() -> dict[str, dict[str, Any]]:
     """JSON schema of every public model, keyed by model name."""
     models: list[type[BaseModel]] = [
-        Contact, Event, ContentItem, Utterance, Transcript, Deal, Touchpoint, Action, RouteDecision
+        Contact,
+        Event,
+        ContentItem,
+        Utterance,
+        Transcript,
+        Deal,
+        Touchpoint,
+        Action,
+        RouteDecision,
     ]
     return {model.__name__: model.model_json_schema() for model in models}

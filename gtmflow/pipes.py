@@ -200,7 +200,7 @@ class CountCondition(Condition):
 
     def evaluate(self, ctx: EvalContext) -> Match:
         hits = _matching(ctx, self.type, self.properties, ctx.now - self.within)
-        what = f"{len(hits)} × {_describe(self.type, self.properties)} within {_fmt(self.within)}"
+        what = f"{len(hits)} {_describe(self.type, self.properties)} within {_fmt(self.within)}"
         if len(hits) < self.at_least:
             return Match(False, reason=f"{what}, needs {self.at_least}")
         ids = tuple(e.id for e in hits)
@@ -370,9 +370,7 @@ def event(type: str, /, *, within: str | timedelta | None = None, **properties: 
     return EventCondition(_type(type), _props(properties), window)
 
 
-def count(
-    type: str, /, *, at_least: int, within: str | timedelta, **properties: Any
-) -> Condition:
+def count(type: str, /, *, at_least: int, within: str | timedelta, **properties: Any) -> Condition:
     """At least `at_least` events of `type` within the sliding window ending now (inclusive)."""
     if at_least < 1:
         raise ConfigError(f"count('{type}', at_least={at_least}) needs at_least >= 1")
@@ -408,7 +406,9 @@ def attr(
     given: dict[Comparison, Any] = {
         key: value
         for key, value in zip(
-            _COMPARISONS, (equals, not_equals, at_least, at_most, contains, in_, exists), strict=True
+            _COMPARISONS,
+            (equals, not_equals, at_least, at_most, contains, in_, exists),
+            strict=True,
         )
         if value is not None
     }
@@ -417,7 +417,7 @@ def attr(
             f"attr('{name}') needs exactly one comparison, got {sorted(given) or 'none'}; "
             "e.g. attr('title', contains='VP') or attr('employees', at_least=50)"
         )
-    (op, value), = given.items()
+    ((op, value),) = given.items()
     if op == "in_":
         value = tuple(value)
     return AttributeCondition(name, op, value)
@@ -489,8 +489,8 @@ class Rule:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _RULE_NAME.fullmatch(self.name):
             raise ConfigError(
-                f"rule name '{self.name}' must be lower-case letters, digits, '-', '_', '.' or ':', "
-                "e.g. 'pricing-hot'"
+                f"rule name '{self.name}' must be lower-case letters, digits, '-', '_', '.' "
+                "or ':', e.g. 'pricing-hot'"
             )
         if not isinstance(self.when, Condition):
             raise ConfigError(_not_condition(self.name, self.when))
@@ -627,8 +627,9 @@ def _call(
     properties: tuple[tuple[str, Any], ...],
 ) -> str:
     shown = [repr(a) for a in args]
-    shown += [f"{k}={_fmt(v)!r}" if isinstance(v, timedelta) else f"{k}={v!r}" for k, v in
-              options.items()]
+    shown += [
+        f"{k}={_fmt(v)!r}" if isinstance(v, timedelta) else f"{k}={v!r}" for k, v in options.items()
+    ]
     shown += [f"{k}={v!r}" for k, v in properties]
     return f"{name}({', '.join(shown)})"
 

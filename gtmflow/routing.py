@@ -48,8 +48,11 @@ class Route:
     """
 
     def __init__(self, name: str, branches: Mapping[str, Condition], *, default: str) -> None:
-        problems = [f"branch '{t}' is not a condition" for t, c in branches.items()
-                    if not isinstance(c, Condition)]
+        problems = [
+            f"branch '{t}' is not a condition"
+            for t, c in branches.items()
+            if not isinstance(c, Condition)
+        ]
         if not branches:
             problems.append("no branches; give at least one {target: condition}")
         if default in branches:
@@ -95,8 +98,13 @@ class Route:
         return str(state["route"]["target"])
 
     def _decision(self, target: str, now: datetime, match: Match, *, fired: bool) -> RouteDecision:
-        return RouteDecision(rule=f"{self.name}->{target}", fired=fired, at=now,
-                             evidence=match.evidence, reason=match.reason)
+        return RouteDecision(
+            rule=f"{self.name}->{target}",
+            fired=fired,
+            at=now,
+            evidence=match.evidence,
+            reason=match.reason,
+        )
 
 
 def add_route(builder: StateGraph[Any, Any, Any, Any], source: str, route: Route) -> None:

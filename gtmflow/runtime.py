@@ -8,18 +8,17 @@ to the outbox, and logs its decisions so `explain` can answer "why did this cont
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from langgraph.checkpoint.sqlite import SqliteSaver
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.sqlite import SqliteSaver
 
 from gtmflow._progress import progress_bar, wants_progress
 from gtmflow.clock import Clock, SystemClock
@@ -33,6 +32,7 @@ from gtmflow.tools.decisions import DecisionLog
 from gtmflow.tools.deps import Deps
 from gtmflow.tools.events import SQLiteEventStore
 from gtmflow.tools.ingest import IngestReport, ingest_contacts, ingest_events
+from gtmflow.tools.mapping import EventMapping
 from gtmflow.tools.outbox import DeliveryReport, Outbox
 from gtmflow.tools.transports import ConsoleTransport, FileTransport, Transport
 from gtmflow.triggers import RuleSet
@@ -54,7 +54,9 @@ class RunReport:
     def to_json(self) -> dict[str, Any]:
         """The shape printed by `gtmflow run --json`."""
         return {
-            "contacts": self.contacts, "actions": self.actions, "by_rule": self.by_rule,
+            "contacts": self.contacts,
+            "actions": self.actions,
+            "by_rule": self.by_rule,
             "as_of": self.as_of.isoformat() if self.as_of else None,
         }
 
@@ -101,8 +103,7 @@ class Workspace:
 
     def close(self) -> None:
         """Close every store."""
-        for closeable in (self.events, self.outbox, self.decisions, self._runs,
-                          self._checkpoints):
+        for closeable in (self.events, self.outbox, self.decisions, self._runs, self._checkpoints):
             closeable.close()
 
     def __enter__(self) -> Workspace:
@@ -123,30 +124,25 @@ class Workspace:
         path: str | Path,
         *,
         kind: Literal["events", "contacts"] = "events",
+        mapping: EventMapping | None = None,
         progress: bool | None = None,
     ) -> IngestReport:
         """Ingest a JSONL/CSV file of events (default) or contacts; bad rows are dead-lettered.
 
         The dead-letter file goes next to the input, or under `.gtmflow/dead-letter/` when the
-        input's folder is read-only.
+        input's folder is read-only. `mapping` reads event exports with other column names or
+        timestamp formats.
         """
         source = Path(path)
-        reader = ingest_events if kind == "events" else ingest_contacts
         size = source.stat().st_size if source.is_file() else None
-        with progress_bar(f"ingest {source.name}", size, enabled=wants_progress(progress)) as adv:
-            seen = [0]
-
-            def advance(done: int) -> None:
-                adv(done - seen[0])
-                seen[0] = done
-
-            return reader(self.events, source, dead_letter=self._dead_letter(source),
-                          progress=advance)
-
-    def _dead_letter(self, source: Path) -> Path | None:
-        if os.access(source.parent, os.W_OK):
-            return None
-        return self.state_dir / "dead-letter" / f"{source.name}.dead-letter.jsonl"
+        options: dict[str, Any] = {"fallback_dir": self.state_dir / "dead-letter"}
+        with progress_bar(f"ingest {source.name}", size, enabled=wants_progress(progress)) as bar:
+            options["progress"] = _Delta(bar)
+            if kind == "contacts":
+                if mapping is not None:
+                    raise ConfigError("mapping= applies to events; contacts map their headers")
+                return ingest_contacts(self.events, source, **options)
+            return ingest_events(self.events, source, mapping=mapping, **options)
 
     # ------------------------------------------------------------------ run
 
@@ -173,20 +169,21 @@ class Workspace:
             as_of: The instant to evaluate at; default: the workspace clock's now.
             progress: Show a progress bar (None: when a person is watching).
         """
-        graph = self._attach(graph if graph is not None else build_inbound_router(
-            rules=self.rules()))
+        graph = self._attach(
+            graph if graph is not None else build_inbound_router(rules=self.rules())
+        )
         as_of = as_of or self.clock.now()
         contacts, resume_seq = self._due_contacts(graph, as_of)
         deps = Deps(events=self.events, clock=self.clock)
         by_rule: Counter[str] = Counter()
-        with progress_bar(f"run {graph.name}", len(contacts),
-                          enabled=wants_progress(progress)) as advance:
+        with progress_bar(
+            f"run {graph.name}", len(contacts), enabled=wants_progress(progress)
+        ) as advance:
             for contact_id in contacts:
                 by_rule.update(self._run_contact(graph, contact_id, as_of, deps))
                 advance(1)
         self._save_cursor(graph.name, resume_seq, as_of)
-        return RunReport(len(contacts), sum(by_rule.values()), dict(sorted(by_rule.items())),
-                         as_of)
+        return RunReport(len(contacts), sum(by_rule.values()), dict(sorted(by_rule.items())), as_of)
 
     def _attach(self, graph: Any) -> Any:
         if getattr(graph, "checkpointer", None) is None:
@@ -199,8 +196,9 @@ class Workspace:
         resume_seq, _ = self._cursor(graph.name)
         last = self.events.last_seq()
         if any(rules.has_sweep for rules in rulesets):
-            return list(self.events.contact_ids()), _resume_after(self.events.changes(
-                after_seq=resume_seq), as_of, last)
+            return list(self.events.contact_ids()), _resume_after(
+                self.events.changes(after_seq=resume_seq), as_of, last
+            )
         due: set[str] = set()
         deferred: list[int] = []
         for seq, item in self.events.changes(after_seq=resume_seq):
@@ -217,22 +215,26 @@ class Workspace:
         added: Counter[str] = Counter()
         snapshot = graph.get_state(config)
         if snapshot.next:  # a crash interrupted the last run: finish it first
-            added += self._commit(graph.name, contact_id,
-                                  graph.invoke(None, config, context=deps))
+            added += self._commit(graph.name, contact_id, graph.invoke(None, config, context=deps))
         else:
             added += self._commit(graph.name, contact_id, snapshot.values)
-        state = graph.invoke({"contact_id": contact_id, "as_of": as_of.isoformat()}, config,
-                             context=deps)
+        state = graph.invoke(
+            {"contact_id": contact_id, "as_of": as_of.isoformat()}, config, context=deps
+        )
         return added + self._commit(graph.name, contact_id, state)
 
     def _commit(self, graph: str, contact_id: str, state: dict[str, Any]) -> Counter[str]:
         """Write a run's actions to the outbox and its decisions to the log (idempotent)."""
         actions = [Action.model_validate(a) for a in state.get("actions", [])]
         new = set(self.outbox.put(actions).keys)
-        self.decisions.record(graph, contact_id, (
-            (d.get("step", 0), RouteDecision.model_validate(_without(d, "step")))
-            for d in state.get("decisions", [])
-        ))
+        self.decisions.record(
+            graph,
+            contact_id,
+            (
+                (d.get("step", 0), RouteDecision.model_validate(_without(d, "step")))
+                for d in state.get("decisions", [])
+            ),
+        )
         return Counter(a.source for a in actions if a.idempotency_key in new)
 
     def _cursor(self, graph: str) -> tuple[int, str | None]:
@@ -270,14 +272,27 @@ class Workspace:
             )
         return {
             "contact_id": contact_id,
-            "rules": [_explained(d) for d in _latest_verdicts(self.decisions.for_contact(
-                contact_id))],
+            "rules": [
+                _explained(d) for d in _latest_verdicts(self.decisions.for_contact(contact_id))
+            ],
             "actions": [r.to_json() for r in self.outbox.records(contact_id=contact_id)],
         }
 
     def rule_set(self) -> RuleSet:
         """This workspace's rules, validated and indexed."""
         return RuleSet(self.rules())
+
+
+class _Delta:
+    """Turns "bytes read so far" callbacks into progress-bar advances."""
+
+    def __init__(self, advance: Callable[[int], None]) -> None:
+        self._advance = advance
+        self._seen = 0
+
+    def __call__(self, done: int) -> None:
+        self._advance(done - self._seen)
+        self._seen = done
 
 
 def _resume_after(changes: Iterable[tuple[int, Any]], as_of: datetime, last: int) -> int:
@@ -298,7 +313,11 @@ def _latest_verdicts(decisions: Iterable[Any]) -> list[Any]:
 
 def _explained(decision: Any) -> dict[str, Any]:
     return {
-        "rule": decision.rule, "fired": decision.fired, "at": decision.at.isoformat(),
-        "evidence": list(decision.evidence), "reason": decision.reason,
-        "graph": decision.graph, "step": decision.step,
+        "rule": decision.rule,
+        "fired": decision.fired,
+        "at": decision.at.isoformat(),
+        "evidence": list(decision.evidence),
+        "reason": decision.reason,
+        "graph": decision.graph,
+        "step": decision.step,
     }

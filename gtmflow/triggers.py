@@ -17,7 +17,7 @@ from gtmflow.errors import ConfigError
 from gtmflow.models import Contact, Event, RouteDecision
 from gtmflow.pipes import EvalContext, EventFilter, History, Match, Rule
 
-__all__ = ["Evaluation", "Firing", "FiredState", "RuleSet"]
+__all__ = ["Evaluation", "FiredState", "Firing", "RuleSet"]
 
 FiredState = Mapping[str, tuple[int, str]]
 """Per rule name: (times fired, ISO time of the last firing). Small, so it lives in graph state."""
@@ -143,7 +143,10 @@ def _newer(latest_at: datetime | None, last_at: str) -> bool:
 def _decision(rule: Rule, now: datetime, match: Match, *, fired: bool) -> RouteDecision:
     reason = match.reason if fired or not match.matched else f"{match.reason} (already acted on)"
     return RouteDecision(
-        rule=rule.name, fired=fired, at=now, evidence=match.evidence if fired else (),
+        rule=rule.name,
+        fired=fired,
+        at=now,
+        evidence=match.evidence if fired else (),
         reason=reason,
     )
 

@@ -30,7 +30,9 @@ def _world(tmp_path: Path) -> Path:
     ]
     path = write_events(tmp_path / "events.jsonl", rows)
     with path.open("a") as handle:
-        handle.write('{"id": "bad", "type": "x", "contact_id": "c", "timestamp": "2026-01-01 10:00"}\n')
+        handle.write(
+            '{"id": "bad", "type": "x", "contact_id": "c", "timestamp": "2026-01-01 10:00"}\n'
+        )
     return path
 
 
@@ -75,8 +77,9 @@ def test_human_output_has_tables(tmp_path: Path) -> None:
 
 
 def test_errors_are_one_clear_line_and_exit_2(tmp_path: Path) -> None:
-    missing = runner.invoke(app, ["ingest", "events", str(tmp_path / "nope.jsonl"),
-                                  "-w", str(tmp_path)])
+    missing = runner.invoke(
+        app, ["ingest", "events", str(tmp_path / "nope.jsonl"), "-w", str(tmp_path)]
+    )
     assert missing.exit_code == 2
     assert "nope.jsonl" in missing.output
     unknown = runner.invoke(app, ["explain", "ghost", "-w", str(tmp_path)])

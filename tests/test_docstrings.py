@@ -10,7 +10,6 @@ import pytest
 
 import gtmflow
 
-
 SUBPACKAGES = ("agents", "graphs", "tools", "prompts", "examples")
 
 

@@ -65,8 +65,10 @@ def _triage_graph() -> Any:
     builder.add_edge(START, "start")
     route = Route(
         "triage",
-        {"sales": p.count("page_view", path="/pricing", at_least=2, within="7d"),
-         "nurture": p.event("content_download")},
+        {
+            "sales": p.count("page_view", path="/pricing", at_least=2, within="7d"),
+            "nurture": p.event("content_download"),
+        },
         default="ignore",
     )
     add_route(builder, "start", route)
@@ -79,8 +81,11 @@ def _triage_graph() -> Any:
 @pytest.mark.parametrize(
     ("events", "target", "evidence"),
     [
-        ([("v1", "page_view", {"path": "/pricing"}), ("v2", "page_view", {"path": "/pricing"})],
-         "sales", ["v1", "v2"]),
+        (
+            [("v1", "page_view", {"path": "/pricing"}), ("v2", "page_view", {"path": "/pricing"})],
+            "sales",
+            ["v1", "v2"],
+        ),
         ([("d1", "content_download", {})], "nurture", ["d1"]),
         ([("v1", "page_view", {"path": "/"})], "ignore", []),
     ],
@@ -89,8 +94,12 @@ def test_route_records_decision_and_follows_it(
     events: list[tuple[str, str, dict[str, Any]]], target: str, evidence: list[str]
 ) -> None:
     store = SQLiteEventStore(":memory:")
-    store.write_events([Event(id=i, type=t, contact_id="c", timestamp=at(n), properties=props)
-                        for n, (i, t, props) in enumerate(events)])
+    store.write_events(
+        [
+            Event(id=i, type=t, contact_id="c", timestamp=at(n), properties=props)
+            for n, (i, t, props) in enumerate(events)
+        ]
+    )
     state = _triage_graph().invoke(
         {"contact_id": "c", "as_of": at(5).isoformat()}, context=Deps(events=store)
     )

@@ -28,8 +28,13 @@ def test_event_requires_an_aware_timestamp() -> None:
 def test_event_properties_are_capped_at_64kb() -> None:
     Event(id="e", type="t", contact_id="c", timestamp=WHEN, properties={"x": "a" * 60_000})
     with pytest.raises(ValidationError, match="over the 65,536-byte limit"):
-        Event(id="e", type="t", contact_id="c", timestamp=WHEN,
-              properties={"x": "a" * MAX_PROPERTIES_BYTES})
+        Event(
+            id="e",
+            type="t",
+            contact_id="c",
+            timestamp=WHEN,
+            properties={"x": "a" * MAX_PROPERTIES_BYTES},
+        )
 
 
 def test_contact_checks_email_and_timezone() -> None:
@@ -57,14 +62,23 @@ def test_transcript_needs_utterances() -> None:
 
 def test_action_key_is_derived_unless_given() -> None:
     derived = Action(kind="enroll", contact_id="c", graph="g", source="r", created_at=WHEN)
-    given = Action(kind="enroll", contact_id="c", graph="g", source="r", created_at=WHEN,
-                   idempotency_key="k")
+    given = Action(
+        kind="enroll", contact_id="c", graph="g", source="r", created_at=WHEN, idempotency_key="k"
+    )
     assert len(derived.idempotency_key) == 32
     assert given.idempotency_key == "k"
 
 
 def test_json_schemas_cover_the_vocabulary() -> None:
     schemas = json_schemas()
-    assert set(schemas) >= {"Contact", "Event", "ContentItem", "Transcript", "Deal", "Touchpoint",
-                            "Action", "RouteDecision"}
+    assert set(schemas) >= {
+        "Contact",
+        "Event",
+        "ContentItem",
+        "Transcript",
+        "Deal",
+        "Touchpoint",
+        "Action",
+        "RouteDecision",
+    }
     assert "timestamp" in schemas["Event"]["required"]

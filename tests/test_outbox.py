@@ -17,8 +17,15 @@ WHEN = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def _action(contact: str = "c-1", step: int = 1, kind: str = "alert_sales") -> Action:
-    return Action(kind=kind, contact_id=contact, payload={"channel": "sales"}, graph="g",
-                  source="pricing-hot", step=step, created_at=WHEN)
+    return Action(
+        kind=kind,
+        contact_id=contact,
+        payload={"channel": "sales"},
+        graph="g",
+        source="pricing-hot",
+        step=step,
+        created_at=WHEN,
+    )
 
 
 @pytest.fixture
@@ -43,8 +50,10 @@ def test_key_depends_on_graph_contact_source_step_and_kind() -> None:
         _action(step=2),
         _action(kind="enroll"),
     ]
-    keys = {Action.model_validate(v.model_dump() | {"idempotency_key": ""}).idempotency_key
-            for v in variants}
+    keys = {
+        Action.model_validate(v.model_dump() | {"idempotency_key": ""}).idempotency_key
+        for v in variants
+    }
     assert base.idempotency_key not in keys
     assert len(keys) == 4
 

@@ -17,7 +17,6 @@ from gtmflow.models import Contact, Event
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 DAY = timedelta(days=1)
 SECOND = timedelta(seconds=1)
-TIMES = "\N{MULTIPLICATION SIGN}"  # as count() reasons print it
 
 
 def ev(id_: str, type_: str, at: datetime, **properties: Any) -> Event:
@@ -93,7 +92,7 @@ def test_count_three_views_spanning_exactly_seven_days_match() -> None:
     assert result.matched
     assert result.evidence == ("v1", "v2", "v3")
     assert result.latest_at == NOW
-    assert f"3 {TIMES} page_view(path='/pricing') within 7d" in result.reason
+    assert "3 page_view(path='/pricing') within 7d" in result.reason
 
 
 def test_count_seven_days_and_one_second_do_not_match() -> None:
@@ -378,7 +377,7 @@ def test_all_of_fails_on_the_first_failing_part() -> None:
     result = (A & C).evaluate(ctx([ev("d1", "demo_requested", NOW)]))
     assert not result.matched
     assert result.evidence == ()
-    assert result.reason.startswith(f"not {C!r}: 0 {TIMES} page_view within 7d")
+    assert result.reason.startswith(f"not {C!r}: 0 page_view within 7d")
 
 
 def test_any_of_evidence_comes_only_from_parts_that_held() -> None:
@@ -547,7 +546,9 @@ def test_rule_cooldown_is_parsed_and_must_be_positive() -> None:
     rule = p.Rule("hot", when=HOT, then=p.alert_sales(), cooldown="3d")
     assert rule.cooldown_delta == 3 * DAY
     assert p.Rule("hot", when=HOT, then=p.alert_sales()).cooldown_delta is None
-    with pytest.raises(ConfigError, match="cooldown='0s' must be a whole number of seconds, at least 1s"):
+    with pytest.raises(
+        ConfigError, match="cooldown='0s' must be a whole number of seconds, at least 1s"
+    ):
         p.Rule("hot", when=HOT, then=p.alert_sales(), cooldown="0s")
 
 

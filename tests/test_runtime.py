@@ -91,8 +91,10 @@ def test_crash_between_checkpoint_and_outbox_is_replayed_once(
 
 
 def test_late_events_are_evaluated_at_their_own_time(workspace: Workspace, tmp_path: Path) -> None:
-    first = [ev("p1", "page_view", "c", at(0), path="/pricing"),
-             ev("p3", "page_view", "c", at(6), path="/pricing")]
+    first = [
+        ev("p1", "page_view", "c", at(0), path="/pricing"),
+        ev("p3", "page_view", "c", at(6), path="/pricing"),
+    ]
     workspace.ingest(write_events(tmp_path / "a.jsonl", first), progress=False)
     assert workspace.run(as_of=at(10), progress=False).actions == 0
     late = [ev("p2", "page_view", "c", at(2), path="/pricing")]
@@ -115,9 +117,11 @@ def test_events_after_as_of_wait_for_a_later_run(tmp_path: Path) -> None:
 def test_contacts_no_trigger_cares_about_are_not_invoked(tmp_path: Path) -> None:
     rules = [p.Rule("pricing", when=p.event("page_view", path="/pricing"), then=p.alert_sales())]
     with Workspace.open(tmp_path) as ws:
-        rows = [ev("a", "page_view", "x", at(0), path="/blog"),
-                ev("b", "email_open", "y", at(0)),
-                ev("c", "page_view", "z", at(0), path="/pricing")]
+        rows = [
+            ev("a", "page_view", "x", at(0), path="/blog"),
+            ev("b", "email_open", "y", at(0)),
+            ev("c", "page_view", "z", at(0), path="/pricing"),
+        ]
         ws.ingest(write_events(tmp_path / "e.jsonl", rows), progress=False)
         report = ws.run(build_inbound_router(rules=rules), as_of=at(1), progress=False)
     assert (report.contacts, report.by_rule) == (1, {"pricing": 1})

@@ -18,14 +18,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+
+from gtmflow.errors import ConfigError
 from gtmflow.examples.sample_world import (
     CONTACT_HEADERS,
     MALFORMED_ROW_KINDS,
     SampleWorld,
     generate_sample_world,
 )
-
-from gtmflow.errors import ConfigError
 from gtmflow.models import Event
 
 SEGMENT_TRACK = {"Page Viewed": "page_view", "Email Opened": "email_open",

@@ -57,8 +57,16 @@ class DecisionLog:
     ) -> None:
         """Log `(step, decision)` pairs; step 0 marks a verdict that did not fire."""
         rows = [
-            (graph, contact_id, d.rule, step, int(d.fired), d.at.isoformat(),
-             json.dumps(list(d.evidence)), d.reason)
+            (
+                graph,
+                contact_id,
+                d.rule,
+                step,
+                int(d.fired),
+                d.at.isoformat(),
+                json.dumps(list(d.evidence)),
+                d.reason,
+            )
             for step, d in decisions
         ]
         with self._lock:
@@ -82,8 +90,12 @@ class DecisionLog:
             ).fetchall()
         return [
             LoggedDecision(
-                graph=graph, rule=rule, step=step, fired=bool(fired),
-                at=datetime.fromisoformat(at), evidence=tuple(json.loads(evidence)),
+                graph=graph,
+                rule=rule,
+                step=step,
+                fired=bool(fired),
+                at=datetime.fromisoformat(at),
+                evidence=tuple(json.loads(evidence)),
                 reason=reason,
             )
             for graph, rule, step, fired, at, evidence, reason in rows

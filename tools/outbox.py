@@ -69,9 +69,16 @@ class OutboxRecord(BaseModel):
         """The machine-readable shape printed by `gtmflow outbox --json`."""
         a = self.action
         return {
-            "contact_id": a.contact_id, "kind": a.kind, "rule": a.source, "payload": a.payload,
-            "status": self.status, "idempotency_key": a.idempotency_key, "graph": a.graph,
-            "step": a.step, "created_at": a.created_at.isoformat(), "attempts": self.attempts,
+            "contact_id": a.contact_id,
+            "kind": a.kind,
+            "rule": a.source,
+            "payload": a.payload,
+            "status": self.status,
+            "idempotency_key": a.idempotency_key,
+            "graph": a.graph,
+            "step": a.step,
+            "created_at": a.created_at.isoformat(),
+            "attempts": self.attempts,
             "last_error": self.last_error,
         }
 
@@ -220,15 +227,20 @@ _COLUMNS = (
 
 def _row(action: Action, status: str) -> tuple[Any, ...]:
     return (
-        action.idempotency_key, action.graph, action.contact_id, action.kind, action.source,
-        action.step, json.dumps(action.payload, sort_keys=True, default=str), status,
-        action.created_at.isoformat(), _now(),
+        action.idempotency_key,
+        action.graph,
+        action.contact_id,
+        action.kind,
+        action.source,
+        action.step,
+        json.dumps(action.payload, sort_keys=True, default=str),
+        status,
+        action.created_at.isoformat(),
+        _now(),
     )
 
 
-def _select(
-    status: str | None, contact_id: str | None, limit: int | None
-) -> tuple[str, list[Any]]:
+def _select(status: str | None, contact_id: str | None, limit: int | None) -> tuple[str, list[Any]]:
     where: list[str] = []
     args: list[Any] = []
     if status is not None:
@@ -250,12 +262,20 @@ def _select(
 def _record(row: tuple[Any, ...]) -> OutboxRecord:
     key, graph, contact_id, kind, source, step, payload, status, created, updated, n, err = row
     action = Action(
-        kind=kind, contact_id=contact_id, payload=json.loads(payload), graph=graph,
-        source=source, step=step, created_at=datetime.fromisoformat(created),
+        kind=kind,
+        contact_id=contact_id,
+        payload=json.loads(payload),
+        graph=graph,
+        source=source,
+        step=step,
+        created_at=datetime.fromisoformat(created),
         idempotency_key=key,
     )
     return OutboxRecord(
-        action=action, status=status, attempts=n, updated_at=datetime.fromisoformat(updated),
+        action=action,
+        status=status,
+        attempts=n,
+        updated_at=datetime.fromisoformat(updated),
         last_error=err,
     )
 

@@ -184,7 +184,8 @@ def _event(payload: Mapping[str, Any], kind: str, properties: dict[str, Any]) ->
     if message_id:
         return Event.model_validate({**fields, "id": str(message_id)})
     event = Event.model_validate({**fields, "id": "pending"})
-    return event.model_copy(update={"id": derived_event_id(event)})
+    event_id = derived_event_id(event.contact_id, event.type, event.timestamp, event.properties)
+    return event.model_copy(update={"id": event_id})
 
 
 def _contact_id(payload: Mapping[str, Any]) -> str:
