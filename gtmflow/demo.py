@@ -8,6 +8,7 @@ a replay changes nothing.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -66,58 +67,99 @@ def run_demo(
                 "duplicates": replay_ingest.duplicates,
                 "new_actions": replay_run.actions,
             },
-            "examples": _examples(ws),
+            "dead_letters": _dead_letters(ingested["events"]["dead_letter"]),
+            "sample_keys": _sample_keys(ws),
+            "example": _example(ws),
         }
 
 
-def _examples(ws: Workspace) -> dict[str, str]:
-    """The first contact (by id) each rule fired for."""
-    examples: dict[str, str] = {}
+def _dead_letters(path: str | None) -> list[dict[str, Any]]:
+    if path is None:
+        return []
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != "raw"} for line in lines]
+
+
+def _sample_keys(ws: Workspace) -> dict[str, str]:
+    """The first idempotency key (shortened) each rule wrote to the outbox."""
+    keys: dict[str, str] = {}
     for record in ws.outbox.records():
-        examples.setdefault(record.action.source, record.action.contact_id)
-    return dict(sorted(examples.items()))
+        keys.setdefault(record.action.source, record.action.idempotency_key[:12] + "…")
+    return keys
+
+
+def _example(ws: Workspace) -> dict[str, Any]:
+    """`explain` of the first contact alerted by pricing-hot (else the first with an action)."""
+    records = ws.outbox.records()
+    hot = [r for r in records if r.action.source == "pricing-hot"] or records
+    return ws.explain(hot[0].action.contact_id) if hot else {"contact_id": "", "rules": []}
 
 
 def print_demo(report: dict[str, Any], console: Console) -> None:
-    """Render the demo summary as tables."""
-    world, ingest, run = report["world"], report["ingest"], report["run"]
+    """Render the demo summary as tables: ingest, dead letters, rules, one explanation."""
+    world, run = report["world"], report["run"]
     console.rule("[bold]gtmflow demo")
     console.print(
         f"world: {world['contacts']} contacts, {world['events']:,} events, "
-        f"{world['start'][:10]} → {world['end'][:10]}"
+        f"{world['start'][:10]} → {world['end'][:10]}\n"
     )
+    console.print(_ingest_table(report["ingest"]))
+    console.print(_dead_letter_table(report["dead_letters"]))
+    console.print(f"\n[bold]run[/] as of {run['as_of']}: {run['contacts']} contacts evaluated")
+    rules = Table("rule", "new actions", "outbox key prefix")
+    for rule, count in run["by_rule"].items():
+        rules.add_row(rule, str(count), report["sample_keys"].get(rule, ""))
+    console.print(rules)
+    replay, delivered = report["replay"], report["delivered"]
+    console.print(
+        f"delivered {delivered['sent']} actions to {delivered['file']}\n"
+        f"[bold]replay[/]: re-ingest accepted {replay['accepted']} "
+        f"({replay['duplicates']:,} duplicates); re-run added {replay['new_actions']} actions: "
+        "exactly once\n"
+    )
+    _print_example(report["example"], console)
+
+
+def _ingest_table(ingest: dict[str, Any]) -> Table:
     table = Table(
         "file",
         "accepted",
         "duplicates",
         "rejected",
-        "blank",
-        "dead letter",
+        "blank lines",
         title="ingest",
         title_justify="left",
     )
     for name, data in ingest.items():
         table.add_row(
-            name,
-            *(str(data[k]) for k in ("accepted", "duplicates", "rejected", "ignored_blank")),
-            str(data["dead_letter"]),
+            name, *(f"{data[k]:,}" for k in ("accepted", "duplicates", "rejected", "ignored_blank"))
         )
-    console.print(table)
-    rules = Table(
+    return table
+
+
+def _dead_letter_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(
+        "line", "why it was set aside (nothing is lost)", title="dead letter", title_justify="left"
+    )
+    for row in rows:
+        table.add_row(str(row["line"]), row["reason"])
+    return table
+
+
+def _print_example(example: dict[str, Any], console: Console) -> None:
+    table = Table(
         "rule",
-        "actions",
-        title=f"run as of {run['as_of']}: {run['contacts']} contacts evaluated",
+        "fired",
+        "at",
+        "why",
+        title=f"why did {example['contact_id']} get an alert? (`gtmflow explain`)",
         title_justify="left",
     )
-    for rule, count in run["by_rule"].items():
-        rules.add_row(rule, str(count))
-    console.print(rules)
-    replay = report["replay"]
-    console.print(
-        f"outbox: {report['outbox']}; delivered {report['delivered']['sent']} to "
-        f"{report['delivered']['file']}\nreplay: re-ingest accepted {replay['accepted']} "
-        f"({replay['duplicates']:,} duplicates), re-run added {replay['new_actions']} actions "
-        "(exactly once)"
-    )
-    for rule, contact in report["examples"].items():
-        console.print(f"why? [cyan]gtmflow explain {contact} -w {report['workspace']}[/]  ({rule})")
+    for verdict in example["rules"]:
+        table.add_row(
+            verdict["rule"],
+            "yes" if verdict["fired"] else "no",
+            verdict["at"][:16],
+            verdict["reason"],
+        )
+    console.print(table)

@@ -420,6 +420,10 @@ def _parse_json_line(line: bytes) -> _Row | _Rejected:
     except UnicodeDecodeError as exc:
         return _Rejected(f"line is not valid UTF-8 (byte {exc.start + 1}); save the file as UTF-8")
     except json.JSONDecodeError as exc:
+        if exc.pos >= len(exc.doc.rstrip()) or exc.msg.startswith("Unterminated string"):
+            return _Rejected(
+                "line is not valid JSON: it ends before the object is complete (a truncated line?)"
+            )
         message = exc.msg.removesuffix(" at")  # "Invalid control character at"
         return _Rejected(f"line is not valid JSON: {message} at column {exc.colno}")
     if not isinstance(row, dict):

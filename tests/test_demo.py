@@ -1,0 +1,50 @@
+"""The offline demo tells the whole foundation story and proves exactly-once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from gtmflow.cli import app
+
+
+def test_demo_json(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["demo", "--dir", str(tmp_path), "--contacts", "100", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["ingest"]["events"]["rejected"] == 5
+    assert [row["line"] for row in report["dead_letters"]] == sorted(
+        row["line"] for row in report["dead_letters"]
+    )
+    assert any("has no timezone" in row["reason"] for row in report["dead_letters"])
+    assert any("truncated" in row["reason"] for row in report["dead_letters"])
+    assert set(report["run"]["by_rule"]) == {"ebook-nurture", "pricing-hot", "re-engage"}
+    assert all(n > 0 for n in report["run"]["by_rule"].values())
+    assert report["delivered"]["sent"] == report["run"]["actions"]
+    assert report["replay"] == {
+        "accepted": 0,
+        "duplicates": report["world"]["events"],
+        "new_actions": 0,
+    }
+    assert report["example"]["rules"][0]["rule"] == "pricing-hot"
+    delivered = Path(report["delivered"]["file"]).read_text().splitlines()
+    keys = [json.loads(line)["idempotency_key"] for line in delivered]
+    assert len(keys) == len(set(keys)) == report["run"]["actions"]
+
+
+def test_demo_starts_clean_each_time(tmp_path: Path) -> None:
+    args = ["demo", "--dir", str(tmp_path), "--contacts", "40", "--json"]
+    first = json.loads(CliRunner().invoke(app, args).stdout)
+    second = json.loads(CliRunner().invoke(app, args).stdout)
+    assert first["run"] == second["run"]
+
+
+def test_demo_tables_for_people(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path), "--contacts", "40"])
+    assert result.exit_code == 0, result.output
+    for heading in ("ingest", "dead letter", "pricing-hot", "exactly", "explain"):
+        assert heading in result.stdout
