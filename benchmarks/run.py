@@ -27,8 +27,8 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -38,18 +38,18 @@ from typing import Any, Literal, TypeVar
 
 from bench_report import Result, Target, code_state, load_average, markdown, results_table
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import gtmflow
 from gtmflow import Contact, Deps, RuleSet, Workspace
 from gtmflow import pipes as p
+from gtmflow._progress import Advance, progress_bar
+from gtmflow._scaffold import RULES_PY
 from gtmflow.examples.sample_world import SampleWorld, generate_sample_world
 from gtmflow.graphs.inbound_router import build_inbound_router
 from gtmflow.pipes import History
 from gtmflow.tools.events import SQLiteEventStore
 
 T = TypeVar("T")
-Advance = Callable[[int], object]
 
 STORE_FILE = Path(".gtmflow") / "gtmflow.db"
 
@@ -133,21 +133,9 @@ def save_profile(profiler: cProfile.Profile | None, profile_dir: Path | None, na
     stats.sort_stats("cumulative").print_stats(18)
 
 
-@contextmanager
-def progress(description: str, total: int) -> Iterator[Advance]:
+def progress(description: str, total: int) -> AbstractContextManager[Advance]:
     """A progress bar on stderr (only when a person is watching); yields `advance(n)`."""
-    if not err.is_terminal:
-        yield lambda _: None
-        return
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n: bar.advance(task, n)
+    return progress_bar(description, total, enabled=err.is_terminal)
 
 
 def peak_rss_mb() -> float:
@@ -160,22 +148,10 @@ def peak_rss_mb() -> float:
 
 
 def classic_rules() -> list[p.Rule]:
-    """The three classic rules, as `gtmflow init` scaffolds them (`gtmflow/_scaffold.py`)."""
-    return [
-        p.Rule(
-            "ebook-nurture",
-            when=p.event("content_download", asset_type="ebook"),
-            then=p.enroll("nurture"),
-        ),
-        p.Rule(
-            "pricing-hot",
-            when=p.count("page_view", path="/pricing", at_least=3, within="7d"),
-            then=p.alert_sales("Viewed pricing 3+ times in 7 days"),
-        ),
-        p.Rule(
-            "re-engage", when=p.inactive("email_open", for_="30d"), then=p.enroll("re-engagement")
-        ),
-    ]
+    """The three classic rules, exactly as `gtmflow init` scaffolds them."""
+    namespace: dict[str, Any] = {}
+    exec(RULES_PY, namespace)
+    return list(namespace["RULES"])
 
 
 # --------------------------------------------------------------------------- 1. ingest

@@ -12,7 +12,14 @@ from typing import Protocol, runtime_checkable
 
 from gtmflow.errors import ConfigError
 
-__all__ = ["Clock", "SystemClock", "VirtualClock", "format_duration", "parse_duration"]
+__all__ = [
+    "Clock",
+    "SystemClock",
+    "VirtualClock",
+    "format_duration",
+    "parse_duration",
+    "require_aware",
+]
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(\d+)\s*([smhdw])")
@@ -47,14 +54,14 @@ class VirtualClock:
     """
 
     def __init__(self, start: datetime) -> None:
-        self._now = _require_aware(start, "start")
+        self._now = require_aware(start, "start")
 
     def now(self) -> datetime:
         return self._now
 
     def set(self, when: datetime) -> datetime:
         """Jump to `when`; time never runs backwards."""
-        when = _require_aware(when, "when")
+        when = require_aware(when, "when")
         if when < self._now:
             raise ConfigError(
                 f"VirtualClock cannot go back from {self._now.isoformat()} to {when.isoformat()}; "
@@ -115,7 +122,8 @@ def format_duration(delta: timedelta) -> str:
     raise AssertionError("unreachable: seconds always divide by 1")
 
 
-def _require_aware(value: datetime, name: str) -> datetime:
+def require_aware(value: datetime, name: str) -> datetime:
+    """Return `value` if it carries a timezone; else raise a `ConfigError` naming `name`."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ConfigError(
             f"'{name}' {value.isoformat()} has no timezone; pass an aware datetime, "

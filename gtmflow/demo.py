@@ -37,10 +37,8 @@ def run_demo(
     world = generate_sample_world(root / "data", contacts=contacts, seed=seed)
     scaffold(root)
     with Workspace.open(root) as ws:
-        ingested = {
-            "contacts": ws.ingest(world.contacts_csv, kind="contacts", progress=progress).to_json(),
-            "events": ws.ingest(world.events_jsonl, progress=progress).to_json(),
-        }
+        people = ws.ingest(world.contacts_csv, kind="contacts", progress=progress)
+        events = ws.ingest(world.events_jsonl, progress=progress)
         report = ws.run(as_of=world.end, progress=progress)
         delivered = ws.deliver()
         replay_ingest = ws.ingest(world.events_jsonl, progress=False)
@@ -53,7 +51,7 @@ def run_demo(
                 "start": world.start.isoformat(),
                 "end": world.end.isoformat(),
             },
-            "ingest": ingested,
+            "ingest": {"contacts": people.to_json(), "events": events.to_json()},
             "run": report.to_json(),
             "outbox": ws.outbox.counts(),
             "delivered": {
@@ -67,16 +65,16 @@ def run_demo(
                 "duplicates": replay_ingest.duplicates,
                 "new_actions": replay_run.actions,
             },
-            "dead_letters": _dead_letters(ingested["events"]["dead_letter"]),
+            "dead_letters": _dead_letters(events.dead_letter),
             "sample_keys": _sample_keys(ws),
             "example": _example(ws),
         }
 
 
-def _dead_letters(path: str | None) -> list[dict[str, Any]]:
+def _dead_letters(path: Path | None) -> list[dict[str, Any]]:
     if path is None:
         return []
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    lines = path.read_text(encoding="utf-8").splitlines()
     return [{k: v for k, v in json.loads(line).items() if k != "raw"} for line in lines]
 
 

@@ -38,6 +38,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Self
 
+from gtmflow.clock import require_aware
 from gtmflow.errors import ConfigError, StoreError
 from gtmflow.models import Contact, Event
 from gtmflow.tools._sqlite import connect
@@ -417,7 +418,7 @@ def _events_query(
     for name, clause, bound in (("since", "ts >= ?", since), ("until", "ts <= ?", until)):
         if bound is not None:
             sql.append(f"AND {clause}")
-            params.append(_micros(_require_aware(bound, name)))
+            params.append(_micros(require_aware(bound, name)))
     if after_seq is not None:
         sql.append("AND seq > ?")
         params.append(after_seq)
@@ -518,12 +519,3 @@ def _dump(value: Mapping[str, Any]) -> str:
 
 def _micros(moment: datetime) -> int:
     return (moment - _EPOCH) // _MICROSECOND
-
-
-def _require_aware(moment: datetime, name: str) -> datetime:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ConfigError(
-            f"'{name}' {moment.isoformat()} has no timezone; pass an aware datetime, "
-            "e.g. datetime(2026, 1, 1, tzinfo=UTC)"
-        )
-    return moment
