@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -28,14 +28,13 @@ from gtmflow.graphs.inbound_router import build_inbound_router, rulesets_of
 from gtmflow.models import Action, RouteDecision
 from gtmflow.pipes import Rule
 from gtmflow.tools._sqlite import connect
-from gtmflow.tools.decisions import DecisionLog
+from gtmflow.tools.decisions import DecisionLog, LoggedDecision
 from gtmflow.tools.deps import Deps
 from gtmflow.tools.events import SQLiteEventStore
 from gtmflow.tools.ingest import IngestReport, ingest_contacts, ingest_events
 from gtmflow.tools.mapping import EventMapping
 from gtmflow.tools.outbox import DeliveryReport, Outbox
 from gtmflow.tools.transports import ConsoleTransport, FileTransport, Transport
-from gtmflow.triggers import RuleSet
 
 __all__ = ["RunReport", "Workspace"]
 
@@ -191,22 +190,23 @@ class Workspace:
         return graph
 
     def _due_contacts(self, graph: Any, as_of: datetime) -> tuple[list[str], int]:
-        """Contacts to invoke, and the store cursor to resume from next time."""
+        """Contacts to invoke, and the store cursor to resume from next time.
+
+        Events after `as_of` are deferred: the cursor stops before the first of them, so the
+        next run sees them again.
+        """
         rulesets = rulesets_of(graph)
-        resume_seq, _ = self._cursor(graph.name)
-        last = self.events.last_seq()
-        if any(rules.has_sweep for rules in rulesets):
-            return list(self.events.contact_ids()), _resume_after(
-                self.events.changes(after_seq=resume_seq), as_of, last
-            )
         due: set[str] = set()
         deferred: list[int] = []
-        for seq, item in self.events.changes(after_seq=resume_seq):
+        for seq, item in self.events.changes(after_seq=self._cursor(graph.name)):
             if item.timestamp > as_of:
                 deferred.append(seq)
             elif not rulesets or any(rules.cares_about(item) for rules in rulesets):
                 due.add(item.contact_id)
-        return sorted(due), (min(deferred) - 1 if deferred else last)
+        resume = min(deferred) - 1 if deferred else self.events.last_seq()
+        if any(rules.has_sweep for rules in rulesets):
+            return list(self.events.contact_ids()), resume
+        return sorted(due), resume
 
     def _run_contact(
         self, graph: Any, contact_id: str, as_of: datetime, deps: Deps
@@ -237,11 +237,9 @@ class Workspace:
         )
         return Counter(a.source for a in actions if a.idempotency_key in new)
 
-    def _cursor(self, graph: str) -> tuple[int, str | None]:
-        row = self._runs.execute(
-            "SELECT resume_seq, as_of FROM runs WHERE graph = ?", (graph,)
-        ).fetchone()
-        return (row[0], row[1]) if row else (0, None)
+    def _cursor(self, graph: str) -> int:
+        row = self._runs.execute("SELECT resume_seq FROM runs WHERE graph = ?", (graph,)).fetchone()
+        return int(row[0]) if row else 0
 
     def _save_cursor(self, graph: str, resume_seq: int, as_of: datetime) -> None:
         self._runs.execute(
@@ -278,10 +276,6 @@ class Workspace:
             "actions": [r.to_json() for r in self.outbox.records(contact_id=contact_id)],
         }
 
-    def rule_set(self) -> RuleSet:
-        """This workspace's rules, validated and indexed."""
-        return RuleSet(self.rules())
-
 
 class _Delta:
     """Turns "bytes read so far" callbacks into progress-bar advances."""
@@ -295,23 +289,17 @@ class _Delta:
         self._seen = done
 
 
-def _resume_after(changes: Iterable[tuple[int, Any]], as_of: datetime, last: int) -> int:
-    deferred = [seq for seq, item in changes if item.timestamp > as_of]
-    return min(deferred) - 1 if deferred else last
-
-
 def _without(data: dict[str, Any], key: str) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k != key}
 
 
-def _latest_verdicts(decisions: Iterable[Any]) -> list[Any]:
+def _latest_verdicts(decisions: list[LoggedDecision]) -> list[LoggedDecision]:
     """Every firing, plus the latest verdict of rules that never fired."""
-    decisions = list(decisions)
     fired = {(d.graph, d.rule) for d in decisions if d.fired}
     return [d for d in decisions if d.fired or (d.graph, d.rule) not in fired]
 
 
-def _explained(decision: Any) -> dict[str, Any]:
+def _explained(decision: LoggedDecision) -> dict[str, Any]:
     return {
         "rule": decision.rule,
         "fired": decision.fired,
