@@ -1,4 +1,4 @@
-"""The `gtmflow` command line: init, ingest, run, outbox, deliver, explain, demo, schema.
+"""The `gtmflow` command line: init, ingest, run, outbox, deliver, explain, forget, demo, schema.
 
 Every command takes `--workspace/-w` (default: the current folder) and `--json`, which prints
 machine-readable JSON on stdout and turns progress bars off. Errors go to stderr with exit code 2
@@ -8,19 +8,23 @@ for a mistake in the call or the config, 1 when the world failed.
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from gtmflow._cli_common import (
+    JsonOpt,
+    WorkspaceOpt,
+    console,
+    emit,
+    errors,
+    open_workspace,
+    parse_time,
+    table,
+)
 from gtmflow._scaffold import scaffold
-from gtmflow.errors import ConfigError, GtmflowError, InputError
 from gtmflow.models import ActionStatus, json_schemas
 from gtmflow.runtime import Workspace
 from gtmflow.tools.mapping import EventMapping
@@ -36,63 +40,6 @@ app = typer.Typer(
 ingest_app = typer.Typer(help="Ingest events or contacts from JSONL or CSV.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
 
-WorkspaceOpt = Annotated[
-    Path, typer.Option("--workspace", "-w", help="Workspace folder.", show_default=False)
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-
-
-# ---------------------------------------------------------------------------- plumbing
-
-
-def _console() -> Console:
-    return Console()
-
-
-def _emit(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Turn gtmflow errors into one clear line on stderr and an exit code."""
-    try:
-        yield
-    except (ConfigError, InputError) as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
-    except GtmflowError as exc:
-        Console(stderr=True).print(f"[bold red]failed:[/] {exc}", highlight=False)
-        raise typer.Exit(1) from None
-
-
-@contextmanager
-def _workspace(path: Path) -> Iterator[Workspace]:
-    with _errors(), Workspace.open(path) as ws:
-        yield ws
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise typer.BadParameter(f"'{value}' is not ISO-8601, e.g. 2026-03-31T00:00:00Z") from None
-    if when.tzinfo is None:
-        raise typer.BadParameter(f"'{value}' has no timezone; add Z or an offset like +02:00")
-    return when
-
-
-def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(str(cell) for cell in row))
-    return table
-
-
 # ---------------------------------------------------------------------------- commands
 
 
@@ -102,21 +49,21 @@ def init(
     json_out: JsonOpt = False,
 ) -> None:
     """Scaffold a workspace: gtmflow.toml and rules.py with the three classic rules."""
-    with _errors():
+    with errors():
         written = scaffold(directory)
         Workspace.open(directory).close()
     if json_out:
-        _emit({"workspace": str(directory.resolve()), "written": [str(p) for p in written]})
+        emit({"workspace": str(directory.resolve()), "written": [str(p) for p in written]})
         return
     for path in written:
-        _console().print(f"wrote {path}")
-    _console().print(f"workspace ready at {directory.resolve()}")
+        console().print(f"wrote {path}")
+    console().print(f"workspace ready at {directory.resolve()}")
 
 
 def _ingest(
     kind: str, file: Path, workspace: Path, json_out: bool, mapping: EventMapping | None = None
 ) -> None:
-    with _workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         report = ws.ingest(
             file,
             kind="events" if kind == "events" else "contacts",
@@ -125,9 +72,9 @@ def _ingest(
         )
     data = report.to_json()
     if json_out:
-        _emit(data)
+        emit(data)
         return
-    _console().print(_table(f"ingest {kind}: {file}", list(data), [list(data.values())]))
+    console().print(table(f"ingest {kind}: {file}", list(data), [list(data.values())]))
 
 
 @ingest_app.command("events")
@@ -151,7 +98,7 @@ def ingest_events_cmd(
     """Ingest events; bad rows go to a dead-letter file with the reason."""
     mapping = None
     if map_ or timestamp_format or assume_timezone:
-        with _errors():
+        with errors():
             mapping = EventMapping(
                 columns=_pairs(map_ or []),
                 timestamp_format=timestamp_format,
@@ -189,15 +136,15 @@ def run(
     json_out: JsonOpt = False,
 ) -> None:
     """Run the workspace's rules: realtime pass over new events, then a sweep at as-of."""
-    when = _parse_time(as_of)
-    with _workspace(workspace) as ws:
+    when = parse_time(as_of)
+    with open_workspace(workspace) as ws:
         report = ws.run(as_of=when, progress=not json_out)
     if json_out:
-        _emit(report.to_json())
+        emit(report.to_json())
         return
     rows = [[rule, n] for rule, n in report.by_rule.items()]
-    _console().print(
-        _table(
+    console().print(
+        table(
             f"run: {report.contacts} contacts, {report.actions} new actions",
             ["rule", "actions"],
             rows,
@@ -216,10 +163,10 @@ def outbox(
     json_out: JsonOpt = False,
 ) -> None:
     """List outbox actions (status, rule, payload, idempotency key)."""
-    with _workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         records = ws.outbox.records(status=_status(status), contact_id=contact, limit=limit)
     if json_out:
-        _emit([r.to_json() for r in records])
+        emit([r.to_json() for r in records])
         return
     rows = [
         [
@@ -231,8 +178,8 @@ def outbox(
         ]
         for r in records
     ]
-    _console().print(
-        _table(f"outbox ({len(rows)})", ["contact", "kind", "rule", "status", "key"], rows)
+    console().print(
+        table(f"outbox ({len(rows)})", ["contact", "kind", "rule", "status", "key"], rows)
     )
 
 
@@ -246,13 +193,13 @@ def _status(value: str | None) -> ActionStatus | None:
 @app.command()
 def deliver(workspace: WorkspaceOpt = Path(), json_out: JsonOpt = False) -> None:
     """Deliver pending outbox actions through the configured transport, each exactly once."""
-    with _workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         report = ws.deliver()
     data = {"sent": report.sent, "failed": report.failed, "unknown": report.unknown}
     if json_out:
-        _emit(data)
+        emit(data)
         return
-    _console().print(_table("deliver", list(data), [list(data.values())]))
+    console().print(table("deliver", list(data), [list(data.values())]))
 
 
 @app.command()
@@ -262,10 +209,10 @@ def explain(
     json_out: JsonOpt = False,
 ) -> None:
     """Why did this contact get what it got? Rule verdicts, evidence and actions."""
-    with _workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         data = ws.explain(contact_id)
     if json_out:
-        _emit(data)
+        emit(data)
         return
     _print_explanation(data)
 
@@ -281,9 +228,9 @@ def _print_explanation(data: dict[str, Any]) -> None:
         ]
         for r in data["rules"]
     ]
-    console = _console()
-    console.print(
-        _table(f"rules for {data['contact_id']}", ["rule", "fired", "at", "why", "evidence"], rows)
+    out = console()
+    out.print(
+        table(f"rules for {data['contact_id']}", ["rule", "fired", "at", "why", "evidence"], rows)
     )
     actions = [
         [
@@ -294,7 +241,22 @@ def _print_explanation(data: dict[str, Any]) -> None:
         ]
         for a in data["actions"]
     ]
-    console.print(_table("actions", ["kind", "rule", "detail", "status"], actions))
+    out.print(table("actions", ["kind", "rule", "detail", "status"], actions))
+
+
+@app.command()
+def forget(
+    contact_id: Annotated[str, typer.Argument(help="The contact to erase.")],
+    workspace: WorkspaceOpt = Path(),
+    json_out: JsonOpt = False,
+) -> None:
+    """Erase a contact everywhere gtmflow keeps data, and report what was removed."""
+    with open_workspace(workspace) as ws:
+        report = ws.forget(contact_id)
+    if json_out:
+        emit(report)
+        return
+    console().print(table(f"forgot {contact_id}", list(report), [list(report.values())]))
 
 
 @app.command()
@@ -309,12 +271,12 @@ def demo(
     """Generate a sample world, ingest it, run the three classic rules, show the outbox."""
     from gtmflow.demo import print_demo, run_demo
 
-    with _errors():
+    with errors():
         report = run_demo(directory, contacts=contacts, seed=seed, progress=not json_out)
     if json_out:
-        _emit(report)
+        emit(report)
         return
-    print_demo(report, _console())
+    print_demo(report, console())
 
 
 @app.command()
@@ -324,9 +286,9 @@ def schema(
     """Print the JSON schema of the domain models (all, or one)."""
     schemas = json_schemas()
     if model is None:
-        _emit(schemas)
+        emit(schemas)
         return
     if model not in schemas:
         Console(stderr=True).print(f"error: no model '{model}'; choose from {', '.join(schemas)}")
         raise typer.Exit(2)
-    _emit(schemas[model])
+    emit(schemas[model])

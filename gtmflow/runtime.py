@@ -248,6 +248,35 @@ class Workspace:
             (graph, resume_seq, as_of.isoformat()),
         )
 
+    # ------------------------------------------------------------------ erasure
+
+    def forget(self, contact_id: str) -> dict[str, Any]:
+        """Erase a contact everywhere this workspace keeps data, and say what was removed.
+
+        Events and the contact row are deleted, decisions too; graph checkpoints of the
+        contact's threads are deleted; outbox records are redacted (payload and contact id),
+        keeping their idempotency keys so nothing can be sent twice.
+        """
+        threads = self._threads_of(contact_id)
+        for thread_id in threads:
+            self.checkpointer.delete_thread(thread_id)
+        return {
+            "contact_id": contact_id,
+            "events": self.events.delete_contact(contact_id),
+            "decisions": self.decisions.forget(contact_id),
+            "outbox_redacted": self.outbox.redact_contact(contact_id),
+            "checkpoint_threads": len(threads),
+        }
+
+    def _threads_of(self, contact_id: str) -> list[str]:
+        """Thread ids `<graph>:<contact_id>` that have checkpoints."""
+        self.checkpointer.setup()
+        rows = self._checkpoints.execute(
+            "SELECT DISTINCT thread_id FROM checkpoints WHERE thread_id LIKE ? ESCAPE '\\'",
+            ("%:" + contact_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"),),
+        ).fetchall()
+        return sorted(row[0] for row in rows)
+
     # ------------------------------------------------------------------ outbox and explain
 
     def transport(self) -> Transport:

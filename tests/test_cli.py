@@ -94,3 +94,13 @@ def test_schema_exports_every_model() -> None:
     assert {"Contact", "Event", "Action", "RouteDecision", "Deal"} <= set(schemas)
     event = json.loads(runner.invoke(app, ["schema", "Event"]).stdout)
     assert event["properties"]["timestamp"]["format"] == "date-time"
+
+
+def test_forget_json(tmp_path: Path) -> None:
+    ws = str(tmp_path / "ws")
+    _json(["init", ws])
+    _json(["ingest", "events", str(_world(tmp_path)), "-w", ws])
+    _json(["run", "-w", ws, "--as-of", "2026-03-05T00:00:00Z"])
+    report = _json(["forget", "hot", "-w", ws])
+    assert report["events"] == 3 and report["outbox_redacted"] == 1
+    assert _json(["outbox", "-w", ws, "--contact", "hot"]) == []

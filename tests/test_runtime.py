@@ -148,3 +148,26 @@ def test_bad_rules_module_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "rules.py").write_text("RULES = [lambda: None]\n")
     with Workspace.open(tmp_path) as ws, pytest.raises(ConfigError, match="list of gtmflow"):
         ws.run(progress=False)
+
+
+def test_forget_erases_a_contact_everywhere(workspace: Workspace, tmp_path: Path) -> None:
+    workspace.ingest(write_events(tmp_path / "e.jsonl", _classic_world()), progress=False)
+    workspace.run(as_of=at(30), progress=False)
+    key = workspace.outbox.records(contact_id="hot")[0].action.idempotency_key
+    report = workspace.forget("hot")
+    assert report == {
+        "contact_id": "hot",
+        "events": 4,
+        "decisions": 3,
+        "outbox_redacted": 1,
+        "checkpoint_threads": 1,
+    }
+    assert workspace.events.contact("hot") is None and workspace.events.events("hot") == []
+    assert workspace.decisions.for_contact("hot") == []
+    assert workspace.outbox.records(contact_id="hot") == []
+    (redacted,) = [r for r in workspace.outbox.records() if r.action.idempotency_key == key]
+    assert redacted.action.payload == {"redacted": True}
+    assert "hot" not in redacted.action.contact_id
+    config = {"configurable": {"thread_id": "inbound_router:hot"}}
+    assert workspace.checkpointer.get_tuple(config) is None  # type: ignore[arg-type]
+    assert workspace.events.contact("reader") is not None  # others untouched

@@ -80,6 +80,12 @@ class DecisionLog:
             )
             self._conn.execute("COMMIT")
 
+    def forget(self, contact_id: str) -> int:
+        """Delete every decision about a contact; return how many were deleted."""
+        with self._lock:
+            cursor = self._conn.execute("DELETE FROM decisions WHERE contact_id = ?", (contact_id,))
+            return int(cursor.rowcount)
+
     def for_contact(self, contact_id: str) -> list[LoggedDecision]:
         """Every logged decision of a contact, in time order."""
         with self._lock:

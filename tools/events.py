@@ -117,6 +117,10 @@ class EventStore(ABC):
     def close(self) -> None:
         """Release connections."""
 
+    @abstractmethod
+    def delete_contact(self, contact_id: str) -> int:
+        """Erase a contact and all their events; return how many events were removed."""
+
     def stats(self) -> StoreStats:
         """Count contacts and events; backends should override this with a cheap query."""
         contacts = sum(1 for _ in self.contact_ids())
@@ -330,6 +334,14 @@ class SQLiteEventStore(EventStore):
             contacts = self._conn.execute("SELECT COUNT(*) FROM contacts").fetchone()[0]
             events = self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
         return StoreStats(contacts=int(contacts), events=int(events))
+
+    def delete_contact(self, contact_id: str) -> int:
+        with self._transaction("delete a contact"):
+            removed = self._conn.execute(
+                "DELETE FROM events WHERE contact_id = ?", (contact_id,)
+            ).rowcount
+            self._conn.execute("DELETE FROM contacts WHERE id = ?", (contact_id,))
+        return int(removed)
 
     def close(self) -> None:
         """Close the connection; later calls raise `StoreError`. Closing twice is harmless."""

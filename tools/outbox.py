@@ -12,6 +12,7 @@ known), `held` (kept back by policy), `cancelled`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections import Counter
@@ -184,6 +185,22 @@ class Outbox:
             raise ConfigError(f"status '{status}' is not one of {', '.join(_STATUSES)}")
         if not self._mark(key, status, error):
             raise ConfigError(f"no outbox record has idempotency key '{key}'")
+
+    def redact_contact(self, contact_id: str) -> int:
+        """Erase a contact from the outbox, keeping the idempotency keys.
+
+        Payloads are replaced by `{"redacted": true}` and the contact id by a one-way
+        pseudonym, so the record of what was intended stays (and a replay still cannot send
+        twice) while nothing identifies the person. Returns the number of records redacted.
+        """
+        pseudonym = "forgotten:" + hashlib.sha256(contact_id.encode()).hexdigest()[:16]
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE outbox SET contact_id = ?, payload = ?, last_error = NULL, "
+                "updated_at = ? WHERE contact_id = ?",
+                (pseudonym, json.dumps({"redacted": True}), _now(), contact_id),
+            )
+            return int(cursor.rowcount)
 
     def _claim(self, key: str) -> bool:
         with self._transaction() as conn:
