@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-__all__ = ["connect"]
+__all__ = ["Database", "connect"]
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
@@ -24,3 +28,38 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA foreign_keys=ON")
     return conn
+
+
+class Database:
+    """One SQLite connection and the lock that guards it, with transactions that roll back.
+
+    Stores that share the workspace database (outbox, decision log, scheduler) each hold one.
+    """
+
+    def __init__(self, path: str | Path, schema: str = "") -> None:
+        self.conn = connect(path)
+        self.lock = threading.Lock()
+        if schema:
+            self.conn.executescript(schema)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """An immediate (write-locking) transaction; rolled back if the block raises."""
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def query(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        """All rows of a read query."""
+        with self.lock:
+            return self.conn.execute(sql, args).fetchall()
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self.lock:
+            self.conn.close()

@@ -8,13 +8,12 @@ every evaluation.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
 from gtmflow.models import RouteDecision
-from gtmflow.tools._sqlite import connect
+from gtmflow.tools._sqlite import Database
 
 __all__ = ["DecisionLog", "LoggedDecision"]
 
@@ -44,13 +43,11 @@ class DecisionLog:
     """SQLite-backed log of route decisions, by contact."""
 
     def __init__(self, path: str | Path) -> None:
-        self._conn = connect(path)
-        self._lock = threading.Lock()
-        self._conn.executescript(_SCHEMA)
+        self._db = Database(path, _SCHEMA)
 
     def close(self) -> None:
         """Close the database connection."""
-        self._conn.close()
+        self._db.close()
 
     def record(
         self, graph: str, contact_id: str, decisions: Iterable[tuple[int, RouteDecision]]
@@ -69,31 +66,28 @@ class DecisionLog:
             )
             for step, d in decisions
         ]
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.executemany(
+        with self._db.transaction() as conn:
+            conn.executemany(
                 "INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (graph, contact_id, rule, step) DO UPDATE SET "
                 "fired = excluded.fired, at = excluded.at, evidence = excluded.evidence, "
                 "reason = excluded.reason WHERE decisions.step = 0",
                 rows,
             )
-            self._conn.execute("COMMIT")
 
     def forget(self, contact_id: str) -> int:
         """Delete every decision about a contact; return how many were deleted."""
-        with self._lock:
-            cursor = self._conn.execute("DELETE FROM decisions WHERE contact_id = ?", (contact_id,))
+        with self._db.transaction() as conn:
+            cursor = conn.execute("DELETE FROM decisions WHERE contact_id = ?", (contact_id,))
             return int(cursor.rowcount)
 
     def for_contact(self, contact_id: str) -> list[LoggedDecision]:
         """Every logged decision of a contact, in time order."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT graph, rule, step, fired, at, evidence, reason FROM decisions "
-                "WHERE contact_id = ? ORDER BY at, rule, step",
-                (contact_id,),
-            ).fetchall()
+        rows = self._db.query(
+            "SELECT graph, rule, step, fired, at, evidence, reason FROM decisions "
+            "WHERE contact_id = ? ORDER BY at, rule, step",
+            (contact_id,),
+        )
         return [
             LoggedDecision(
                 graph=graph,

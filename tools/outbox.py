@@ -7,30 +7,32 @@ transport: a crash mid-delivery leaves it `unknown`, and `unknown` is never sent
 automatically (a person decides), so nothing is ever delivered twice.
 
 Statuses: `pending` (waiting), `sent`, `failed` (the transport said no), `unknown` (outcome not
-known), `held` (kept back by policy), `cancelled`.
+known), `held` (kept back by policy until `hold_until`, or until approved), `cancelled`.
+
+A *gate* (the governor, `gtmflow.governor`) may look at each pending record just before it is
+sent and answer allow, hold until a time, or cancel; every hold and cancel keeps its reason.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from gtmflow.clock import Clock, SystemClock
 from gtmflow.errors import ConfigError
 from gtmflow.models import Action, ActionStatus
-from gtmflow.tools._sqlite import connect
+from gtmflow.tools._sqlite import Database
 from gtmflow.tools.transports import DeliveryFailed, Transport
 
-__all__ = ["DeliveryReport", "Outbox", "OutboxRecord", "PutResult"]
+__all__ = ["DeliveryReport", "Gate", "Outbox", "OutboxRecord", "PutResult", "Verdict"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -47,12 +49,20 @@ CREATE TABLE IF NOT EXISTS outbox (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT
+    last_error TEXT,
+    hold_until TEXT,
+    delivered_at TEXT,
+    note TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_contact ON outbox (contact_id, seq);
 CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, seq);
+CREATE INDEX IF NOT EXISTS outbox_delivered ON outbox (contact_id, delivered_at);
 """
 _STATUSES = ("pending", "sent", "failed", "unknown", "held", "cancelled")
+_COLUMNS = (
+    "idempotency_key, graph, contact_id, kind, source, step, payload, status, created_at, "
+    "updated_at, attempts, last_error, hold_until, delivered_at, note"
+)
 
 
 class OutboxRecord(BaseModel):
@@ -65,6 +75,9 @@ class OutboxRecord(BaseModel):
     attempts: int = 0
     updated_at: datetime
     last_error: str | None = None
+    hold_until: datetime | None = None
+    delivered_at: datetime | None = None
+    note: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The machine-readable shape printed by `gtmflow outbox --json`."""
@@ -81,7 +94,38 @@ class OutboxRecord(BaseModel):
             "created_at": a.created_at.isoformat(),
             "attempts": self.attempts,
             "last_error": self.last_error,
+            "hold_until": _iso(self.hold_until),
+            "delivered_at": _iso(self.delivered_at),
+            "note": self.note,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A gate's answer for one record: send it now, hold it, or cancel it (with why)."""
+
+    decision: Literal["allow", "hold", "cancel"]
+    reason: str = ""
+    until: datetime | None = None
+
+    @classmethod
+    def allow(cls) -> Verdict:
+        """Send now."""
+        return cls("allow")
+
+    @classmethod
+    def hold(cls, reason: str, until: datetime | None = None) -> Verdict:
+        """Keep back until `until` (None: until a person releases it)."""
+        return cls("hold", reason, until)
+
+    @classmethod
+    def cancel(cls, reason: str) -> Verdict:
+        """Never send."""
+        return cls("cancel", reason)
+
+
+Gate = Callable[[OutboxRecord, datetime], Verdict]
+"""Checks a record just before delivery at an instant; the governor is one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +144,8 @@ class DeliveryReport:
     sent: int = 0
     failed: int = 0
     unknown: int = 0
+    held: int = 0
+    cancelled: int = 0
 
 
 class Outbox:
@@ -114,20 +160,20 @@ class Outbox:
         (PutResult(added=1, existing=0), PutResult(added=0, existing=1))
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self._conn = connect(path)
-        self._lock = threading.Lock()
-        self._conn.executescript(_SCHEMA)
+    def __init__(self, path: str | Path, *, clock: Clock | None = None) -> None:
+        self._db = Database(path, _SCHEMA)
+        self.clock: Clock = clock or SystemClock()
 
     def close(self) -> None:
         """Close the database connection."""
-        self._conn.close()
+        self._db.close()
 
     def put(self, actions: Iterable[Action], *, status: ActionStatus = "pending") -> PutResult:
         """Record actions; an idempotency key already present is left untouched."""
-        rows = [_row(a, status) for a in actions]
+        now = self.clock.now().isoformat()
+        rows = [_row(a, status, now) for a in actions]
         added: list[str] = []
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             for row in rows:
                 if conn.execute(_INSERT, row).rowcount == 1:
                     added.append(row[0])
@@ -138,52 +184,99 @@ class Outbox:
         *,
         status: ActionStatus | None = None,
         contact_id: str | None = None,
+        kinds: Collection[str] | None = None,
         limit: int | None = None,
     ) -> list[OutboxRecord]:
         """Records in the order they were written, optionally filtered."""
         if status is not None and status not in _STATUSES:
             raise ConfigError(f"status '{status}' is not one of {', '.join(_STATUSES)}")
-        sql, args = _select(status, contact_id, limit)
-        with self._lock:
-            rows = self._conn.execute(sql, args).fetchall()
-        return [_record(row) for row in rows]
+        sql, args = _select(status, contact_id, kinds, limit)
+        return [_record(row) for row in self._db.query(sql, args)]
+
+    def record(self, key: str) -> OutboxRecord | None:
+        """One record by idempotency key."""
+        rows = self._db.query(f"SELECT {_COLUMNS} FROM outbox WHERE idempotency_key = ?", (key,))
+        return _record(rows[0]) if rows else None
 
     def counts(self) -> dict[str, int]:
         """Number of records per status."""
-        with self._lock:
-            rows = self._conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status")
-            return dict(Counter({status: n for status, n in rows}))
+        rows = self._db.query("SELECT status, COUNT(*) FROM outbox GROUP BY status")
+        return dict(Counter({status: n for status, n in rows}))
 
-    def deliver(self, transport: Transport, *, limit: int | None = None) -> DeliveryReport:
-        """Deliver pending records through `transport`, each at most once.
+    def delivered_since(
+        self, since: datetime, *, contact_id: str | None = None, kinds: Collection[str] = ()
+    ) -> list[OutboxRecord]:
+        """Records delivered (`sent` or `unknown`) at or after `since`, oldest first."""
+        sql = f"SELECT {_COLUMNS} FROM outbox WHERE delivered_at >= ? "
+        args: list[Any] = [_utc(since)]
+        if contact_id is not None:
+            sql += "AND contact_id = ? "
+            args.append(contact_id)
+        if kinds:
+            sql += f"AND kind IN ({', '.join('?' for _ in kinds)}) "
+            args.extend(kinds)
+        return [_record(row) for row in self._db.query(sql + "ORDER BY delivered_at", args)]
 
-        A record is claimed (status `unknown`, attempts + 1) before the transport is called;
-        success marks it `sent`, a `DeliveryFailed` marks it `failed`. Any other exception leaves
-        it `unknown`: the effect may have happened, so it is not retried automatically.
+    def deliver(
+        self,
+        transport: Transport | Callable[[OutboxRecord], Transport],
+        *,
+        gate: Gate | None = None,
+        limit: int | None = None,
+    ) -> DeliveryReport:
+        """Deliver pending records (and held ones whose time has come), each at most once.
+
+        `transport` is one transport, or a function choosing one per record. A record is
+        claimed (status `unknown`, attempts + 1) before the transport is called; success marks
+        it `sent`, a `DeliveryFailed` marks it `failed`. Any other exception leaves it `unknown`:
+        the effect may have happened, so it is not retried automatically.
         """
+        now = self.clock.now()
+        self.release_due(now)
         outcome: Counter[str] = Counter()
         for record in self.records(status="pending", limit=limit):
-            key = record.action.idempotency_key
-            if not self._claim(key):
+            verdict = gate(record, now) if gate else Verdict.allow()
+            if verdict.decision != "allow":
+                self._stop(record.action.idempotency_key, verdict, now)
+                outcome["held" if verdict.decision == "hold" else "cancelled"] += 1
                 continue
-            try:
-                transport.send(record)
-            except DeliveryFailed as exc:
-                self._mark(key, "failed", str(exc))
-                outcome["failed"] += 1
-            except Exception as exc:
-                self._mark(key, "unknown", f"{type(exc).__name__}: {exc}")
-                outcome["unknown"] += 1
-            else:
-                self._mark(key, "sent", None)
-                outcome["sent"] += 1
+            chosen = transport if isinstance(transport, Transport) else transport(record)
+            outcome[self._send(record, chosen, now)] += 1
         return DeliveryReport(**outcome)
+
+    def release_due(self, now: datetime) -> int:
+        """Held records whose `hold_until` has passed go back to pending; return how many."""
+        with self._db.transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE outbox SET status = 'pending', updated_at = ? WHERE status = 'held' "
+                "AND hold_until IS NOT NULL AND hold_until <= ?",
+                (_utc(now), _utc(now)),
+            )
+            return int(cursor.rowcount)
+
+    def next_release(self) -> datetime | None:
+        """When the earliest timed hold ends (None: no timed holds)."""
+        ((first,),) = self._db.query(
+            "SELECT MIN(hold_until) FROM outbox WHERE status = 'held' AND hold_until IS NOT NULL"
+        )
+        return None if first is None else datetime.fromisoformat(first)
+
+    def cancel_pending(self, contact_id: str, *, kinds: Collection[str], note: str) -> int:
+        """Cancel pending and held records of a contact (e.g. follow-ups after a reply)."""
+        marks = ", ".join("?" for _ in kinds)
+        with self._db.transaction() as conn:
+            cursor = conn.execute(
+                "UPDATE outbox SET status = 'cancelled', note = ?, updated_at = ? "
+                f"WHERE contact_id = ? AND status IN ('pending', 'held') AND kind IN ({marks})",
+                (note, self.clock.now().isoformat(), contact_id, *kinds),
+            )
+            return int(cursor.rowcount)
 
     def set_status(self, key: str, status: ActionStatus, *, error: str | None = None) -> None:
         """Set a record's status by hand (e.g. after a person checked an `unknown` delivery)."""
         if status not in _STATUSES:
             raise ConfigError(f"status '{status}' is not one of {', '.join(_STATUSES)}")
-        if not self._mark(key, status, error):
+        if not self._update(key, status=status, last_error=error, hold_until=None):
             raise ConfigError(f"no outbox record has idempotency key '{key}'")
 
     def redact_contact(self, contact_id: str) -> int:
@@ -194,55 +287,66 @@ class Outbox:
         twice) while nothing identifies the person. Returns the number of records redacted.
         """
         pseudonym = "forgotten:" + hashlib.sha256(contact_id.encode()).hexdigest()[:16]
-        with self._transaction() as conn:
+        with self._db.transaction() as conn:
             cursor = conn.execute(
-                "UPDATE outbox SET contact_id = ?, payload = ?, last_error = NULL, "
+                "UPDATE outbox SET contact_id = ?, payload = ?, last_error = NULL, note = NULL, "
                 "updated_at = ? WHERE contact_id = ?",
-                (pseudonym, json.dumps({"redacted": True}), _now(), contact_id),
+                (
+                    pseudonym,
+                    json.dumps({"redacted": True}),
+                    self.clock.now().isoformat(),
+                    contact_id,
+                ),
             )
             return int(cursor.rowcount)
 
-    def _claim(self, key: str) -> bool:
-        with self._transaction() as conn:
+    def _send(self, record: OutboxRecord, transport: Transport, now: datetime) -> str:
+        key = record.action.idempotency_key
+        if not self._claim(key, now):
+            return "skipped"
+        try:
+            transport.send(record)
+        except DeliveryFailed as exc:
+            self._update(key, status="failed", last_error=str(exc))
+            return "failed"
+        except Exception as exc:
+            self._update(key, status="unknown", last_error=f"{type(exc).__name__}: {exc}")
+            return "unknown"
+        self._update(key, status="sent", last_error=None)
+        return "sent"
+
+    def _claim(self, key: str, now: datetime) -> bool:
+        with self._db.transaction() as conn:
             cursor = conn.execute(
-                "UPDATE outbox SET status = 'unknown', attempts = attempts + 1, updated_at = ? "
-                "WHERE idempotency_key = ? AND status = 'pending'",
-                (_now(), key),
+                "UPDATE outbox SET status = 'unknown', attempts = attempts + 1, updated_at = ?, "
+                "delivered_at = ? WHERE idempotency_key = ? AND status = 'pending'",
+                (_utc(now), _utc(now), key),
             )
             return bool(cursor.rowcount == 1)
 
-    def _mark(self, key: str, status: str, error: str | None) -> bool:
-        with self._transaction() as conn:
+    def _stop(self, key: str, verdict: Verdict, now: datetime) -> None:
+        status = "held" if verdict.decision == "hold" else "cancelled"
+        self._update(key, status=status, note=verdict.reason, hold_until=verdict.until)
+
+    def _update(self, key: str, **values: Any) -> bool:
+        values = {k: _utc(v) if isinstance(v, datetime) else v for k, v in values.items()}
+        values["updated_at"] = _utc(self.clock.now())
+        assignments = ", ".join(f"{column} = ?" for column in values)
+        with self._db.transaction() as conn:
             cursor = conn.execute(
-                "UPDATE outbox SET status = ?, last_error = ?, updated_at = ? "
-                "WHERE idempotency_key = ?",
-                (status, error, _now(), key),
+                f"UPDATE outbox SET {assignments} WHERE idempotency_key = ?",
+                (*values.values(), key),
             )
             return bool(cursor.rowcount == 1)
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Any]:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
 
 
 _INSERT = (
     "INSERT OR IGNORE INTO outbox (idempotency_key, graph, contact_id, kind, source, step, "
     "payload, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_COLUMNS = (
-    "idempotency_key, graph, contact_id, kind, source, step, payload, status, created_at, "
-    "updated_at, attempts, last_error"
-)
 
 
-def _row(action: Action, status: str) -> tuple[Any, ...]:
+def _row(action: Action, status: str, now: str) -> tuple[Any, ...]:
     return (
         action.idempotency_key,
         action.graph,
@@ -253,11 +357,13 @@ def _row(action: Action, status: str) -> tuple[Any, ...]:
         json.dumps(action.payload, sort_keys=True, default=str),
         status,
         action.created_at.isoformat(),
-        _now(),
+        now,
     )
 
 
-def _select(status: str | None, contact_id: str | None, limit: int | None) -> tuple[str, list[Any]]:
+def _select(
+    status: str | None, contact_id: str | None, kinds: Collection[str] | None, limit: int | None
+) -> tuple[str, list[Any]]:
     where: list[str] = []
     args: list[Any] = []
     if status is not None:
@@ -266,6 +372,9 @@ def _select(status: str | None, contact_id: str | None, limit: int | None) -> tu
     if contact_id is not None:
         where.append("contact_id = ?")
         args.append(contact_id)
+    if kinds:
+        where.append(f"kind IN ({', '.join('?' for _ in kinds)})")
+        args.extend(kinds)
     sql = f"SELECT {_COLUMNS} FROM outbox"
     if where:
         sql += " WHERE " + " AND ".join(where)
@@ -277,7 +386,8 @@ def _select(status: str | None, contact_id: str | None, limit: int | None) -> tu
 
 
 def _record(row: tuple[Any, ...]) -> OutboxRecord:
-    key, graph, contact_id, kind, source, step, payload, status, created, updated, n, err = row
+    (key, graph, contact_id, kind, source, step, payload, status, created, updated, n, err,
+     hold_until, delivered_at, note) = row  # fmt: skip
     action = Action(
         kind=kind,
         contact_id=contact_id,
@@ -294,8 +404,20 @@ def _record(row: tuple[Any, ...]) -> OutboxRecord:
         attempts=n,
         updated_at=datetime.fromisoformat(updated),
         last_error=err,
+        hold_until=_time(hold_until),
+        delivered_at=_time(delivered_at),
+        note=note,
     )
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
+def _time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _utc(value: datetime) -> str:
+    """Stored instants are UTC ISO strings, so they compare correctly as text."""
+    return value.astimezone(UTC).isoformat()
