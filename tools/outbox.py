@@ -57,6 +57,13 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_contact ON outbox (contact_id, seq);
 CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, seq);
 CREATE INDEX IF NOT EXISTS outbox_delivered ON outbox (contact_id, delivered_at);
+CREATE TABLE IF NOT EXISTS outbox_history (
+    idempotency_key TEXT NOT NULL,
+    at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    note TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_history_key ON outbox_history (idempotency_key, at);
 """
 _STATUSES = ("pending", "sent", "failed", "unknown", "held", "cancelled")
 _COLUMNS = (
@@ -170,13 +177,14 @@ class Outbox:
 
     def put(self, actions: Iterable[Action], *, status: ActionStatus = "pending") -> PutResult:
         """Record actions; an idempotency key already present is left untouched."""
-        now = self.clock.now().isoformat()
+        now = _utc(self.clock.now())
         rows = [_row(a, status, now) for a in actions]
         added: list[str] = []
         with self._db.transaction() as conn:
             for row in rows:
                 if conn.execute(_INSERT, row).rowcount == 1:
                     added.append(row[0])
+                    _log(conn, row[0], status, "written", now)
         return PutResult(added=len(added), existing=len(rows) - len(added), keys=tuple(added))
 
     def records(
@@ -197,6 +205,14 @@ class Outbox:
         """One record by idempotency key."""
         rows = self._db.query(f"SELECT {_COLUMNS} FROM outbox WHERE idempotency_key = ?", (key,))
         return _record(rows[0]) if rows else None
+
+    def history(self, key: str) -> list[dict[str, Any]]:
+        """Every status change of a record: written, held, released, delivering, sent, …"""
+        rows = self._db.query(
+            "SELECT at, status, note FROM outbox_history WHERE idempotency_key = ? ORDER BY rowid",
+            (key,),
+        )
+        return [{"at": at, "status": status, "note": note} for at, status, note in rows]
 
     def counts(self) -> dict[str, int]:
         """Number of records per status."""
@@ -247,6 +263,12 @@ class Outbox:
     def release_due(self, now: datetime) -> int:
         """Held records whose `hold_until` has passed go back to pending; return how many."""
         with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO outbox_history SELECT idempotency_key, ?, 'pending', "
+                "'released: ' || COALESCE(note, 'hold ended') FROM outbox WHERE status = 'held' "
+                "AND hold_until IS NOT NULL AND hold_until <= ?",
+                (_utc(now), _utc(now)),
+            )
             cursor = conn.execute(
                 "UPDATE outbox SET status = 'pending', updated_at = ? WHERE status = 'held' "
                 "AND hold_until IS NOT NULL AND hold_until <= ?",
@@ -265,6 +287,11 @@ class Outbox:
         """Cancel pending and held records of a contact (e.g. follow-ups after a reply)."""
         marks = ", ".join("?" for _ in kinds)
         with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO outbox_history SELECT idempotency_key, ?, 'cancelled', ? FROM outbox "
+                f"WHERE contact_id = ? AND status IN ('pending', 'held') AND kind IN ({marks})",
+                (_utc(self.clock.now()), note, contact_id, *kinds),
+            )
             cursor = conn.execute(
                 "UPDATE outbox SET status = 'cancelled', note = ?, updated_at = ? "
                 f"WHERE contact_id = ? AND status IN ('pending', 'held') AND kind IN ({marks})",
@@ -322,7 +349,10 @@ class Outbox:
                 "delivered_at = ? WHERE idempotency_key = ? AND status = 'pending'",
                 (_utc(now), _utc(now), key),
             )
-            return bool(cursor.rowcount == 1)
+            if cursor.rowcount != 1:
+                return False
+            _log(conn, key, "unknown", "delivering", _utc(now))
+            return True
 
     def _stop(self, key: str, verdict: Verdict, now: datetime) -> None:
         status = "held" if verdict.decision == "hold" else "cancelled"
@@ -337,13 +367,21 @@ class Outbox:
                 f"UPDATE outbox SET {assignments} WHERE idempotency_key = ?",
                 (*values.values(), key),
             )
-            return bool(cursor.rowcount == 1)
+            changed = cursor.rowcount == 1
+            if changed and "status" in values:
+                note = values.get("note") or values.get("last_error")
+                _log(conn, key, values["status"], note, values["updated_at"])
+            return changed
 
 
 _INSERT = (
     "INSERT OR IGNORE INTO outbox (idempotency_key, graph, contact_id, kind, source, step, "
     "payload, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+
+
+def _log(conn: Any, key: str, status: str, note: str | None, at: str) -> None:
+    conn.execute("INSERT INTO outbox_history VALUES (?, ?, ?, ?)", (key, at, status, note))
 
 
 def _row(action: Action, status: str, now: str) -> tuple[Any, ...]:
