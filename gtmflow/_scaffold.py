@@ -35,20 +35,77 @@ RULES = [
 ]
 '''
 
+SEQUENCES_PY = '''"""This workspace's sequences: the journeys `enroll("...")` actions start.
+
+Each enrollment runs as its own LangGraph thread; waits are rows in the scheduler, resumed by
+`gtmflow tick`. A contact leaves at once when an exit condition holds.
+"""
+
+from gtmflow import pipes as p
+from gtmflow.graphs.sequences import Sequence, branch, send, wait, wait_for
+
+LEFT = p.event("meeting_booked") | p.event("email_replied") | p.event("unsubscribed")
+
+SEQUENCES = [
+    Sequence(
+        "nurture",
+        steps=[
+            send("nurture-1", subject="Your ebook, and the one idea to try first",
+                 body="Hi {first_name}, thanks for downloading the guide. ..."),
+            wait("3d"),
+            branch(
+                p.event("email_open", within="3d"),
+                then=[send("nurture-2-engaged", subject="How teams like {company} put it to work",
+                           body="Hi {first_name}, a short case study ...")],
+                otherwise=[send("nurture-2-resend", subject="In case the guide got buried",
+                                body="Hi {first_name}, the guide is here ...")],
+            ),
+            wait_for("demo_requested", timeout="7d", on_timeout=[
+                send("nurture-3", subject="Want a 20-minute walkthrough?",
+                     body="Hi {first_name}, if it helps, ..."),
+            ]),
+        ],
+        exit_when=LEFT | p.event("demo_requested"),
+        reenroll="after_cooldown",
+        cooldown="60d",
+    ),
+    Sequence(
+        "re-engagement",
+        steps=[
+            send("reengage-1", subject="Still interested in hearing from us?",
+                 body="Hi {first_name}, it has been a while ..."),
+            wait_for("email_open", timeout="7d", on_timeout=[
+                send("reengage-2", subject="Should we stop writing?",
+                     body="Hi {first_name}, one click keeps you on the list ..."),
+            ]),
+        ],
+        exit_when=LEFT | p.event("email_open"),
+        reenroll="after_exit",
+    ),
+]
+'''
+
 GTMFLOW_TOML = """# gtmflow workspace settings
 [gtmflow]
-rules = "rules:RULES"      # module:attribute; rules.py in this folder comes first
+rules = "rules:RULES"              # module:attribute; rules.py in this folder comes first
+sequences = "sequences:SEQUENCES"  # the journeys enroll("...") starts
 
 [outbox]
-transport = "file"         # "file": .gtmflow/delivered.jsonl, or "console"
+transport = "file"                 # "file": .gtmflow/delivered.jsonl, or "console"
+
+[governor]                         # limits every outbound message passes at send time
+frequency_cap = [3, "7d"]          # at most 3 messages per contact per 7 days
+quiet_hours = ["20:00", "08:00"]   # in the recipient's timezone; held, not dropped
+weekends = true
 """
 
 
 def scaffold(root: Path, *, overwrite: bool = False) -> list[Path]:
-    """Write `gtmflow.toml` and `rules.py` into `root`; existing files are kept unless asked."""
+    """Write `gtmflow.toml`, `rules.py` and `sequences.py`; existing files are kept unless asked."""
     root.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, text in (("gtmflow.toml", GTMFLOW_TOML), ("rules.py", RULES_PY)):
+    files = (("gtmflow.toml", GTMFLOW_TOML), ("rules.py", RULES_PY), ("sequences.py", SEQUENCES_PY))
+    for name, text in files:
         path = root / name
         if overwrite or not path.exists():
             path.write_text(text, encoding="utf-8")

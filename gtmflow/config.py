@@ -2,10 +2,20 @@
 
 ```toml
 [gtmflow]
-rules = "rules:RULES"          # module:attribute; a module file in the workspace comes first
+rules = "rules:RULES"              # module:attribute; a module file in the workspace comes first
+sequences = "sequences:SEQUENCES"  # optional: no such module means no sequences
 
 [outbox]
-transport = "file"             # "file" (JSONL under .gtmflow/) or "console"
+transport = "file"                 # "file" (JSONL under .gtmflow/) or "console"
+
+[governor]                         # every key optional; see gtmflow.governor.GovernorPolicy
+frequency_cap = [3, "7d"]          # or false
+quiet_hours = ["20:00", "08:00"]   # recipient-local; or false
+weekends = true                    # quiet all weekend too
+sender_daily_cap = 200
+hourly_pacing = 100
+require_consent = false
+approvals = { "send_email:ai" = "approve", "alert_sales" = "auto" }
 ```
 """
 
@@ -15,16 +25,19 @@ import importlib
 import importlib.util
 import sys
 import tomllib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence as Seq
+from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
 from gtmflow.errors import ConfigError
+from gtmflow.governor import GovernorPolicy, QuietHours
+from gtmflow.graphs.sequences import Sequence
 from gtmflow.pipes import Rule
 
-__all__ = ["CONFIG_FILE", "WorkspaceConfig", "load_rules"]
+__all__ = ["CONFIG_FILE", "WorkspaceConfig", "load_rules", "load_sequences"]
 
 CONFIG_FILE = "gtmflow.toml"
 
@@ -35,6 +48,8 @@ class WorkspaceConfig:
 
     rules: str = "rules:RULES"
     transport: Literal["file", "console"] = "file"
+    sequences: str = "sequences:SEQUENCES"
+    governor: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, root: Path) -> WorkspaceConfig:
@@ -63,7 +78,43 @@ class WorkspaceConfig:
                 f"'{path}': [gtmflow] rules = {rules!r} must be 'module:attribute', "
                 "e.g. 'rules:RULES'"
             )
-        return cls(rules=rules, transport=transport)
+        sequences = data.get("gtmflow", {}).get("sequences", defaults.sequences)
+        governor = data.get("governor", {})
+        if not isinstance(governor, dict):
+            raise ConfigError(f"'{path}': [governor] must be a table of settings")
+        return cls(rules=rules, transport=transport, sequences=sequences, governor=governor)
+
+    def governor_policy(self) -> GovernorPolicy:
+        """The governor policy the `[governor]` table describes (defaults where silent)."""
+        known = {
+            "frequency_cap",
+            "quiet_hours",
+            "weekends",
+            "sender_daily_cap",
+            "hourly_pacing",
+            "require_consent",
+            "approvals",
+        }
+        unknown = sorted(set(self.governor) - known)
+        if unknown:
+            raise ConfigError(f"[governor] has unknown keys {unknown}; known: {sorted(known)}")
+        settings = {k: v for k, v in self.governor.items() if k not in ("quiet_hours", "weekends")}
+        if "frequency_cap" in settings:
+            cap = settings["frequency_cap"]
+            settings["frequency_cap"] = tuple(cap) if cap else None
+        return GovernorPolicy(**settings, quiet_hours=self._quiet_hours())
+
+    def _quiet_hours(self) -> QuietHours | None:
+        window = self.governor.get("quiet_hours", ["20:00", "08:00"])
+        if not window:
+            return None
+        try:
+            start, end = (time.fromisoformat(t) for t in window)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"[governor] quiet_hours = {window!r} must be two times, e.g. ['20:00', '08:00']"
+            ) from None
+        return QuietHours(start, end, weekends=bool(self.governor.get("weekends", True)))
 
 
 def load_rules(spec: str, *, root: Path) -> list[Rule]:
@@ -71,18 +122,32 @@ def load_rules(spec: str, *, root: Path) -> list[Rule]:
 
     The attribute may be a list of rules or a function returning one.
     """
+    return _check_rules(_load(spec, root, "rules", "Rule"), spec)
+
+
+def load_sequences(spec: str, *, root: Path) -> list[Sequence]:
+    """Load sequences named `module:attribute`; no such module means no sequences."""
+    module_name = spec.partition(":")[0]
+    local = root / (module_name.replace(".", "/") + ".py")
+    if not local.exists() and importlib.util.find_spec(module_name) is None:
+        return []
+    value = _load(spec, root, "sequences", "Sequence")
+    if not isinstance(value, list | tuple) or not all(isinstance(s, Sequence) for s in value):
+        raise ConfigError(f"sequences '{spec}' must be a list of gtmflow Sequence objects")
+    return list(value)
+
+
+def _load(spec: str, root: Path, what: str, item: str) -> Any:
     module_name, _, attribute = spec.partition(":")
     module = _import(module_name, root)
     try:
         value = getattr(module, attribute)
     except AttributeError:
         raise ConfigError(
-            f"rules '{spec}': module '{module_name}' has no attribute '{attribute}'; "
-            f"define {attribute} = [Rule(...), ...] there or change [gtmflow] rules"
+            f"{what} '{spec}': module '{module_name}' has no attribute '{attribute}'; "
+            f"define {attribute} = [{item}(...), ...] there or change [gtmflow] {what}"
         ) from None
-    if callable(value):
-        value = value()
-    return _check_rules(value, spec)
+    return value() if callable(value) else value
 
 
 def _import(module_name: str, root: Path) -> ModuleType:
@@ -107,7 +172,7 @@ def _import(module_name: str, root: Path) -> ModuleType:
 def _check_rules(value: Any, spec: str) -> list[Rule]:
     if isinstance(value, Rule):
         return [value]
-    if not isinstance(value, Sequence) or not all(isinstance(r, Rule) for r in value):
+    if not isinstance(value, Seq) or not all(isinstance(r, Rule) for r in value):
         raise ConfigError(
             f"rules '{spec}' must be a list of gtmflow.pipes.Rule, got {type(value).__name__}"
         )

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +19,14 @@ from rich.console import Console
 from rich.table import Table
 
 from gtmflow._scaffold import scaffold
+from gtmflow.clock import VirtualClock
 from gtmflow.examples.sample_world import generate_sample_world
 from gtmflow.runtime import STATE_DIR, Workspace
 
-__all__ = ["print_demo", "run_demo"]
+__all__ = ["TICK_DAYS", "print_demo", "run_demo"]
+
+TICK_DAYS = 21
+"""After the rules run, the demo lets three weeks pass on a virtual clock."""
 
 
 def run_demo(
@@ -36,13 +42,15 @@ def run_demo(
     shutil.rmtree(root / STATE_DIR, ignore_errors=True)
     world = generate_sample_world(root / "data", contacts=contacts, seed=seed)
     scaffold(root)
-    with Workspace.open(root) as ws:
+    clock = VirtualClock(world.end)
+    with Workspace.open(root, clock=clock) as ws:
         people = ws.ingest(world.contacts_csv, kind="contacts", progress=progress)
         events = ws.ingest(world.events_jsonl, progress=progress)
         report = ws.run(as_of=world.end, progress=progress)
-        delivered = ws.deliver()
+        ticked = ws.tick(world.end + timedelta(days=TICK_DAYS), progress=progress)
         replay_ingest = ws.ingest(world.events_jsonl, progress=False)
         replay_run = ws.run(as_of=world.end, progress=False)
+        replay_tick = ws.tick(clock.now(), progress=False)
         return {
             "workspace": str(ws.root),
             "world": {
@@ -53,22 +61,27 @@ def run_demo(
             },
             "ingest": {"contacts": people.to_json(), "events": events.to_json()},
             "run": report.to_json(),
-            "outbox": ws.outbox.counts(),
-            "delivered": {
-                "sent": delivered.sent,
-                "failed": delivered.failed,
-                "unknown": delivered.unknown,
-                "file": str(ws.state_dir / "delivered.jsonl"),
-            },
+            "tick": ticked,
+            "outbox": _outbox_summary(ws),
+            "delivered_file": str(ws.state_dir / "delivered.jsonl"),
             "replay": {
                 "accepted": replay_ingest.accepted,
                 "duplicates": replay_ingest.duplicates,
                 "new_actions": replay_run.actions,
+                "new_deliveries": replay_tick.get("sent", 0),
             },
             "dead_letters": _dead_letters(events.dead_letter),
             "sample_keys": _sample_keys(ws),
             "example": _example(ws),
         }
+
+
+def _outbox_summary(ws: Workspace) -> dict[str, dict[str, int]]:
+    """Outbox records by kind and status."""
+    summary: dict[str, Counter[str]] = {}
+    for record in ws.outbox.records():
+        summary.setdefault(record.action.kind, Counter())[record.status] += 1
+    return {kind: dict(sorted(c.items())) for kind, c in sorted(summary.items())}
 
 
 def _dead_letters(path: Path | None) -> list[dict[str, Any]]:
@@ -108,14 +121,27 @@ def print_demo(report: dict[str, Any], console: Console) -> None:
     for rule, count in run["by_rule"].items():
         rules.add_row(rule, str(count), report["sample_keys"].get(rule, ""))
     console.print(rules)
-    replay, delivered = report["replay"], report["delivered"]
     console.print(
-        f"delivered {delivered['sent']} actions to {delivered['file']}\n"
+        f"\n[bold]{TICK_DAYS} days pass[/] (virtual clock): sequences send, wait and "
+        "branch; the governor holds what quiet hours and caps forbid"
+    )
+    console.print(_outbox_table(report["outbox"]))
+    replay = report["replay"]
+    console.print(
+        f"delivered to {report['delivered_file']}\n"
         f"[bold]replay[/]: re-ingest accepted {replay['accepted']} "
-        f"({replay['duplicates']:,} duplicates); re-run added {replay['new_actions']} actions: "
-        "exactly once\n"
+        f"({replay['duplicates']:,} duplicates); re-run added {replay['new_actions']} actions, "
+        f"re-tick delivered {replay['new_deliveries']}: exactly once\n"
     )
     _print_example(report["example"], console)
+
+
+def _outbox_table(outbox: dict[str, dict[str, int]]) -> Table:
+    statuses = ["sent", "held", "cancelled", "pending", "failed", "unknown"]
+    table = Table("action", *statuses, title="outbox", title_justify="left")
+    for kind, counts in outbox.items():
+        table.add_row(kind, *(str(counts.get(s, 0)) for s in statuses))
+    return table
 
 
 def _ingest_table(ingest: dict[str, Any]) -> Table:

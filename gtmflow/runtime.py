@@ -10,30 +10,34 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from gtmflow._progress import progress_bar, wants_progress
-from gtmflow.clock import Clock, SystemClock
-from gtmflow.config import WorkspaceConfig, load_rules
+from gtmflow._threads import ThreadRunner
+from gtmflow.clock import Clock, SystemClock, VirtualClock
+from gtmflow.config import WorkspaceConfig, load_rules, load_sequences
 from gtmflow.errors import ConfigError
+from gtmflow.governor import Governor
 from gtmflow.graphs.inbound_router import build_inbound_router, rulesets_of
-from gtmflow.models import Action, RouteDecision
+from gtmflow.journeys import EnrollTransport, Journeys
+from gtmflow.models import Event
 from gtmflow.pipes import Rule
 from gtmflow.tools._sqlite import connect
+from gtmflow.tools.approvals import Approval, ApprovalBook
 from gtmflow.tools.decisions import DecisionLog, LoggedDecision
 from gtmflow.tools.deps import Deps
 from gtmflow.tools.events import SQLiteEventStore
 from gtmflow.tools.ingest import IngestReport, ingest_contacts, ingest_events
 from gtmflow.tools.mapping import EventMapping
-from gtmflow.tools.outbox import DeliveryReport, Outbox
+from gtmflow.tools.outbox import DeliveryReport, Outbox, OutboxRecord, Verdict
+from gtmflow.tools.scheduler import Scheduler
 from gtmflow.tools.transports import ConsoleTransport, FileTransport, Transport
 
 __all__ = ["RunReport", "Workspace"]
@@ -77,8 +81,10 @@ class Workspace:
         self.clock: Clock = clock or SystemClock()
         db = self.state_dir / "gtmflow.db"
         self.events = SQLiteEventStore(db)
-        self.outbox = Outbox(db)
+        self.outbox = Outbox(db, clock=self.clock)
         self.decisions = DecisionLog(db)
+        self.scheduler = Scheduler(db)
+        self.approvals = ApprovalBook(db)
         self._runs = connect(db)
         self._runs.execute(
             "CREATE TABLE IF NOT EXISTS runs (graph TEXT PRIMARY KEY, resume_seq INTEGER NOT "
@@ -90,6 +96,12 @@ class Workspace:
         self._checkpoints.execute("PRAGMA journal_mode=WAL")
         self._checkpoints.execute("PRAGMA synchronous=NORMAL")
         self.checkpointer = SqliteSaver(self._checkpoints)
+        self.deps = Deps(events=self.events, clock=self.clock, scheduler=self.scheduler)
+        self.runner = ThreadRunner(self.outbox, self.decisions, self.approvals, self.deps)
+        self.governor = Governor(
+            self.config.governor_policy(), events=self.events, outbox=self.outbox
+        )
+        self._journeys: Journeys | None = None
 
     @classmethod
     def open(cls, path: str | Path = ".", *, clock: Clock | None = None) -> Workspace:
@@ -102,7 +114,15 @@ class Workspace:
 
     def close(self) -> None:
         """Close every store."""
-        for closeable in (self.events, self.outbox, self.decisions, self._runs, self._checkpoints):
+        for closeable in (
+            self.events,
+            self.outbox,
+            self.decisions,
+            self.scheduler,
+            self.approvals,
+            self._runs,
+            self._checkpoints,
+        ):
             closeable.close()
 
     def __enter__(self) -> Workspace:
@@ -173,13 +193,16 @@ class Workspace:
         )
         as_of = as_of or self.clock.now()
         contacts, resume_seq = self._due_contacts(graph, as_of)
-        deps = Deps(events=self.events, clock=self.clock)
         by_rule: Counter[str] = Counter()
         with progress_bar(
             f"run {graph.name}", len(contacts), enabled=wants_progress(progress)
         ) as advance:
             for contact_id in contacts:
-                by_rule.update(self._run_contact(graph, contact_id, as_of, deps))
+                by_rule.update(
+                    self.runner.run(
+                        graph, contact_id, {"contact_id": contact_id, "as_of": as_of.isoformat()}
+                    )
+                )
                 advance(1)
         self._save_cursor(graph.name, resume_seq, as_of)
         return RunReport(len(contacts), sum(by_rule.values()), dict(sorted(by_rule.items())), as_of)
@@ -208,36 +231,8 @@ class Workspace:
             return list(self.events.contact_ids()), resume
         return sorted(due), resume
 
-    def _run_contact(
-        self, graph: Any, contact_id: str, as_of: datetime, deps: Deps
-    ) -> Counter[str]:
-        config: RunnableConfig = {"configurable": {"thread_id": f"{graph.name}:{contact_id}"}}
-        added: Counter[str] = Counter()
-        snapshot = graph.get_state(config)
-        if snapshot.next:  # a crash interrupted the last run: finish it first
-            added += self._commit(graph.name, contact_id, graph.invoke(None, config, context=deps))
-        else:
-            added += self._commit(graph.name, contact_id, snapshot.values)
-        state = graph.invoke(
-            {"contact_id": contact_id, "as_of": as_of.isoformat()}, config, context=deps
-        )
-        return added + self._commit(graph.name, contact_id, state)
-
-    def _commit(self, graph: str, contact_id: str, state: dict[str, Any]) -> Counter[str]:
-        """Write a run's actions to the outbox and its decisions to the log (idempotent)."""
-        actions = [Action.model_validate(a) for a in state.get("actions", [])]
-        new = set(self.outbox.put(actions).keys)
-        self.decisions.record(
-            graph,
-            contact_id,
-            (
-                (d.get("step", 0), RouteDecision.model_validate(_without(d, "step")))
-                for d in state.get("decisions", [])
-            ),
-        )
-        return Counter(a.source for a in actions if a.idempotency_key in new)
-
     def _cursor(self, graph: str) -> int:
+        """Where the last run of `graph` stopped reading the event store."""
         row = self._runs.execute("SELECT resume_seq FROM runs WHERE graph = ?", (graph,)).fetchone()
         return int(row[0]) if row else 0
 
@@ -266,6 +261,8 @@ class Workspace:
             "decisions": self.decisions.forget(contact_id),
             "outbox_redacted": self.outbox.redact_contact(contact_id),
             "checkpoint_threads": len(threads),
+            "waits": self.scheduler.forget(contact_id),
+            "approvals": self.approvals.forget(contact_id),
         }
 
     def _threads_of(self, contact_id: str) -> list[str]:
@@ -285,9 +282,114 @@ class Workspace:
             return ConsoleTransport()
         return FileTransport(self.state_dir / "delivered.jsonl")
 
-    def deliver(self, transport: Transport | None = None) -> DeliveryReport:
-        """Deliver pending outbox actions, each exactly once."""
-        return self.outbox.deliver(transport or self.transport())
+    def deliver(
+        self, transport: Transport | None = None, *, now: datetime | None = None
+    ) -> DeliveryReport:
+        """Deliver pending outbox actions through the governor, each exactly once.
+
+        `enroll` actions start sequence threads; every other action goes to `transport`
+        (default: the one `gtmflow.toml` configures) if the governor allows it now.
+        """
+        now = now or self.clock.now()
+        chosen = transport or self.transport()
+        enroller = EnrollTransport(self.journeys, now)
+
+        def route(record: OutboxRecord) -> Transport:
+            return enroller if record.action.kind == "enroll" else chosen
+
+        def gate(record: OutboxRecord, at: datetime) -> Verdict:
+            if record.action.kind == "enroll":
+                return self.journeys.gate(record, at)
+            return self.governor(record, at)
+
+        return self.outbox.deliver(route, gate=gate, now=now)
+
+    # ------------------------------------------------------------------ time
+
+    @property
+    def journeys(self) -> Journeys:
+        """The workspace's sequences (from `sequences.py`), loaded on first use."""
+        if self._journeys is None:
+            self._journeys = Journeys(
+                load_sequences(self.config.sequences, root=self.root), runner=self.runner,
+                scheduler=self.scheduler, outbox=self.outbox, approvals=self.approvals,
+                checkpointer=self.checkpointer,
+                message_kinds=self.governor.policy.message_kinds,
+            )  # fmt: skip
+        return self._journeys
+
+    def tick(
+        self,
+        until: datetime | None = None,
+        *,
+        transport: Transport | None = None,
+        progress: bool | None = None,
+    ) -> dict[str, Any]:
+        """Let time pass up to `until` (default: now): resume due waits, react, deliver.
+
+        Moments are processed in order: each due wait, each hold that ends, then `until`
+        itself. At each, new events up to that moment resume the threads that listen to them,
+        due waits resume, and the outbox delivers through the governor.
+        """
+        end = until or self.clock.now()
+        totals: Counter[str] = Counter()
+        with progress_bar("tick", None, enabled=wants_progress(progress)) as advance:
+            for moment in self._moments(end):
+                totals.update(self._tick_at(moment, transport))
+                advance(1)
+        return {"until": end.isoformat(), **dict(sorted(totals.items()))}
+
+    def _moments(self, end: datetime) -> Iterable[datetime]:
+        """Now (if before `end`), then every due wait and hold release before `end`, then `end`."""
+        last = min(self.clock.now(), end)
+        if last < end:
+            yield last
+        for _ in range(1_000_000):
+            pending = [
+                t
+                for t in (self.scheduler.next_due(), self.outbox.next_release())
+                if t is not None and last < t < end
+            ]
+            if not pending:
+                break
+            last = min(pending)
+            yield last
+        yield end
+
+    def _tick_at(self, moment: datetime, transport: Transport | None) -> Counter[str]:
+        if isinstance(self.clock, VirtualClock) and moment > self.clock.now():
+            self.clock.set(moment)
+        counts: Counter[str] = Counter()
+        counts["resumed"] += sum(self.journeys.on_events(self._new_events(moment), moment).values())
+        counts["resumed"] += sum(self.journeys.resume_due(moment).values())
+        for _ in range(4):  # enrollments create first sends; deliver those in the same moment
+            report = self.deliver(transport, now=moment)
+            counts.update({k: v for k, v in vars_of(report).items() if v})
+            if not report.sent:
+                break
+        return counts
+
+    def _new_events(self, moment: datetime) -> list[Event]:
+        fresh: list[Event] = []
+        deferred: list[int] = []
+        for seq, item in self.events.changes(after_seq=self._cursor("__tick__")):
+            (deferred.append(seq) if item.timestamp > moment else fresh.append(item))
+        self._save_cursor(
+            "__tick__", min(deferred) - 1 if deferred else self.events.last_seq(), moment
+        )
+        return fresh
+
+    # ------------------------------------------------------------------ approvals
+
+    def approve(
+        self, request_id: str, *, by: str = "cli", edit: dict[str, Any] | None = None
+    ) -> Approval:
+        """Approve a draft a graph paused on (or an edited version); it is then delivered."""
+        return self.journeys.approve(request_id, by=by, now=self.clock.now(), payload=edit)
+
+    def reject(self, request_id: str, *, by: str = "cli") -> Approval:
+        """Reject a draft a graph paused on; it is never sent."""
+        return self.journeys.reject(request_id, by=by, now=self.clock.now())
 
     def explain(self, contact_id: str) -> dict[str, Any]:
         """Why a contact got what it got: rule verdicts with evidence, and its actions."""
@@ -306,6 +408,17 @@ class Workspace:
         }
 
 
+def vars_of(report: DeliveryReport) -> dict[str, int]:
+    """A delivery report as a dict of counts."""
+    return {
+        "sent": report.sent,
+        "failed": report.failed,
+        "unknown": report.unknown,
+        "held": report.held,
+        "cancelled": report.cancelled,
+    }
+
+
 class _Delta:
     """Turns "bytes read so far" callbacks into progress-bar advances."""
 
@@ -316,10 +429,6 @@ class _Delta:
     def __call__(self, done: int) -> None:
         self._advance(done - self._seen)
         self._seen = done
-
-
-def _without(data: dict[str, Any], key: str) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k != key}
 
 
 def _latest_verdicts(decisions: list[LoggedDecision]) -> list[LoggedDecision]:

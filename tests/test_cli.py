@@ -39,7 +39,7 @@ def _world(tmp_path: Path) -> Path:
 def test_init_ingest_run_outbox_explain_deliver(tmp_path: Path) -> None:
     ws = str(tmp_path / "ws")
     init = _json(["init", ws])
-    assert {Path(p).name for p in init["written"]} == {"gtmflow.toml", "rules.py"}
+    assert {Path(p).name for p in init["written"]} == {"gtmflow.toml", "rules.py", "sequences.py"}
 
     ingest = _json(["ingest", "events", str(_world(tmp_path)), "-w", ws])
     assert set(ingest) == {"accepted", "duplicates", "rejected", "ignored_blank", "dead_letter"}
@@ -64,7 +64,11 @@ def test_init_ingest_run_outbox_explain_deliver(tmp_path: Path) -> None:
     assert [(r["rule"], r["evidence"]) for r in fired] == [("pricing-hot", ["p1", "p2", "p3"])]
 
     assert _json(["deliver", "-w", ws]) == {"sent": 2, "failed": 0, "unknown": 0}
-    assert _json(["outbox", "-w", ws, "--status", "pending"]) == []
+    pending = _json(["outbox", "-w", ws, "--status", "pending"])
+    # delivering the enroll action started the nurture sequence, whose first email now waits
+    assert [(o["contact_id"], o["kind"], o["rule"]) for o in pending] == [
+        ("reader", "send_email", "nurture#1")
+    ]
     assert _json(["run", "-w", ws, "--as-of", "2026-03-05T00:00:00Z"])["actions"] == 0
 
 

@@ -24,16 +24,24 @@ def test_demo_json(tmp_path: Path) -> None:
     assert any("truncated" in row["reason"] for row in report["dead_letters"])
     assert set(report["run"]["by_rule"]) == {"ebook-nurture", "pricing-hot", "re-engage"}
     assert all(n > 0 for n in report["run"]["by_rule"].values())
-    assert report["delivered"]["sent"] == report["run"]["actions"]
+    outbox, by_rule = report["outbox"], report["run"]["by_rule"]
+    assert outbox["alert_sales"] == {"sent": by_rule["pricing-hot"]}
+    enrolled = by_rule["ebook-nurture"] + by_rule["re-engage"]
+    assert outbox["enroll"] == {"sent": enrolled}  # each enroll started a sequence thread
+    assert outbox["send_email"]["sent"] > enrolled  # sequences went on past their first step
+    assert outbox["send_email"].get("cancelled", 0) > 0  # unsubscribed contacts: never emailed
+    assert report["tick"]["held"] > 0  # quiet hours held some, and released them later
     assert report["replay"] == {
         "accepted": 0,
         "duplicates": report["world"]["events"],
         "new_actions": 0,
+        "new_deliveries": 0,
     }
     assert report["example"]["rules"][0]["rule"] == "pricing-hot"
-    delivered = Path(report["delivered"]["file"]).read_text().splitlines()
+    delivered = Path(report["delivered_file"]).read_text().splitlines()
     keys = [json.loads(line)["idempotency_key"] for line in delivered]
-    assert len(keys) == len(set(keys)) == report["run"]["actions"]
+    sent = outbox["alert_sales"]["sent"] + outbox["send_email"]["sent"]
+    assert len(keys) == len(set(keys)) == sent
 
 
 def test_demo_starts_clean_each_time(tmp_path: Path) -> None:

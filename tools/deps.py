@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from gtmflow.clock import Clock, SystemClock
 from gtmflow.tools.events import EventStore
+from gtmflow.tools.scheduler import Scheduler
 
 __all__ = ["Deps"]
 
@@ -23,8 +24,10 @@ class Deps:
         events: The event store holding contacts and their histories.
         clock: The clock that defines "now" when a run gives no as-of time.
         score: Optional lead-score lookup by contact id, for `score(...)` conditions.
+        scheduler: Durable timers, for graphs that wait (sequences).
     """
 
     events: EventStore
     clock: Clock = field(default_factory=SystemClock)
     score: Callable[[str], float | None] | None = None
+    scheduler: Scheduler | None = None

@@ -239,15 +239,17 @@ class Outbox:
         *,
         gate: Gate | None = None,
         limit: int | None = None,
+        now: datetime | None = None,
     ) -> DeliveryReport:
         """Deliver pending records (and held ones whose time has come), each at most once.
 
         `transport` is one transport, or a function choosing one per record. A record is
         claimed (status `unknown`, attempts + 1) before the transport is called; success marks
         it `sent`, a `DeliveryFailed` marks it `failed`. Any other exception leaves it `unknown`:
-        the effect may have happened, so it is not retried automatically.
+        the effect may have happened, so it is not retried automatically. `now` (default: the
+        outbox clock) is the instant the gate judges at and the recorded delivery time.
         """
-        now = self.clock.now()
+        now = now or self.clock.now()
         self.release_due(now)
         outcome: Counter[str] = Counter()
         for record in self.records(status="pending", limit=limit):
