@@ -13,7 +13,7 @@ histories themselves are read through the injected `Deps`, never copied into sta
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, NotRequired, Required, TypedDict
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -29,6 +29,7 @@ from gtmflow.triggers import Evaluation, RuleSet
 __all__ = ["EmitActions", "EvaluateRules", "InboundState", "build_inbound_router", "rulesets_of"]
 
 GRAPH_NAME = "inbound_router"
+_EPSILON = timedelta(microseconds=1)
 
 
 class InboundState(TypedDict, total=False):
@@ -39,6 +40,7 @@ class InboundState(TypedDict, total=False):
     seq_cursor: int
     as_of_cursor: str | None
     fired: dict[str, tuple[int, str]]
+    next_sweep_at: str
     decisions: list[dict[str, Any]]
     firings: list[dict[str, Any]]
     actions: list[dict[str, Any]]
@@ -57,18 +59,20 @@ class EvaluateRules:
         last_seq = deps.events.last_seq()
         history = deps.events.events(contact_id)
         new = _new_events(state, deps, history, as_of)
+        contact = deps.events.contact(contact_id) or Contact(id=contact_id)
+        score = deps.score(contact_id) if deps.score else None
+        indexed = History(history)
         result = self.rules.evaluate(
-            deps.events.contact(contact_id) or Contact(id=contact_id),
-            History(history),
-            new_events=new,
-            as_of=as_of,
-            fired=state.get("fired"),
-            score=deps.score(contact_id) if deps.score else None,
+            contact, indexed, new_events=new, as_of=as_of, fired=state.get("fired"), score=score
         )
         previous = state.get("as_of_cursor")
+        next_sweep = self.rules.next_sweep(
+            contact, indexed, as_of=as_of + _EPSILON, fired=result.fired, score=score
+        )
         return {
             "seq_cursor": last_seq,
             "as_of_cursor": max(previous, as_of.isoformat()) if previous else as_of.isoformat(),
+            "next_sweep_at": next_sweep.isoformat(),
             **_outputs(result),
         }
 

@@ -9,7 +9,7 @@ idempotent, so running the same thread twice is harmless.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -37,6 +37,8 @@ class ThreadRunner:
     decisions: DecisionLog
     approvals: ApprovalBook
     deps: Deps
+    last_state: dict[str, Any] = field(default_factory=dict)
+    """The state the latest `run` ended with (empty when the thread was not invoked)."""
 
     def run(
         self, graph: Any, contact_id: str, payload: dict[str, Any] | Command[Any]
@@ -50,6 +52,7 @@ class ThreadRunner:
         config = thread_config(thread_id)
         snapshot = graph.get_state(config)
         added = self.commit(graph.name, contact_id, snapshot.values)
+        self.last_state = {}
         if snapshot.interrupts and not isinstance(payload, Command):
             self._requests(graph.name, thread_id, contact_id, snapshot.interrupts)
             return added
@@ -59,6 +62,7 @@ class ThreadRunner:
             )
         state = graph.invoke(payload, config, context=self.deps)
         self._requests(graph.name, thread_id, contact_id, state.get("__interrupt__", ()))
+        self.last_state = state
         return added + self.commit(graph.name, contact_id, state)
 
     def commit(self, graph: str, contact_id: str, state: dict[str, Any]) -> Counter[str]:

@@ -22,7 +22,7 @@ from abc import ABC, abstractmethod
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, Literal, get_args
 
@@ -31,6 +31,7 @@ from gtmflow.errors import ConfigError
 from gtmflow.models import Contact, Event
 
 __all__ = [
+    "NEVER",
     "ActionSpec",
     "AllOf",
     "AnyOf",
@@ -57,9 +58,13 @@ __all__ = [
     "score",
 ]
 
+NEVER = datetime.max.replace(tzinfo=UTC)
+"""`Condition.earliest` for "cannot become true unless new events arrive"."""
+
 TriggerKind = Literal["realtime", "inactivity", "scheduled"]
 """How a rule gets evaluated: on matching events, by the inactivity sweep, or by any sweep."""
 
+_EPSILON = timedelta(microseconds=1)
 _RULE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.:-]*$")
 
 
@@ -155,6 +160,15 @@ class Condition(ABC):
         """Whether the condition contains an `inactive(...)` part."""
         return False
 
+    def earliest(self, ctx: EvalContext) -> datetime:
+        """The earliest instant (>= now) it could hold if no new event arrives.
+
+        `ctx.now` means "it may hold now, or it cannot be told: ask again at every sweep";
+        `NEVER` means only a new event can make it hold. The runtime uses this to skip
+        contacts in a sweep until something can change for them.
+        """
+        return ctx.now
+
     def __and__(self, other: Condition) -> Condition:
         return AllOf((*_parts(self, AllOf), *_parts(_check(other), AllOf)))
 
@@ -184,6 +198,9 @@ class EventCondition(Condition):
     def filters(self) -> tuple[EventFilter, ...]:
         return (EventFilter(self.type, self.properties),)
 
+    def earliest(self, ctx: EvalContext) -> datetime:
+        return ctx.now if self.evaluate(ctx) else NEVER
+
     def __repr__(self) -> str:
         extra = {"within": self.within} if self.within else {}
         return _call("event", (self.type,), extra, self.properties)
@@ -208,6 +225,9 @@ class CountCondition(Condition):
 
     def filters(self) -> tuple[EventFilter, ...]:
         return (EventFilter(self.type, self.properties),)
+
+    def earliest(self, ctx: EvalContext) -> datetime:
+        return ctx.now if self.evaluate(ctx) else NEVER
 
     def __repr__(self) -> str:
         extra = {"at_least": self.at_least, "within": self.within}
@@ -240,6 +260,14 @@ class InactiveCondition(Condition):
 
     def uses_inactivity(self) -> bool:
         return True
+
+    def earliest(self, ctx: EvalContext) -> datetime:
+        first = ctx.history.first_at
+        if first is None:
+            return NEVER
+        last = ctx.history.last_of_type(self.type, before=ctx.now + _EPSILON)
+        quiet_from = last.timestamp + self.for_ + _EPSILON if last else ctx.now
+        return max(ctx.now, first + self.for_, quiet_from)
 
     def __repr__(self) -> str:
         return _call("inactive", (self.type,), {"for_": self.for_}, ())
@@ -309,6 +337,9 @@ class AllOf(Condition):
     def uses_inactivity(self) -> bool:
         return any(part.uses_inactivity() for part in self.parts)
 
+    def earliest(self, ctx: EvalContext) -> datetime:
+        return max(part.earliest(ctx) for part in self.parts)
+
     def __repr__(self) -> str:
         return " & ".join(_wrap(part, AnyOf) for part in self.parts)
 
@@ -331,6 +362,9 @@ class AnyOf(Condition):
 
     def uses_inactivity(self) -> bool:
         return any(part.uses_inactivity() for part in self.parts)
+
+    def earliest(self, ctx: EvalContext) -> datetime:
+        return min(part.earliest(ctx) for part in self.parts)
 
     def __repr__(self) -> str:
         return " | ".join(_wrap(part, AllOf) for part in self.parts)

@@ -12,7 +12,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -86,9 +86,11 @@ class Workspace:
         self.scheduler = Scheduler(db)
         self.approvals = ApprovalBook(db)
         self._runs = connect(db)
-        self._runs.execute(
+        self._runs.executescript(
             "CREATE TABLE IF NOT EXISTS runs (graph TEXT PRIMARY KEY, resume_seq INTEGER NOT "
-            "NULL, as_of TEXT)"
+            "NULL, as_of TEXT);"
+            "CREATE TABLE IF NOT EXISTS sweeps (graph TEXT NOT NULL, contact_id TEXT NOT NULL, "
+            "next_at TEXT NOT NULL, PRIMARY KEY (graph, contact_id));"
         )
         self._checkpoints = sqlite3.connect(
             self.state_dir / "checkpoints.db", check_same_thread=False
@@ -198,11 +200,9 @@ class Workspace:
             f"run {graph.name}", len(contacts), enabled=wants_progress(progress)
         ) as advance:
             for contact_id in contacts:
-                by_rule.update(
-                    self.runner.run(
-                        graph, contact_id, {"contact_id": contact_id, "as_of": as_of.isoformat()}
-                    )
-                )
+                payload = {"contact_id": contact_id, "as_of": as_of.isoformat()}
+                by_rule.update(self.runner.run(graph, contact_id, payload))
+                self._save_sweep(graph.name, contact_id, self.runner.last_state)
                 advance(1)
         self._save_cursor(graph.name, resume_seq, as_of)
         return RunReport(len(contacts), sum(by_rule.values()), dict(sorted(by_rule.items())), as_of)
@@ -228,8 +228,27 @@ class Workspace:
                 due.add(item.contact_id)
         resume = min(deferred) - 1 if deferred else self.events.last_seq()
         if any(rules.has_sweep for rules in rulesets):
-            return list(self.events.contact_ids()), resume
+            later = self._swept_later(graph.name, as_of)
+            due |= {c for c in self.events.contact_ids() if c not in later}
         return sorted(due), resume
+
+    def _swept_later(self, graph: str, as_of: datetime) -> set[str]:
+        """Contacts whose next possible sweep firing is after `as_of` (no need to run them)."""
+        rows = self._runs.execute(
+            "SELECT contact_id FROM sweeps WHERE graph = ? AND next_at > ?",
+            (graph, _utc(as_of)),
+        ).fetchall()
+        return {row[0] for row in rows}
+
+    def _save_sweep(self, graph: str, contact_id: str, state: dict[str, Any]) -> None:
+        next_at = state.get("next_sweep_at")
+        if next_at is None:
+            return
+        self._runs.execute(
+            "INSERT INTO sweeps VALUES (?, ?, ?) ON CONFLICT (graph, contact_id) DO UPDATE SET "
+            "next_at = excluded.next_at",
+            (graph, contact_id, _utc(datetime.fromisoformat(next_at))),
+        )
 
     def _cursor(self, graph: str) -> int:
         """Where the last run of `graph` stopped reading the event store."""
@@ -255,6 +274,7 @@ class Workspace:
         threads = self._threads_of(contact_id)
         for thread_id in threads:
             self.checkpointer.delete_thread(thread_id)
+        self._runs.execute("DELETE FROM sweeps WHERE contact_id = ?", (contact_id,))
         return {
             "contact_id": contact_id,
             "events": self.events.delete_contact(contact_id),
@@ -406,6 +426,10 @@ class Workspace:
             ],
             "actions": [r.to_json() for r in self.outbox.records(contact_id=contact_id)],
         }
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
 
 
 def vars_of(report: DeliveryReport) -> dict[str, int]:

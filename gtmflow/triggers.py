@@ -15,7 +15,7 @@ from datetime import datetime
 
 from gtmflow.errors import ConfigError
 from gtmflow.models import Contact, Event, RouteDecision
-from gtmflow.pipes import EvalContext, EventFilter, History, Match, Rule
+from gtmflow.pipes import NEVER, EvalContext, EventFilter, History, Match, Rule
 
 __all__ = ["Evaluation", "FiredState", "Firing", "RuleSet"]
 
@@ -106,6 +106,32 @@ class RuleSet:
             for rule in self.rules:
                 self._try(rule, ctx, result)
         return result
+
+    def next_sweep(
+        self,
+        contact: Contact,
+        history: History,
+        *,
+        as_of: datetime,
+        fired: FiredState | None = None,
+        score: float | None = None,
+    ) -> datetime:
+        """When a sweep could next fire a rule for this contact, if no new event arrives.
+
+        Rules that fired and have no cooldown are done; a cooldown delays the next chance.
+        Returns `NEVER` when only a new event can make any rule fire.
+        """
+        ctx = EvalContext(contact, history, as_of, score)
+        chances = [NEVER]
+        for rule in self.rules:
+            times, last_at = (fired or {}).get(rule.name, (0, ""))
+            if times and rule.cooldown_delta is None:
+                continue
+            soonest = rule.when.earliest(ctx)
+            if times and rule.cooldown_delta is not None:
+                soonest = max(soonest, datetime.fromisoformat(last_at) + rule.cooldown_delta)
+            chances.append(soonest)
+        return min(chances)
 
     def _rules_for(self, item: Event) -> list[Rule]:
         entries = self._index.get(item.type, ())

@@ -173,3 +173,16 @@ def test_forget_erases_a_contact_everywhere(workspace: Workspace, tmp_path: Path
     config = {"configurable": {"thread_id": "inbound_router:hot"}}
     assert workspace.checkpointer.get_tuple(config) is None  # type: ignore[arg-type]
     assert workspace.events.contact("reader") is not None  # others untouched
+
+
+def test_sweep_skips_contacts_until_a_rule_could_fire(workspace: Workspace, tmp_path: Path) -> None:
+    rows = [ev(f"o{i}", "email_open", f"c{i}", at(-40 + i)) for i in range(10)]
+    workspace.ingest(write_events(tmp_path / "e.jsonl", rows), progress=False)
+    first = workspace.run(as_of=at(-12), progress=False)
+    assert (first.contacts, first.by_rule) == (10, {})
+    # c_i last opened on day -40+i, so it can go quiet for 30 days just after day -10+i
+    assert workspace.run(as_of=at(-10), progress=False).contacts == 0
+    soon = workspace.run(as_of=at(-10, hours=1), progress=False)
+    assert (soon.contacts, soon.by_rule) == (1, {"re-engage": 1})
+    later = workspace.run(as_of=at(-6), progress=False)
+    assert (later.contacts, later.by_rule) == (3, {"re-engage": 3})  # c1..c3; c0 fired once
