@@ -1,4 +1,4 @@
-"""The `gtmflow` command line: init, ingest, run, outbox, deliver, explain, forget, demo, schema.
+"""The `gtmflow` command line: init, ingest, run, tick, outbox, approvals, explain, demo, ….
 
 Every command takes `--workspace/-w` (default: the current folder) and `--json`, which prints
 machine-readable JSON on stdout and turns progress bars off. Errors go to stderr with exit code 2
@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from gtmflow import cli_time
 from gtmflow._cli_common import (
     JsonOpt,
     WorkspaceOpt,
@@ -292,3 +293,7 @@ def schema(
         Console(stderr=True).print(f"error: no model '{model}'; choose from {', '.join(schemas)}")
         raise typer.Exit(2)
     emit(schemas[model])
+
+
+cli_time.register(app)
+cli_time.register_ingest(ingest_app)

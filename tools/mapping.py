@@ -40,11 +40,13 @@ class EventMapping:
             default: ISO-8601.
         assume_timezone: IANA zone given to timestamps that carry none, e.g. `"UTC"`. Without
             it such rows are rejected, because guessing a timezone shifts every window.
+        defaults: Field values for rows that lack them, e.g. `{"type": "email_replied"}`.
     """
 
     columns: Mapping[str, str] = field(default_factory=dict)
     timestamp_format: str | None = None
     assume_timezone: str | None = None
+    defaults: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         wrong = sorted(t for t in self.columns.values() if t not in EVENT_FIELDS)
@@ -59,6 +61,9 @@ class EventMapping:
     def apply(self, row: dict[str, Any]) -> dict[str, Any]:
         """The row with columns renamed and its timestamp rewritten as ISO-8601 with offset."""
         mapped = {self.columns.get(key, key): value for key, value in row.items()}
+        for key, value in self.defaults.items():
+            if mapped.get(key) in (None, ""):
+                mapped[key] = value
         for column in _TIMESTAMP_COLUMNS:
             value = mapped.get(column)
             if isinstance(value, str) and value.strip():
