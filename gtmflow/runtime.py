@@ -38,7 +38,8 @@ from gtmflow.tools.ingest import IngestReport, ingest_contacts, ingest_events
 from gtmflow.tools.mapping import EventMapping
 from gtmflow.tools.outbox import DeliveryReport, Outbox, OutboxRecord, Verdict
 from gtmflow.tools.scheduler import Scheduler
-from gtmflow.tools.transports import ConsoleTransport, FileTransport, Transport
+from gtmflow.tools.transport_config import load_transports
+from gtmflow.tools.transports import Transport
 
 __all__ = ["RunReport", "Workspace"]
 
@@ -297,10 +298,14 @@ class Workspace:
     # ------------------------------------------------------------------ outbox and explain
 
     def transport(self) -> Transport:
-        """The transport `gtmflow.toml` configures (default: a JSONL file under .gtmflow/)."""
-        if self.config.transport == "console":
-            return ConsoleTransport()
-        return FileTransport(self.state_dir / "delivered.jsonl")
+        """The transports `gtmflow.toml` configures, routed by action kind.
+
+        Default: every action is appended to `.gtmflow/delivered.jsonl`; `[transports]`
+        adds SMTP and webhooks (see `gtmflow.tools.transport_config`).
+        """
+        return load_transports(
+            self.root, state_dir=self.state_dir, contacts=self.events.contact, clock=self.clock
+        )
 
     def deliver(
         self, transport: Transport | None = None, *, now: datetime | None = None
@@ -311,11 +316,13 @@ class Workspace:
         (default: the one `gtmflow.toml` configures) if the governor allows it now.
         """
         now = now or self.clock.now()
-        chosen = transport or self.transport()
+        if transport is None:
+            with self.transport() as configured:
+                return self.deliver(configured, now=now)
         enroller = EnrollTransport(self.journeys, now)
 
         def route(record: OutboxRecord) -> Transport:
-            return enroller if record.action.kind == "enroll" else chosen
+            return enroller if record.action.kind == "enroll" else transport
 
         def gate(record: OutboxRecord, at: datetime) -> Verdict:
             if record.action.kind == "enroll":
@@ -351,6 +358,9 @@ class Workspace:
         itself. At each, new events up to that moment resume the threads that listen to them,
         due waits resume, and the outbox delivers through the governor.
         """
+        if transport is None:
+            with self.transport() as configured:
+                return self.tick(until, transport=configured, progress=progress)
         end = until or self.clock.now()
         totals: Counter[str] = Counter()
         with progress_bar("tick", None, enabled=wants_progress(progress)) as advance:
@@ -376,7 +386,7 @@ class Workspace:
             yield last
         yield end
 
-    def _tick_at(self, moment: datetime, transport: Transport | None) -> Counter[str]:
+    def _tick_at(self, moment: datetime, transport: Transport) -> Counter[str]:
         if isinstance(self.clock, VirtualClock) and moment > self.clock.now():
             self.clock.set(moment)
         counts: Counter[str] = Counter()
