@@ -29,3 +29,9 @@ def test_doctest_blocks() -> None:
             test = parser.get_doctest(block, {}, "README", str(README), 0)
             result = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS).run(test)
             assert result.failed == 0
+
+
+def test_every_python_block_runs() -> None:
+    for block in _blocks():
+        if not block.lstrip().startswith(">>>") and "Workspace.open" not in block:
+            exec(compile(block, "README.md", "exec"), {})
