@@ -47,6 +47,7 @@ from gtmflow._scaffold import RULES_PY
 from gtmflow.examples.sample_world import SampleWorld, generate_sample_world
 from gtmflow.graphs.inbound_router import build_inbound_router
 from gtmflow.pipes import History
+from gtmflow.simulate import simulate
 from gtmflow.tools.events import SQLiteEventStore
 
 T = TypeVar("T")
@@ -67,11 +68,12 @@ class Scale:
     name: Literal["full", "quick"]
     ingest_contacts: int
     graph_contacts: int
+    simulate_contacts: int
     days: int = 90
 
 
-FULL = Scale("full", ingest_contacts=10_000, graph_contacts=500)
-QUICK = Scale("quick", ingest_contacts=1_000, graph_contacts=100)
+FULL = Scale("full", ingest_contacts=10_000, graph_contacts=500, simulate_contacts=1_000)
+QUICK = Scale("quick", ingest_contacts=1_000, graph_contacts=100, simulate_contacts=100)
 
 
 @dataclass(slots=True)
@@ -324,10 +326,28 @@ def bench_workspace_run(world: SampleWorld, folder: Path, report: Report) -> Non
             with err.status(f"Workspace.run, {label}"):
                 run, seconds = timed(partial(ws.run, graph, as_of=world.end, progress=False))
             report.facts[f"workspace run, {label}"] = run.to_json()
-            report.results += [
-                Result(f"Workspace.run, {label}: {run.contacts} contacts", seconds, "s"),
-                Result(f"Workspace.run, {label}: per contact", seconds / run.contacts * 1e3, "ms"),
-            ]
+            report.results.append(
+                Result(f"Workspace.run, {label}: {run.contacts} contacts invoked", seconds, "s")
+            )
+            if run.contacts:
+                per_contact = seconds / run.contacts * 1e3
+                report.results.append(
+                    Result(f"Workspace.run, {label}: per contact", per_contact, "ms")
+                )
+
+
+def bench_simulate(folder: Path, report: Report) -> None:
+    """`gtmflow simulate`: the demo world hour by hour on a virtual clock, invariants checked."""
+    contacts, days = report.scale.simulate_contacts, report.scale.days
+    with err.status(f"simulating {days} days x {contacts:,} contacts"):
+        sim, seconds = timed(lambda: simulate(folder, days=days, contacts=contacts, progress=False))
+    failed = [name for name, check in sim["invariants"].items() if not check["ok"]]
+    report.facts["simulation"] = {k: sim[k] for k in ("actions", "delivered", "events")}
+    target = Target("<", 60.0) if report.scale.name == "full" else None
+    report.results += [
+        Result(f"simulate {days} days x {contacts:,} contacts", seconds, "s", target),
+        Result("simulate: invariants violated", float(len(failed)), "", Target("<=", 0)),
+    ]
 
 
 # --------------------------------------------------------------------------- the suite
@@ -346,6 +366,7 @@ def run_suite(scale: Scale, profile: Path | None) -> Report:
         small = generate(root / "graph-world", scale.graph_contacts, scale.days)
         bench_invoke(small, root / "invoke-ws", report, profile)
         bench_workspace_run(small, root / "run-ws", report)
+        bench_simulate(root / "sim", report)
         report.facts["worlds"] = {"ingest": world, "graph": small}
     report.facts["load after"] = load_average()
     return report
