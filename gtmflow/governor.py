@@ -25,7 +25,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from gtmflow.clock import parse_duration
+from gtmflow.clock import format_duration, parse_duration
 from gtmflow.errors import ConfigError
 from gtmflow.models import Contact
 from gtmflow.tools.events import EventStore
@@ -183,7 +183,8 @@ class Governor:
             return None
         oldest = sent[-limit].delivered_at
         assert oldest is not None
-        return Verdict.hold(f"frequency cap: {limit} messages per {window.days}d", oldest + window)
+        per = format_duration(window)
+        return Verdict.hold(f"frequency cap: {limit} messages per {per}", oldest + window)
 
     def _quiet(self, record: OutboxRecord, contact: Contact, now: datetime) -> Verdict | None:
         hours = self.policy.quiet_hours
