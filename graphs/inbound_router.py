@@ -60,7 +60,7 @@ class EvaluateRules:
         history = deps.events.events(contact_id)
         new = _new_events(state, deps, history, as_of)
         contact = deps.events.contact(contact_id) or Contact(id=contact_id)
-        score = deps.score(contact_id) if deps.score else None
+        score = deps.score(contact_id) if deps.score and self.rules.uses_score else None
         indexed = History(history)
         result = self.rules.evaluate(
             contact, indexed, new_events=new, as_of=as_of, fired=state.get("fired"), score=score

@@ -41,13 +41,19 @@ class ThreadRunner:
     """The state the latest `run` ended with (empty when the thread was not invoked)."""
 
     def run(
-        self, graph: Any, contact_id: str, payload: dict[str, Any] | Command[Any]
+        self,
+        graph: Any,
+        contact_id: str,
+        payload: dict[str, Any] | Command[Any],
+        *,
+        deps: Deps | None = None,
     ) -> Counter[str]:
         """Invoke `graph` on the contact's thread; return new outbox actions per source.
 
         A thread paused on an approval is not started again by new input (only a `Command`
         answering it resumes it); a thread a crash stopped mid-run is finished first.
         """
+        deps = deps or self.deps
         thread_id = f"{graph.name}:{contact_id}"
         config = thread_config(thread_id)
         snapshot = graph.get_state(config)
@@ -57,10 +63,8 @@ class ThreadRunner:
             self._requests(graph.name, thread_id, contact_id, snapshot.interrupts)
             return added
         if snapshot.next and not snapshot.interrupts:
-            added += self.commit(
-                graph.name, contact_id, graph.invoke(None, config, context=self.deps)
-            )
-        state = graph.invoke(payload, config, context=self.deps)
+            added += self.commit(graph.name, contact_id, graph.invoke(None, config, context=deps))
+        state = graph.invoke(payload, config, context=deps)
         self._requests(graph.name, thread_id, contact_id, state.get("__interrupt__", ()))
         self.last_state = state
         return added + self.commit(graph.name, contact_id, state)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from gtmflow import cli_time
+from gtmflow import cli_agents, cli_attribution, cli_context, cli_time
 from gtmflow._cli_common import (
     JsonOpt,
     WorkspaceOpt,
@@ -296,4 +296,8 @@ def schema(
 
 
 cli_time.register(app)
+cli_attribution.register(app)
+cli_agents.register(app)
+cli_context.register(app)
+ingest_app.command("content")(cli_context.ingest_content_command)
 cli_time.register_ingest(ingest_app)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,15 @@ from rich.console import Console
 from rich.table import Table
 
 from gtmflow._scaffold import scaffold
+from gtmflow.agents.transcript_analyst import TranscriptAnalyst
 from gtmflow.clock import VirtualClock
+from gtmflow.examples.sample_content import copy_sample_content, seed_context
+from gtmflow.examples.sample_deals import generate_sample_deals
+from gtmflow.examples.sample_transcripts import SELLER, add_sample_calls
 from gtmflow.examples.sample_world import generate_sample_world
+from gtmflow.graphs.followup import build_followup_graph
 from gtmflow.runtime import STATE_DIR, Workspace
+from gtmflow.tools.transcripts import TranscriptFolder
 
 __all__ = ["TICK_DAYS", "print_demo", "run_demo"]
 
@@ -41,12 +47,16 @@ def run_demo(
     root = Path(directory)
     shutil.rmtree(root / STATE_DIR, ignore_errors=True)
     world = generate_sample_world(root / "data", contacts=contacts, seed=seed)
+    generate_sample_deals(root / "data", seed=seed)  # for `gtmflow attribution` and `report`
     scaffold(root)
     clock = VirtualClock(world.end)
     with Workspace.open(root, clock=clock) as ws:
         people = ws.ingest(world.contacts_csv, kind="contacts", progress=progress)
         events = ws.ingest(world.events_jsonl, progress=progress)
+        calls = _add_calls(ws, root, world.end)
         report = ws.run(as_of=world.end, progress=progress)
+        followups = ws.run(calls, as_of=world.end, progress=progress)
+        context = seed_context(ws.context, contacts=contacts, seed=seed)
         ticked = ws.tick(world.end + timedelta(days=TICK_DAYS), progress=progress)
         replay_ingest = ws.ingest(world.events_jsonl, progress=False)
         replay_run = ws.run(as_of=world.end, progress=False)
@@ -61,6 +71,8 @@ def run_demo(
             },
             "ingest": {"contacts": people.to_json(), "events": events.to_json()},
             "run": report.to_json(),
+            "followups": followups.to_json(),
+            "context": {kind: dict(counts) for kind, counts in context.items()},
             "tick": ticked,
             "outbox": _outbox_summary(ws),
             "delivered_file": str(ws.state_dir / "delivered.jsonl"),
@@ -74,6 +86,16 @@ def run_demo(
             "sample_keys": _sample_keys(ws),
             "example": _example(ws),
         }
+
+
+def _add_calls(ws: Workspace, root: Path, end: datetime) -> Any:
+    """Sample sales calls (and the content library); the follow-up graph that answers them."""
+    copy_sample_content(root)
+    add_sample_calls(ws.events, root / "data" / "transcripts", before=end)
+    return build_followup_graph(
+        analyst=TranscriptAnalyst(own_names=[SELLER]),
+        transcripts=TranscriptFolder(root / "data" / "transcripts", seller_company=SELLER),
+    )
 
 
 def _outbox_summary(ws: Workspace) -> dict[str, dict[str, int]]:
@@ -121,6 +143,11 @@ def print_demo(report: dict[str, Any], console: Console) -> None:
     for rule, count in run["by_rule"].items():
         rules.add_row(rule, str(count), report["sample_keys"].get(rule, ""))
     console.print(rules)
+    follow = report["followups"]
+    console.print(
+        f"\n[bold]follow-ups[/]: sales calls and webinars analysed (pains, objections, next "
+        f"steps with verbatim evidence), then decided and drafted: {follow['by_rule']}"
+    )
     console.print(
         f"\n[bold]{TICK_DAYS} days pass[/] (virtual clock): sequences send, wait and "
         "branch; the governor holds what quiet hours and caps forbid"

@@ -11,8 +11,9 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -31,6 +32,7 @@ from gtmflow.models import Event
 from gtmflow.pipes import Rule
 from gtmflow.tools._sqlite import connect
 from gtmflow.tools.approvals import Approval, ApprovalBook
+from gtmflow.tools.context import ContextStore
 from gtmflow.tools.decisions import DecisionLog, LoggedDecision
 from gtmflow.tools.deps import Deps
 from gtmflow.tools.events import SQLiteEventStore
@@ -38,6 +40,7 @@ from gtmflow.tools.ingest import IngestReport, ingest_contacts, ingest_events
 from gtmflow.tools.mapping import EventMapping
 from gtmflow.tools.outbox import DeliveryReport, Outbox, OutboxRecord, Verdict
 from gtmflow.tools.scheduler import Scheduler
+from gtmflow.tools.scoring import load_scorer
 from gtmflow.tools.transport_config import load_transports
 from gtmflow.tools.transports import Transport
 
@@ -115,8 +118,15 @@ class Workspace:
         (root / STATE_DIR).mkdir(parents=True, exist_ok=True)
         return cls(root, clock=clock)
 
+    @cached_property
+    def context(self) -> ContextStore:
+        """The Chroma context store (opened on first use: it takes the single-writer lock)."""
+        return ContextStore.for_workspace(self.root)
+
     def close(self) -> None:
         """Close every store."""
+        if "context" in self.__dict__:
+            self.context.close()
         for closeable in (
             self.events,
             self.outbox,
@@ -196,13 +206,15 @@ class Workspace:
         )
         as_of = as_of or self.clock.now()
         contacts, resume_seq = self._due_contacts(graph, as_of)
+        scores = load_scorer(self.root).lookup(self.events, as_of=as_of)
+        deps = replace(self.deps, score=scores)
         by_rule: Counter[str] = Counter()
         with progress_bar(
             f"run {graph.name}", len(contacts), enabled=wants_progress(progress)
         ) as advance:
             for contact_id in contacts:
                 payload = {"contact_id": contact_id, "as_of": as_of.isoformat()}
-                by_rule.update(self.runner.run(graph, contact_id, payload))
+                by_rule.update(self.runner.run(graph, contact_id, payload, deps=deps))
                 self._save_sweep(graph.name, contact_id, self.runner.last_state)
                 advance(1)
         self._save_cursor(graph.name, resume_seq, as_of)
@@ -284,6 +296,7 @@ class Workspace:
             "checkpoint_threads": len(threads),
             "waits": self.scheduler.forget(contact_id),
             "approvals": self.approvals.forget(contact_id),
+            "context_records": self.context.forget(contact_id),
         }
 
     def _threads_of(self, contact_id: str) -> list[str]:

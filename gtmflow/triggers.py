@@ -9,13 +9,25 @@ returns the firings and a decision for each rule.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from gtmflow.errors import ConfigError
 from gtmflow.models import Contact, Event, RouteDecision
-from gtmflow.pipes import NEVER, EvalContext, EventFilter, History, Match, Rule
+from gtmflow.pipes import (
+    NEVER,
+    AllOf,
+    AnyOf,
+    Condition,
+    EvalContext,
+    EventFilter,
+    History,
+    Match,
+    Not,
+    Rule,
+    ScoreCondition,
+)
 
 __all__ = ["Evaluation", "FiredState", "Firing", "RuleSet"]
 
@@ -75,6 +87,11 @@ class RuleSet:
     def cares_about(self, item: Event) -> bool:
         """Whether any rule's trigger filter accepts this event."""
         return any(f.accepts(item) for _, f in self._index.get(item.type, ()))
+
+    @property
+    def uses_score(self) -> bool:
+        """Whether any rule compares the lead score (so runs need to compute it)."""
+        return any(isinstance(c, ScoreCondition) for r in self.rules for c in _walk(r.when))
 
     @property
     def has_sweep(self) -> bool:
@@ -150,6 +167,16 @@ class RuleSet:
         result.fired[rule.name] = (times + 1, ctx.now.isoformat())
         result.firings.append(Firing(rule, times + 1, decision))
         result.decisions[rule.name] = decision
+
+
+def _walk(condition: Condition) -> Iterator[Condition]:
+    """A condition and every condition inside it."""
+    yield condition
+    if isinstance(condition, AllOf | AnyOf):
+        for part in condition.parts:
+            yield from _walk(part)
+    elif isinstance(condition, Not):
+        yield from _walk(condition.inner)
 
 
 def _unique(rules: Iterable[Rule]) -> list[Rule]:

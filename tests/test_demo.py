@@ -38,9 +38,10 @@ def test_demo_json(tmp_path: Path) -> None:
         "new_deliveries": 0,
     }
     assert report["example"]["rules"][0]["rule"] == "pricing-hot"
+    assert report["followups"]["by_rule"].get("followup:send_followup", 0) > 0
     delivered = Path(report["delivered_file"]).read_text().splitlines()
     keys = [json.loads(line)["idempotency_key"] for line in delivered]
-    sent = outbox["alert_sales"]["sent"] + outbox["send_email"]["sent"]
+    sent = sum(counts.get("sent", 0) for kind, counts in outbox.items() if kind != "enroll")
     assert len(keys) == len(set(keys)) == sent
 
 

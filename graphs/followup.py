@@ -1,0 +1,352 @@
+"""The follow-up graph: a finished call or an attended webinar becomes a grounded follow-up.
+
+```
+START → find_trigger ─(new trigger?)─ no ─────────────────────────────→ END
+                      └ yes → analyse → decide ─(send_followup?)─ yes → write → emit → END
+                                                 └ no ───────────────────────→ emit → END
+```
+
+A trigger is a `call_completed` event whose properties name a transcript (`transcript_id`, read
+from the injected `transcripts` source, or the text inline under `transcript`) or a
+`webinar_attended` event (`webinar`/`title` names the topic). The analyst reads what the contact
+said, the next-best-action agent chooses among `allowed`, the policy check runs, and the writer
+drafts the email only when the decision is to send. Actions go into state for the runtime to
+write to the outbox (an email is `send_email` with `author: "ai"` when an LLM wrote it, so the
+governor's approval policy applies); each decision is recorded with its reason and evidence.
+State stays small: the trigger, the insights, the decision and the draft of this run.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal, NotRequired, Required, TypedDict
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+
+from gtmflow.agents.content_writer import ContentWriter, Draft
+from gtmflow.agents.insights import TranscriptInsights
+from gtmflow.agents.next_action import DEFAULT_ALLOWED, Decision, NextBestAction
+from gtmflow.agents.transcript_analyst import TranscriptAnalyst
+from gtmflow.errors import ConfigError
+from gtmflow.models import Action, Contact, Event, Transcript, idempotency_key
+from gtmflow.policy import check_decision
+from gtmflow.tools.deps import Deps
+from gtmflow.tools.transcripts import TranscriptSource, parse_transcript
+
+__all__ = ["FollowupState", "build_followup_graph"]
+
+GRAPH_NAME = "followup"
+TRIGGERS = ("call_completed", "webinar_attended")
+_KEEP_HANDLED = 200
+
+
+class FollowupState(TypedDict, total=False):
+    """Graph state: JSON-native and small (ids, this run's results)."""
+
+    contact_id: Required[str]
+    as_of: NotRequired[str | None]
+    handled: list[str]
+    trigger: dict[str, Any] | None
+    insights: dict[str, Any] | None
+    decision: dict[str, Any] | None
+    draft: dict[str, Any] | None
+    decisions: list[dict[str, Any]]
+    actions: list[dict[str, Any]]
+
+
+class FindTrigger:
+    """Node: the newest trigger event not followed up yet (older unhandled ones are skipped)."""
+
+    def __init__(self, triggers: tuple[str, ...]) -> None:
+        self.triggers = triggers
+
+    def __call__(self, state: FollowupState, runtime: Runtime[Deps]) -> dict[str, Any]:
+        as_of = _as_of(state, runtime.context)
+        handled = list(state.get("handled", []))
+        events = runtime.context.events.events(
+            state["contact_id"], types=self.triggers, until=as_of
+        )
+        fresh = [e for e in events if e.id not in handled]
+        reset: dict[str, Any] = {
+            "trigger": None,
+            "insights": None,
+            "decision": None,
+            "draft": None,
+            "decisions": [],
+            "actions": [],
+        }
+        if not fresh:
+            return reset
+        latest = fresh[-1]
+        kept = (handled + [e.id for e in fresh])[-_KEEP_HANDLED:]
+        return reset | {"handled": kept, "trigger": _trigger(latest)}
+
+
+class Analyse:
+    """Node: analyse the trigger's transcript (a webinar without one has no insights)."""
+
+    def __init__(self, analyst: TranscriptAnalyst, transcripts: TranscriptSource | None) -> None:
+        self.analyst = analyst
+        self.transcripts = transcripts
+
+    def __call__(self, state: FollowupState, runtime: Runtime[Deps]) -> dict[str, Any]:
+        transcript = self.transcript(state)
+        if transcript is None:
+            return {"insights": None}
+        when = (state.get("trigger") or {}).get("at")
+        call_date = datetime.fromisoformat(when).date() if when else None
+        insights = self.analyst.analyze(transcript, call_date=call_date)
+        return {"insights": insights.model_dump(mode="json")}
+
+    def transcript(self, state: FollowupState) -> Transcript | None:
+        """The transcript the trigger points at, parsed with the contact attached."""
+        trigger = state.get("trigger") or {}
+        if trigger.get("text"):
+            return parse_transcript(
+                trigger["text"], transcript_id=trigger["event_id"], contact_id=state["contact_id"]
+            ).transcript
+        if trigger.get("transcript_id") and self.transcripts is not None:
+            return self.transcripts.get(trigger["transcript_id"])
+        return None
+
+
+class Decide:
+    """Node: choose the next action among the allowed ones; the policy check runs inside."""
+
+    def __init__(self, agent: NextBestAction) -> None:
+        self.agent = agent
+
+    def __call__(self, state: FollowupState, runtime: Runtime[Deps]) -> dict[str, Any]:
+        deps = runtime.context
+        as_of = _as_of(state, deps)
+        contact = _contact(state, deps)
+        history = deps.events.events(contact.id, since=as_of - timedelta(days=90), until=as_of)
+        decision = self.agent.decide(
+            contact,
+            _insights(state),
+            history=history,
+            score=deps.score(contact.id) if deps.score else None,
+            trigger=(state.get("trigger") or {}).get("type", "call_completed"),
+            now=as_of,
+        )
+        return {"decision": decision.model_dump(mode="json")}
+
+
+class Write:
+    """Node: draft the follow-up email (only reached when the decision is to send)."""
+
+    def __init__(self, writer: ContentWriter, analyse: Analyse) -> None:
+        self.writer = writer
+        self.analyse = analyse
+
+    def __call__(self, state: FollowupState, runtime: Runtime[Deps]) -> dict[str, Any]:
+        draft = self.writer.followup(
+            _contact(state, runtime.context),
+            _insights(state),
+            transcript=self.analyse.transcript(state),
+            decision=Decision.model_validate(state["decision"]),
+            topic=(state.get("trigger") or {}).get("topic"),
+        )
+        return {"draft": draft.model_dump(mode="json")}
+
+
+class Emit:
+    """Node: turn the decision (and draft) into actions and a recorded decision."""
+
+    def __init__(self, graph: str, allowed: tuple[str, ...]) -> None:
+        self.graph = graph
+        self.allowed = allowed
+
+    def __call__(self, state: FollowupState, runtime: Runtime[Deps]) -> dict[str, Any]:
+        contact = _contact(state, runtime.context)
+        decision = Decision.model_validate(state["decision"])
+        trigger = state.get("trigger") or {}
+        draft = Draft.model_validate(state["draft"]) if state.get("draft") else None
+        action, reasons = decision.action, list(decision.policy.get("reasons", []))
+        payload = _payload(decision, draft, contact, trigger)
+        if draft is not None:  # the policy check runs again on the written payload
+            verdict = check_decision(action, contact=contact, allowed=self.allowed, payload=payload)
+            if verdict.action != action:
+                action, reasons = verdict.action, reasons + list(verdict.reasons)
+                payload = _payload(
+                    decision.model_copy(update={"action": action, "kind": action}),
+                    None,
+                    contact,
+                    trigger,
+                )
+        at = _as_of(state, runtime.context)
+        actions = (
+            []
+            if action in ("no_action",) or action.startswith("wait:")
+            else [self._action(action, contact.id, payload, trigger, at)]
+        )
+        return {"actions": actions, "decisions": [_record(decision, action, reasons, trigger, at)]}
+
+    def _action(
+        self,
+        action: str,
+        contact_id: str,
+        payload: dict[str, Any],
+        trigger: dict[str, Any],
+        at: datetime,
+    ) -> dict[str, Any]:
+        kind = {"send_followup": "send_email"}.get(
+            action.partition(":")[0], action.partition(":")[0]
+        )
+        per_trigger = f"followup:{trigger['event_id']}"  # one follow-up per trigger, ever
+        return Action(
+            kind=kind,
+            contact_id=contact_id,
+            payload=payload,
+            graph=self.graph,
+            source=f"followup:{action.partition(':')[0]}",
+            step=1,
+            created_at=at,
+            idempotency_key=idempotency_key(self.graph, contact_id, per_trigger, 1, kind),
+        ).model_dump(mode="json")
+
+
+def route_after_trigger(state: FollowupState) -> Literal["analyse", "__end__"]:
+    """Deterministic edge: work only when there is a new trigger."""
+    return "analyse" if state.get("trigger") else "__end__"
+
+
+def route_after_decide(state: FollowupState) -> Literal["write", "emit"]:
+    """Deterministic edge: write a draft only when the decision is to send a follow-up."""
+    return "write" if (state.get("decision") or {}).get("kind") == "send_followup" else "emit"
+
+
+def build_followup_graph(
+    *,
+    analyst: TranscriptAnalyst | None = None,
+    decider: NextBestAction | None = None,
+    writer: ContentWriter | None = None,
+    transcripts: TranscriptSource | None = None,
+    allowed: tuple[str, ...] | None = None,
+    triggers: tuple[str, ...] = TRIGGERS,
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
+    name: str = GRAPH_NAME,
+) -> CompiledStateGraph[FollowupState, Deps, FollowupState, FollowupState]:
+    """Build the follow-up graph.
+
+    Args:
+        analyst: The transcript analyst (default: rules brain, cue lexicons and embeddings).
+        decider: The next-best-action agent; its `allowed` list is the graph's.
+        writer: The content writer.
+        transcripts: Where `call_completed` events' `transcript_id`s are found.
+        allowed: Allowed action ids (default: the decider's, else `DEFAULT_ALLOWED`).
+        triggers: Event types that start a follow-up.
+        checkpointer: Where threads persist (`Workspace.run` attaches its own when None).
+        name: The graph's name; part of every thread id and idempotency key.
+
+    Raises:
+        ConfigError: Wiring problems, all listed together.
+    """
+    decider = decider or NextBestAction(allowed=allowed or DEFAULT_ALLOWED)
+    problems = []
+    if allowed is not None and tuple(allowed) != decider.allowed:
+        problems.append("allowed differs from the decider's allowed list; pass one of them")
+    unknown = [t for t in triggers if t not in TRIGGERS]
+    if unknown or not triggers:
+        problems.append(f"triggers {unknown or '()'} must be among {list(TRIGGERS)}")
+    if problems:
+        raise ConfigError("build_followup_graph: " + "; ".join(problems))
+    analyse = Analyse(analyst or TranscriptAnalyst(), transcripts)
+    builder = StateGraph(FollowupState, context_schema=Deps)
+    builder.add_node("find_trigger", FindTrigger(tuple(triggers)))
+    builder.add_node("analyse", analyse)
+    builder.add_node("decide", Decide(decider))
+    builder.add_node("write", Write(writer or ContentWriter(), analyse))
+    builder.add_node("emit", Emit(name, decider.allowed))
+    builder.add_edge(START, "find_trigger")
+    builder.add_conditional_edges("find_trigger", route_after_trigger)
+    builder.add_edge("analyse", "decide")
+    builder.add_conditional_edges("decide", route_after_decide)
+    builder.add_edge("write", "emit")
+    builder.add_edge("emit", END)
+    return builder.compile(checkpointer=checkpointer, name=name)
+
+
+def _trigger(event: Event) -> dict[str, Any]:
+    props = event.properties
+    return {
+        "event_id": event.id,
+        "type": event.type,
+        "at": event.timestamp.isoformat(),
+        "transcript_id": props.get("transcript_id"),
+        "text": props.get("transcript") if isinstance(props.get("transcript"), str) else None,
+        "topic": props.get("webinar") or props.get("title") or props.get("topic"),
+    }
+
+
+def _payload(
+    decision: Decision, draft: Draft | None, contact: Contact, trigger: dict[str, Any]
+) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "trigger": trigger.get("event_id"),
+        "decision": decision.action,
+        "rationale": decision.rationale,
+        "brain": decision.run.brain if decision.run else None,
+    }
+    kind = decision.action.partition(":")[0]
+    if draft is not None and kind == "send_followup":
+        author = "ai" if draft.run and draft.run.produced_by == "llm" else "template"
+        return base | {
+            "to": contact.email,
+            "subject": draft.subject,
+            "body": draft.body,
+            "author": author,
+            "claims": [c.model_dump(mode="json") for c in draft.claims],
+            "removed": list(draft.removed),
+        }
+    quotes = [e.quote for e in decision.evidence]
+    if kind == "alert_sales":
+        name = contact.name or contact.id
+        return base | {
+            "message": f"{name}: {decision.rationale}",
+            "channel": "sales",
+            "evidence": quotes,
+        }
+    if kind == "enroll":
+        return base | {"sequence": decision.params.get("sequence")}
+    if kind == "create_task":
+        return base | {
+            "title": f"Review follow-up for {contact.name or contact.id}",
+            "evidence": quotes,
+        }
+    return base
+
+
+def _record(
+    decision: Decision, action: str, reasons: list[str], trigger: dict[str, Any], at: datetime
+) -> dict[str, Any]:
+    why = f"{action}: {decision.rationale}"
+    if action != decision.decided:
+        why += f" (brain chose '{decision.decided}'; policy: {'; '.join(reasons)})"
+    if decision.run and decision.run.fallback:
+        why += f" [fallback to rules: {decision.run.fallback_reason}]"
+    return {
+        "step": 1,
+        "rule": "followup:decide",
+        "fired": action != "no_action",
+        "at": at.isoformat(),
+        "evidence": [trigger["event_id"]],
+        "reason": why[:2000],
+    }
+
+
+def _as_of(state: FollowupState, deps: Deps) -> datetime:
+    raw = state.get("as_of")
+    return datetime.fromisoformat(raw) if raw else deps.clock.now()
+
+
+def _contact(state: FollowupState, deps: Deps) -> Contact:
+    return deps.events.contact(state["contact_id"]) or Contact(id=state["contact_id"])
+
+
+def _insights(state: FollowupState) -> TranscriptInsights | None:
+    raw = state.get("insights")
+    return TranscriptInsights.model_validate(raw) if raw else None

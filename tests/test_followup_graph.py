@@ -1,0 +1,159 @@
+"""The follow-up graph in a real workspace: triggers, decisions, drafts, outbox, replays, policy."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gtmflow import Workspace
+from gtmflow.agents.content_writer import ContentWriter
+from gtmflow.agents.next_action import NextBestAction
+from gtmflow.agents.transcript_analyst import TranscriptAnalyst
+from gtmflow.errors import ConfigError
+from gtmflow.examples.sample_transcripts import SAMPLE_CALLS, SELLER, write_sample_transcripts
+from gtmflow.graphs.followup import build_followup_graph
+from gtmflow.models import Event
+from gtmflow.testing import ScriptedChatModel
+from gtmflow.tools.transcripts import TranscriptFolder
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "followup.mmd"
+AS_OF = max(c.occurred_at for c in SAMPLE_CALLS) + timedelta(days=1)
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Iterator[Workspace]:
+    write_sample_transcripts(tmp_path / "transcripts")
+    with Workspace.open(tmp_path) as workspace:
+        workspace.events.write_contacts([c.contact for c in SAMPLE_CALLS])
+        workspace.events.write_events(
+            [
+                Event(
+                    id=f"ev-{c.id}",
+                    type="call_completed",
+                    contact_id=c.contact.id,
+                    timestamp=c.occurred_at + timedelta(hours=1),
+                    properties={"transcript_id": c.id},
+                )
+                for c in SAMPLE_CALLS
+            ]
+        )
+        yield workspace
+
+
+def graph(ws: Workspace, **agents: Any) -> Any:
+    agents.setdefault("analyst", TranscriptAnalyst(embeddings="off", own_names=[SELLER]))
+    folder = TranscriptFolder(ws.root / "transcripts", seller_company=SELLER)
+    return build_followup_graph(transcripts=folder, **agents)
+
+
+def by_contact(ws: Workspace) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {}
+    for record in ws.outbox.records():
+        out.setdefault(record.action.contact_id, []).append(record.action)
+    return out
+
+
+def test_calls_become_grounded_followups_in_the_outbox(ws: Workspace) -> None:
+    report = ws.run(graph(ws), as_of=AS_OF, progress=False)
+    assert report.contacts == 4
+    assert report.by_rule == {"followup:create_task": 1, "followup:send_followup": 2}
+    actions = by_contact(ws)
+    acme = actions["c-acme-sam"][0]
+    assert acme.kind == "send_email" and acme.payload["to"] == "sam.patel@acme.example"
+    assert (
+        acme.payload["author"] == "template" and acme.payload["trigger"] == "ev-call-acme-discovery"
+    )
+    assert '"Our weekly operations report is a mess."' in acme.payload["body"]
+    assert all(c["supported"] for c in acme.payload["claims"])
+    assert "c-cobalt-raj" not in actions  # unsubscribed: no email, nothing to do
+    task = actions["c-dynamo-kim"][0]
+    assert task.kind == "create_task"  # the injection call goes to a person
+    for action in (a for group in actions.values() for a in group):
+        addresses = set(EMAIL.findall(str(action.payload)))
+        contact = ws.events.contact(action.contact_id)
+        assert contact is not None and addresses <= {contact.email}
+
+
+def test_each_decision_is_recorded_with_its_reason(ws: Workspace) -> None:
+    ws.run(graph(ws), as_of=AS_OF, progress=False)
+    rules = ws.explain("c-cobalt-raj")["rules"]
+    assert rules[0]["rule"] == "followup:decide" and not rules[0]["fired"]
+    assert rules[0]["evidence"] == ["ev-call-cobalt-stalled"]
+    assert "cannot be emailed (unsubscribed)" in rules[0]["reason"]
+    injected = ws.explain("c-dynamo-kim")["rules"][0]
+    assert injected["reason"].startswith("create_task: The transcript contains instructions")
+
+
+def test_replays_add_nothing_and_a_new_trigger_gets_its_own_followup(ws: Workspace) -> None:
+    g = graph(ws)
+    ws.run(g, as_of=AS_OF, progress=False)
+    assert ws.run(g, as_of=AS_OF, progress=False).actions == 0
+    later = AS_OF + timedelta(days=3)
+    ws.events.write_events(
+        [
+            Event(
+                id="ev-webinar",
+                type="webinar_attended",
+                contact_id="c-acme-sam",
+                timestamp=later - timedelta(hours=2),
+                properties={"webinar": "Ops reporting 101"},
+            )
+        ]
+    )
+    report = ws.run(g, as_of=later, progress=False)
+    assert report.actions == 1
+    emails = [a for a in by_contact(ws)["c-acme-sam"] if a.payload.get("trigger") == "ev-webinar"]
+    assert emails[0].payload["subject"] == "Thanks for joining Ops reporting 101"
+
+
+def test_llm_brains_with_policy_after_every_decision(ws: Workspace) -> None:
+    decider = NextBestAction(
+        brain=ScriptedChatModel(
+            script=[{"action": "send_followup", "rationale": "Email them.", "confidence": 0.9}],
+            repeat_last=True,
+        )
+    )
+    writer = ContentWriter(
+        brain=ScriptedChatModel(
+            script=[
+                {
+                    "subject": "Hi",
+                    "greeting": "Hi,",
+                    "sign_off": "Dana",
+                    "sentences": [{"text": "Thanks for the call.", "source": "none"}],
+                }
+            ],
+            repeat_last=True,
+        )
+    )
+    ws.run(graph(ws, decider=decider, writer=writer), as_of=AS_OF, progress=False)
+    actions = by_contact(ws)
+    assert actions["c-acme-sam"][0].payload["author"] == "ai"  # the governor's approval applies
+    assert "c-cobalt-raj" not in actions  # the model chose to email; policy said no
+    assert actions["c-dynamo-kim"][0].kind == "create_task"  # injection: review, not send
+    reason = ws.explain("c-cobalt-raj")["rules"][0]["reason"]
+    assert "brain chose 'send_followup'" in reason and "unsubscribed" in reason
+
+
+def test_the_graph_diagram_matches_its_snapshot() -> None:
+    drawn = build_followup_graph(analyst=TranscriptAnalyst(embeddings="off")).get_graph()
+    text = drawn.draw_mermaid()
+    if not SNAPSHOT.exists():
+        SNAPSHOT.write_text(text, encoding="utf-8")
+    assert text == SNAPSHOT.read_text(encoding="utf-8")
+
+
+def test_wiring_mistakes_are_reported_together() -> None:
+    with pytest.raises(ConfigError) as info:
+        build_followup_graph(
+            decider=NextBestAction(allowed=("no_action",)),
+            allowed=("send_followup", "no_action"),
+            triggers=("page_view",),
+        )
+    assert "allowed differs" in str(info.value) and "triggers ['page_view']" in str(info.value)
