@@ -43,6 +43,8 @@ bench: $(VENV)/.installed-dev  ## speed and memory figures -> benchmarks/RESULTS
 	-$(BIN)/pip install channelattribution matplotlib  # the reference library, when it builds
 	$(BIN)/python benchmarks/attribution.py --append benchmarks/RESULTS.md
 	$(BIN)/python benchmarks/context.py --append benchmarks/RESULTS.md
+	$(BIN)/python benchmarks/agents.py --write benchmarks/RESULTS.md
+	$(BIN)/python benchmarks/delivery.py --write benchmarks/RESULTS.md
 
 LLM_VENV := build/llm-venv
 test-llm: $(VENV)/.installed-dev  ## optional: the LLM path against SmolLM2 on llama.cpp's server (not in CI)
