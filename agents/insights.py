@@ -152,6 +152,19 @@ class TranscriptInsights(_Frozen):
     )
     run: BrainRun | None = None
 
+    def memory_lines(self) -> list[str]:
+        """One plain sentence per finding, for the contact's memory in the context store."""
+        labelled: list[tuple[str, Insight | None]] = [
+            *(("pain", i) for i in self.pain_points),
+            *((f"objection ({i.category})", i) for i in self.objections),
+            *(("buying signal", i) for i in self.buying_signals),
+            *(("competitor", i) for i in self.competitors),
+            ("budget", self.budget), ("timeline", self.timeline),
+            *(("decision maker", i) for i in self.authority),
+            *(("next step", i) for i in self.next_steps),
+        ]  # fmt: skip
+        return [f"{label}: {item.summary}" for label, item in labelled if item is not None]
+
     def quotes(self) -> list[Evidence]:
         """Every evidence quote of every item, in field order."""
         items: list[Insight | None] = [

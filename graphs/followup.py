@@ -99,6 +99,12 @@ class Analyse:
         when = (state.get("trigger") or {}).get("at")
         call_date = datetime.fromisoformat(when).date() if when else None
         insights = self.analyst.analyze(transcript, call_date=call_date)
+        memory = runtime.context.memory
+        if memory is not None and insights.memory_lines():
+            at = datetime.fromisoformat(when) if when else None
+            memory.remember_transcript(
+                state["contact_id"], transcript.id, insights.memory_lines(), date=at
+            )
         return {"insights": insights.model_dump(mode="json")}
 
     def transcript(self, state: FollowupState) -> Transcript | None:

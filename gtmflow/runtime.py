@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
@@ -207,7 +207,7 @@ class Workspace:
         as_of = as_of or self.clock.now()
         contacts, resume_seq = self._due_contacts(graph, as_of)
         scores = load_scorer(self.root).lookup(self.events, as_of=as_of)
-        deps = replace(self.deps, score=scores)
+        deps = replace(self.deps, score=scores, memory=_LazyMemory(self))
         by_rule: Counter[str] = Counter()
         with progress_bar(
             f"run {graph.name}", len(contacts), enabled=wants_progress(progress)
@@ -464,6 +464,25 @@ def vars_of(report: DeliveryReport) -> dict[str, int]:
         "held": report.held,
         "cancelled": report.cancelled,
     }
+
+
+class _LazyMemory:
+    """The workspace's context store as contact memory, opened only when something is written."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self._workspace = workspace
+
+    def remember_transcript(
+        self,
+        contact_id: str,
+        transcript_id: str,
+        insights: Sequence[str],
+        *,
+        date: datetime | None = None,
+    ) -> Any:
+        return self._workspace.context.remember_transcript(
+            contact_id, transcript_id, insights, date=date
+        )
 
 
 class _Delta:

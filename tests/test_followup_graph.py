@@ -157,3 +157,15 @@ def test_wiring_mistakes_are_reported_together() -> None:
             triggers=("page_view",),
         )
     assert "allowed differs" in str(info.value) and "triggers ['page_view']" in str(info.value)
+
+
+def test_insights_are_written_to_the_contacts_memory(ws: Workspace) -> None:
+    ws.run(graph(ws), as_of=AS_OF, progress=False)
+    notes = ws.context.notes("c-acme-sam")
+    assert notes and all(n.metadata["contact_id"] == "c-acme-sam" for n in notes)
+    assert any("pain:" in n.text for n in notes)
+    again = ws.context.counts()
+    ws.run(graph(ws), as_of=AS_OF + timedelta(hours=1), progress=False)
+    assert ws.context.counts() == again  # one note per transcript: a replay adds nothing
+    hits = ws.context.for_contact("c-acme-sam", "what is hurting their reporting?", k=1)
+    assert hits and hits[0].source_id

@@ -6,14 +6,31 @@ globals, so the same graph runs against a test store, a workspace or a simulator
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
 
 from gtmflow.clock import Clock, SystemClock
 from gtmflow.tools.events import EventStore
 from gtmflow.tools.scheduler import Scheduler
 
-__all__ = ["Deps"]
+__all__ = ["ContactMemory", "Deps"]
+
+
+class ContactMemory(Protocol):
+    """Where agents write what they learned about a contact (the context store is one)."""
+
+    def remember_transcript(
+        self,
+        contact_id: str,
+        transcript_id: str,
+        insights: Sequence[str],
+        *,
+        date: datetime | None = None,
+    ) -> Any:
+        """Keep one note per transcript; writing again replaces it."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -25,9 +42,11 @@ class Deps:
         clock: The clock that defines "now" when a run gives no as-of time.
         score: Optional lead-score lookup by contact id, for `score(...)` conditions.
         scheduler: Durable timers, for graphs that wait (sequences).
+        memory: Per-contact memory that analyses write insights to (the context store).
     """
 
     events: EventStore
     clock: Clock = field(default_factory=SystemClock)
     score: Callable[[str], float | None] | None = None
     scheduler: Scheduler | None = None
+    memory: ContactMemory | None = None
