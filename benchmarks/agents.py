@@ -390,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
                 RulesAnalyst(AnalystOptions(classifier=classifier)), transcripts
             )
             label = "lexicons + embeddings" if classifier else "lexicons only"
-            target = 5000 if classifier is None else 0
+            target = 5000  # the bound holds for both paths; the classifier misses it
             rows.append(
                 (f"analyser words/s ({label})", f"{rate:,.0f}", f">= {target:,}", rate >= target)
             )
