@@ -63,6 +63,13 @@ class FindTrigger:
     def __init__(self, triggers: tuple[str, ...]) -> None:
         self.triggers = triggers
 
+    has_sweep = False
+    """Only a trigger event can start a follow-up."""
+
+    def cares_about(self, item: Event) -> bool:
+        """Whether this event is a follow-up trigger (the runtime's trigger index)."""
+        return item.type in self.triggers
+
     def __call__(self, state: FollowupState, runtime: Runtime[Deps]) -> dict[str, Any]:
         as_of = _as_of(state, runtime.context)
         handled = list(state.get("handled", []))

@@ -52,6 +52,15 @@ class EvaluateRules:
     def __init__(self, rules: RuleSet) -> None:
         self.rules = rules
 
+    @property
+    def has_sweep(self) -> bool:
+        """Whether a rule needs a sweep (inactivity, scheduled)."""
+        return self.rules.has_sweep
+
+    def cares_about(self, item: Event) -> bool:
+        """Whether a rule's trigger listens to this event (the runtime's trigger index)."""
+        return self.rules.cares_about(item)
+
     def __call__(self, state: InboundState, runtime: Runtime[Deps]) -> dict[str, Any]:
         deps = runtime.context
         contact_id = state["contact_id"]

@@ -26,7 +26,7 @@ from gtmflow.clock import Clock, SystemClock, VirtualClock
 from gtmflow.config import WorkspaceConfig, load_rules, load_sequences
 from gtmflow.errors import ConfigError
 from gtmflow.governor import Governor
-from gtmflow.graphs.inbound_router import build_inbound_router, rulesets_of
+from gtmflow.graphs.inbound_router import build_inbound_router
 from gtmflow.journeys import EnrollTransport, Journeys
 from gtmflow.models import Event
 from gtmflow.pipes import Rule
@@ -43,6 +43,7 @@ from gtmflow.tools.scheduler import Scheduler
 from gtmflow.tools.scoring import load_scorer
 from gtmflow.tools.transport_config import load_transports
 from gtmflow.tools.transports import Transport
+from gtmflow.triggers import triggers_of
 
 __all__ = ["RunReport", "Workspace"]
 
@@ -231,16 +232,16 @@ class Workspace:
         Events after `as_of` are deferred: the cursor stops before the first of them, so the
         next run sees them again.
         """
-        rulesets = rulesets_of(graph)
+        sources = triggers_of(graph)
         due: set[str] = set()
         deferred: list[int] = []
         for seq, item in self.events.changes(after_seq=self._cursor(graph.name)):
             if item.timestamp > as_of:
                 deferred.append(seq)
-            elif not rulesets or any(rules.cares_about(item) for rules in rulesets):
+            elif not sources or any(source.cares_about(item) for source in sources):
                 due.add(item.contact_id)
         resume = min(deferred) - 1 if deferred else self.events.last_seq()
-        if any(rules.has_sweep for rules in rulesets):
+        if any(source.has_sweep for source in sources):
             later = self._swept_later(graph.name, as_of)
             due |= {c for c in self.events.contact_ids() if c not in later}
         return sorted(due), resume

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
 
 from gtmflow.errors import ConfigError
 from gtmflow.models import Contact, Event, RouteDecision
@@ -57,6 +58,33 @@ class Evaluation:
         fired = {f.rule.name for f in self.firings}
         rest = [d for name, d in self.decisions.items() if name not in fired]
         return [f.decision for f in self.firings] + rest
+
+
+@runtime_checkable
+class TriggerSource(Protocol):
+    """A graph node that says which events concern it, so the runtime can skip the rest.
+
+    `Workspace.run` invokes a contact only when one of its new events is one a trigger source
+    of the graph cares about, or when a source needs a sweep. A graph without trigger sources
+    is invoked for every contact with new events.
+    """
+
+    @property
+    def has_sweep(self) -> bool:
+        """Whether time alone (with no new event) can make the node act."""
+        ...
+
+    def cares_about(self, item: Event) -> bool:
+        """Whether this event may make the node act."""
+        ...
+
+
+def triggers_of(graph: Any) -> list[TriggerSource]:
+    """The trigger sources among a compiled graph's nodes."""
+    builder = getattr(graph, "builder", None)
+    specs = getattr(builder, "nodes", {}).values()
+    nodes = (getattr(spec.runnable, "func", spec.runnable) for spec in specs)
+    return [node for node in nodes if isinstance(node, TriggerSource)]
 
 
 class RuleSet:

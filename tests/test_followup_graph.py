@@ -169,3 +169,11 @@ def test_insights_are_written_to_the_contacts_memory(ws: Workspace) -> None:
     assert ws.context.counts() == again  # one note per transcript: a replay adds nothing
     hits = ws.context.for_contact("c-acme-sam", "what is hurting their reporting?", k=1)
     assert hits and hits[0].source_id
+
+
+def test_contacts_without_a_trigger_event_are_not_invoked(ws: Workspace) -> None:
+    ws.events.write_events(
+        [Event(id="pv", type="page_view", contact_id="c-visitor", timestamp=AS_OF)]
+    )
+    report = ws.run(graph(ws), as_of=AS_OF, progress=False)
+    assert report.contacts == 4  # the four callers; the page viewer has no call or webinar

@@ -114,3 +114,14 @@ def test_route_wiring_errors_are_reported_together() -> None:
         Route("r", {"a": "not a condition", "b": p.event("x")}, default="b")  # type: ignore[dict-item]
     assert "branch 'a' is not a condition" in str(info.value)
     assert "default 'b' is also a branch" in str(info.value)
+
+
+def test_trigger_sources_of_graphs() -> None:
+    from gtmflow.triggers import triggers_of
+
+    (source,) = triggers_of(build_inbound_router(rules=_rules()))
+    demo = Event(id="d", type="demo_requested", contact_id="c", timestamp=at(0))
+    other = Event(id="o", type="page_view", contact_id="c", timestamp=at(0))
+    assert source.cares_about(demo) and not source.cares_about(other)
+    assert source.has_sweep is False
+    assert triggers_of(object()) == []
