@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gtmflow._scaffold import scaffold
+from gtmflow.agents.content_writer import ContentWriter
 from gtmflow.agents.transcript_analyst import TranscriptAnalyst
 from gtmflow.clock import VirtualClock
 from gtmflow.examples.sample_content import copy_sample_content, seed_context
@@ -53,10 +54,10 @@ def run_demo(
     with Workspace.open(root, clock=clock) as ws:
         people = ws.ingest(world.contacts_csv, kind="contacts", progress=progress)
         events = ws.ingest(world.events_jsonl, progress=progress)
+        context = seed_context(ws.context, contacts=contacts, seed=seed)
         calls = _add_calls(ws, root, world.end)
         report = ws.run(as_of=world.end, progress=progress)
         followups = ws.run(calls, as_of=world.end, progress=progress)
-        context = seed_context(ws.context, contacts=contacts, seed=seed)
         ticked = ws.tick(world.end + timedelta(days=TICK_DAYS), progress=progress)
         replay_ingest = ws.ingest(world.events_jsonl, progress=False)
         replay_run = ws.run(as_of=world.end, progress=False)
@@ -89,11 +90,12 @@ def run_demo(
 
 
 def _add_calls(ws: Workspace, root: Path, end: datetime) -> Any:
-    """Sample sales calls (and the content library); the follow-up graph that answers them."""
+    """Sample sales calls; the follow-up graph that answers them, citing library content."""
     copy_sample_content(root)
     add_sample_calls(ws.events, root / "data" / "transcripts", before=end)
     return build_followup_graph(
         analyst=TranscriptAnalyst(own_names=[SELLER]),
+        writer=ContentWriter(content=ws.context, sender=f"The {SELLER} team"),
         transcripts=TranscriptFolder(root / "data" / "transcripts", seller_company=SELLER),
     )
 
