@@ -227,20 +227,15 @@ class Workspace:
         return graph
 
     def _due_contacts(self, graph: Any, as_of: datetime) -> tuple[list[str], int]:
-        """Contacts to invoke, and the store cursor to resume from next time.
-
-        Events after `as_of` are deferred: the cursor stops before the first of them, so the
-        next run sees them again.
-        """
+        """Contacts to invoke, and the store cursor to resume from next time."""
         sources = triggers_of(graph)
         due: set[str] = set()
-        deferred: list[int] = []
-        for seq, item in self.events.changes(after_seq=self._cursor(graph.name)):
-            if item.timestamp > as_of:
-                deferred.append(seq)
-            elif not sources or any(source.cares_about(item) for source in sources):
+
+        def visit(item: Event) -> None:
+            if not sources or any(source.cares_about(item) for source in sources):
                 due.add(item.contact_id)
-        resume = min(deferred) - 1 if deferred else self.events.last_seq()
+
+        resume = self._scan(graph.name, as_of, visit)
         if any(source.has_sweep for source in sources):
             later = self._swept_later(graph.name, as_of)
             due |= {c for c in self.events.contact_ids() if c not in later}
@@ -415,13 +410,25 @@ class Workspace:
 
     def _new_events(self, moment: datetime) -> list[Event]:
         fresh: list[Event] = []
-        deferred: list[int] = []
-        for seq, item in self.events.changes(after_seq=self._cursor("__tick__")):
-            (deferred.append(seq) if item.timestamp > moment else fresh.append(item))
-        self._save_cursor(
-            "__tick__", min(deferred) - 1 if deferred else self.events.last_seq(), moment
-        )
+        self._save_cursor("__tick__", self._scan("__tick__", moment, fresh.append), moment)
         return fresh
+
+    def _scan(self, cursor: str, as_of: datetime, visit: Callable[[Event], None]) -> int:
+        """Visit events stored since `cursor` up to `as_of`; return where to resume next time.
+
+        Events after `as_of` are deferred: the cursor stops before the first of them, so a
+        later scan sees them again. Events stored during the scan wait for the next one.
+        """
+        last = self.events.last_seq()
+        deferred: list[int] = []
+        for seq, item in self.events.changes(after_seq=self._cursor(cursor)):
+            if seq > last:
+                break
+            if item.timestamp > as_of:
+                deferred.append(seq)
+            else:
+                visit(item)
+        return min(deferred) - 1 if deferred else last
 
     # ------------------------------------------------------------------ approvals
 
