@@ -14,7 +14,6 @@ checks what must always be true and reports every violation it finds:
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections import Counter, defaultdict
@@ -27,13 +26,13 @@ from zoneinfo import ZoneInfo
 from gtmflow._progress import progress_bar, wants_progress
 from gtmflow._scaffold import scaffold
 from gtmflow.clock import VirtualClock, parse_duration
-from gtmflow.errors import GtmflowError
 from gtmflow.examples.sample_world import generate_sample_world
 from gtmflow.governor import SUPPRESSING_EVENTS, GovernorPolicy
 from gtmflow.models import Event
 from gtmflow.runtime import STATE_DIR, Workspace
+from gtmflow.tools.events import SQLiteEventStore
+from gtmflow.tools.ingest import ingest_events
 from gtmflow.tools.outbox import OutboxRecord
-from gtmflow.tools.segment import from_segment, is_segment_payload
 from gtmflow.tools.transports import RecordingTransport
 
 __all__ = ["check_invariants", "simulate"]
@@ -64,7 +63,7 @@ def simulate(
     transport = RecordingTransport()
     with Workspace.open(root, clock=clock) as ws:
         ws.ingest(world.contacts_csv, kind="contacts", progress=False)
-        arrivals = _arrivals(world.events_jsonl)
+        arrivals = _arrivals(world.events_jsonl, ws.state_dir / "arrivals.db")
         hours = int((world.end - world.start) / STEP)
         with progress_bar("simulate", hours, enabled=wants_progress(progress)) as advance:
             for hour in range(1, hours + 1):
@@ -101,18 +100,14 @@ class _Arrivals:
         return self._events[start : self._next]
 
 
-def _arrivals(path: Path) -> _Arrivals:
-    """The world's valid events (the deliberately malformed lines are skipped)."""
-    events: list[Event] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-            item = from_segment(row) if is_segment_payload(row) else Event.model_validate(row)
-        except (ValueError, GtmflowError):
-            continue
-        if isinstance(item, Event):
-            events.append(item)
-    return _Arrivals(events)
+def _arrivals(path: Path, staging: Path) -> _Arrivals:
+    """The world's valid events, read by the ordinary ingest (bad lines are dead-lettered)."""
+    store = SQLiteEventStore(staging)
+    try:
+        ingest_events(store, path, fallback_dir=staging.parent)
+        return _Arrivals([item for _, item in store.changes()])
+    finally:
+        store.close()
 
 
 def check_invariants(
