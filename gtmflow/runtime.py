@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
@@ -32,7 +32,6 @@ from gtmflow.models import Event
 from gtmflow.pipes import Rule
 from gtmflow.tools._sqlite import connect
 from gtmflow.tools.approvals import Approval, ApprovalBook
-from gtmflow.tools.context import ContextStore
 from gtmflow.tools.decisions import DecisionLog, LoggedDecision
 from gtmflow.tools.deps import Deps
 from gtmflow.tools.events import SQLiteEventStore
@@ -44,6 +43,9 @@ from gtmflow.tools.scoring import load_scorer
 from gtmflow.tools.transport_config import load_transports
 from gtmflow.tools.transports import Transport
 from gtmflow.triggers import triggers_of
+
+if TYPE_CHECKING:
+    from gtmflow.tools.context import ContextStore
 
 __all__ = ["RunReport", "Workspace"]
 
@@ -122,6 +124,8 @@ class Workspace:
     @cached_property
     def context(self) -> ContextStore:
         """The Chroma context store (opened on first use: it takes the single-writer lock)."""
+        from gtmflow.tools.context import ContextStore  # chromadb costs ~0.3 s to import
+
         return ContextStore.for_workspace(self.root)
 
     def close(self) -> None:
