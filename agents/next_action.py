@@ -17,6 +17,7 @@ injection) and may replace the action with a safe one, recording why.
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -29,7 +30,7 @@ from gtmflow.agents.insights import Evidence, TranscriptInsights
 from gtmflow.brains import Brain, BrainRun, BrainSpec, resolve_brain
 from gtmflow.clock import parse_duration
 from gtmflow.errors import ConfigError
-from gtmflow.models import Contact, Event
+from gtmflow.models import MEETING_EVENTS, REPLY_EVENTS, Contact, Event
 from gtmflow.policy import check_decision
 from gtmflow.prompts import RenderedPrompt, load_prompt
 
@@ -109,12 +110,32 @@ class NextBestAction:
         score: float | None = None,
         trigger: str = "call_completed",
         now: datetime | None = None,
+        since: datetime | None = None,
     ) -> Decision:
-        """Decide for one contact; the policy check always runs after the brain."""
+        """Decide for one contact; the policy check always runs after the brain.
+
+        Args:
+            contact: Who to decide for.
+            insights: What they said on the call (None: no transcript, e.g. a webinar).
+            history: Their recent events.
+            score: Their lead score, if known.
+            trigger: The event type that asked for a decision.
+            now: The moment of the decision (default: unknown; the prompt omits ages).
+            since: When the trigger happened: `history` after it is their response so far
+                (a reply or a booked meeting), which the rules backend and the prompt weigh.
+        """
         outcome = self.brain.run(
             self.schema,
-            self.prompt(contact, insights, history=history, score=score, trigger=trigger, now=now),
-            rules=lambda: self._rules(contact, insights, score),
+            self.prompt(
+                contact,
+                insights,
+                history=history,
+                score=score,
+                trigger=trigger,
+                now=now,
+                since=since,
+            ),
+            rules=lambda: self._rules(contact, insights, score, _responses(history, since)),
         )
         return self._checked(outcome.output, outcome.run, contact, insights)
 
@@ -127,12 +148,21 @@ class NextBestAction:
         score: float | None = None,
         trigger: str = "call_completed",
         now: datetime | None = None,
+        since: datetime | None = None,
     ) -> Decision:
         """`decide` for asyncio batch runs."""
         outcome = await self.brain.arun(
             self.schema,
-            self.prompt(contact, insights, history=history, score=score, trigger=trigger, now=now),
-            rules=lambda: self._rules(contact, insights, score),
+            self.prompt(
+                contact,
+                insights,
+                history=history,
+                score=score,
+                trigger=trigger,
+                now=now,
+                since=since,
+            ),
+            rules=lambda: self._rules(contact, insights, score, _responses(history, since)),
         )
         return self._checked(outcome.output, outcome.run, contact, insights)
 
@@ -145,6 +175,7 @@ class NextBestAction:
         score: float | None = None,
         trigger: str = "call_completed",
         now: datetime | None = None,
+        since: datetime | None = None,
     ) -> RenderedPrompt:
         """The rendered prompt for this decision."""
         return load_prompt(AGENT).render(
@@ -153,13 +184,17 @@ class NextBestAction:
             score="unknown" if score is None else f"{score:g}",
             contact=_contact_text(contact),
             insights=_insights_text(insights),
-            history=_history_text(history, now),
+            history=_history_text(history, now, since),
         )
 
     def _rules(
-        self, contact: Contact, insights: TranscriptInsights | None, score: float | None
+        self,
+        contact: Contact,
+        insights: TranscriptInsights | None,
+        score: float | None,
+        responses: Sequence[Event] = (),
     ) -> BaseModel:
-        action, why, confidence, quotes = _rules_choice(self, contact, insights, score)
+        action, why, confidence, quotes = _rules_choice(self, contact, insights, score, responses)
         return self.schema(action=action, rationale=why, confidence=confidence, quotes=quotes)
 
     def _checked(
@@ -187,6 +222,19 @@ class NextBestAction:
             policy=verdict.to_json(),
             run=run,
         )
+
+    def narrowed(self, *, without: Sequence[str]) -> NextBestAction:
+        """This agent with some actions (ids or kinds: "wait" drops every wait) disallowed.
+
+        The follow-up graph decides again after a wait with waits removed, so a contact is
+        waited on once per trigger; for an LLM brain the enum itself loses those actions.
+        """
+        drop = set(without)
+        kept = tuple(a for a in self.allowed if a not in drop and a.partition(":")[0] not in drop)
+        narrowed = copy.copy(self)
+        narrowed.allowed = kept or ("no_action",)
+        narrowed.schema = _draft_schema(narrowed.allowed)
+        return narrowed
 
     def pick(self, *wanted: str) -> str | None:
         """The first of `wanted` the graph allows (kinds match any value: "enroll" → "enroll:x")."""
@@ -217,6 +265,7 @@ def _rules_choice(
     contact: Contact,
     insights: TranscriptInsights | None,
     score: float | None,
+    responses: Sequence[Event] = (),
 ) -> tuple[str, str, float, list[str]]:
     """The rules backend: a short, explainable decision list."""
     can_email = bool(contact.email) and contact.subscription not in ("unsubscribed", "bounced")
@@ -229,6 +278,13 @@ def _rules_choice(
             0.9,
             [],
         )
+    if booked := [e for e in responses if e.type in MEETING_EVENTS]:
+        when = f"{booked[-1].timestamp:%Y-%m-%d}"
+        return "no_action", f"A meeting is already booked ({when}).", 0.8, []
+    if replied := [e for e in responses if e.type in REPLY_EVENTS]:
+        person = agent.pick("create_task", "alert_sales") or "no_action"
+        why = f"They replied on {replied[-1].timestamp:%Y-%m-%d}; a person should answer."
+        return person, why, 0.8, []
     if not can_email:
         if intent >= 2 and (hot := agent.pick("alert_sales", "create_task")):
             return (
@@ -324,14 +380,29 @@ def _insights_text(insights: TranscriptInsights | None) -> str:
     return _compact(data)
 
 
-def _history_text(history: Sequence[Event], now: datetime | None) -> str:
+def _history_text(history: Sequence[Event], now: datetime | None, since: datetime | None) -> str:
     if not history:
         return "no recorded activity"
     counts = Counter(e.type for e in history)
     last = max(history, key=lambda e: e.timestamp)
     ago = f" ({(now - last.timestamp).days} days before now)" if now else ""
     kinds = ", ".join(f"{t}={n}" for t, n in counts.most_common(8))
-    return f"activity counts: {kinds}; latest: {last.type} at {last.timestamp:%Y-%m-%d}{ago}"
+    text = f"activity counts: {kinds}; latest: {last.type} at {last.timestamp:%Y-%m-%d}{ago}"
+    if since is not None:
+        after = Counter(e.type for e in history if e.timestamp > since)
+        response = ", ".join(f"{t}={n}" for t, n in after.most_common(8)) or "nothing yet"
+        text += f"; since the trigger ({since:%Y-%m-%d}): {response}"
+    return text
+
+
+def _responses(history: Sequence[Event], since: datetime | None) -> list[Event]:
+    """The contact's replies and booked meetings after the trigger, oldest first."""
+    if since is None:
+        return []
+    wanted = REPLY_EVENTS | MEETING_EVENTS
+    return sorted(
+        (e for e in history if e.timestamp > since and e.type in wanted), key=lambda e: e.timestamp
+    )
 
 
 def _compact(data: Any) -> str:

@@ -2,8 +2,8 @@
 
 ```
 START → find_trigger ─(new trigger?)─ no ─────────────────────────────→ END
-                      └ yes → analyse → decide ─(send_followup?)─ yes → write → emit → END
-                                                 └ no ───────────────────────→ emit → END
+                      ├ yes → analyse → decide ─(send_followup?)─ yes → write → emit → END
+                      └ wait over ────→ decide   └ no ───────────────────────→ emit → END
 ```
 
 A trigger is a `call_completed` event whose properties name a transcript (`transcript_id`, read
@@ -14,6 +14,12 @@ drafts the email only when the decision is to send. Actions go into state for th
 write to the outbox (an email is `send_email` with `author: "ai"` when an LLM wrote it, so the
 governor's approval policy applies); each decision is recorded with its reason and evidence.
 State stays small: the trigger, the insights, the decision and the draft of this run.
+
+A `wait:<duration>` decision is durable: the state keeps the trigger and its insights under
+`waiting`, and a row in the scheduler (`Deps.scheduler`) makes `Workspace.run` invoke the contact
+again when the wait is over. The graph then decides again, with waits no longer allowed and the
+contact's response since the trigger in view (a reply goes to a person, a booked meeting needs
+nothing). A new trigger during the wait replaces it.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from gtmflow.agents.content_writer import ContentWriter, Draft
 from gtmflow.agents.insights import TranscriptInsights
 from gtmflow.agents.next_action import DEFAULT_ALLOWED, Decision, NextBestAction
 from gtmflow.agents.transcript_analyst import TranscriptAnalyst
+from gtmflow.clock import parse_duration
 from gtmflow.errors import ConfigError
 from gtmflow.models import Action, Contact, Event, Transcript, idempotency_key
 from gtmflow.policy import check_decision
@@ -55,13 +62,20 @@ class FollowupState(TypedDict, total=False):
     draft: dict[str, Any] | None
     decisions: list[dict[str, Any]]
     actions: list[dict[str, Any]]
+    waiting: dict[str, Any] | None
+    decided: int
 
 
 class FindTrigger:
-    """Node: the newest trigger event not followed up yet (older unhandled ones are skipped)."""
+    """Node: the newest trigger event not followed up yet (older unhandled ones are skipped).
 
-    def __init__(self, triggers: tuple[str, ...]) -> None:
+    Without a new trigger, a wait that is over brings its trigger back (marked `revisit`) with
+    the insights kept from the first pass.
+    """
+
+    def __init__(self, triggers: tuple[str, ...], graph: str) -> None:
         self.triggers = triggers
+        self.graph = graph
 
     has_sweep = False
     """Only a trigger event can start a follow-up."""
@@ -85,11 +99,20 @@ class FindTrigger:
             "decisions": [],
             "actions": [],
         }
+        waiting = state.get("waiting")
         if not fresh:
+            if waiting and datetime.fromisoformat(waiting["until"]) <= as_of:
+                trigger = waiting["trigger"] | {"revisit": waiting["action"]}
+                insights = waiting["insights"]
+                return reset | {"trigger": trigger, "insights": insights, "waiting": None}
             return reset
+        if waiting and runtime.context.scheduler is not None:
+            runtime.context.scheduler.cancel(
+                thread_id=f"{self.graph}:{state['contact_id']}", note="a new trigger arrived"
+            )
         latest = fresh[-1]
         kept = (handled + [e.id for e in fresh])[-_KEEP_HANDLED:]
-        return reset | {"handled": kept, "trigger": _trigger(latest)}
+        return reset | {"handled": kept, "trigger": _trigger(latest), "waiting": None}
 
 
 class Analyse:
@@ -137,13 +160,16 @@ class Decide:
         as_of = _as_of(state, deps)
         contact = _contact(state, deps)
         history = deps.events.events(contact.id, since=as_of - timedelta(days=90), until=as_of)
-        decision = self.agent.decide(
+        trigger = state.get("trigger") or {}
+        agent = self.agent.narrowed(without=("wait",)) if trigger.get("revisit") else self.agent
+        decision = agent.decide(
             contact,
             _insights(state),
             history=history,
             score=deps.score(contact.id) if deps.score else None,
-            trigger=(state.get("trigger") or {}).get("type", "call_completed"),
+            trigger=trigger.get("type", "call_completed"),
             now=as_of,
+            since=datetime.fromisoformat(trigger["at"]) if trigger.get("at") else None,
         )
         return {"decision": decision.model_dump(mode="json")}
 
@@ -191,12 +217,26 @@ class Emit:
                     trigger,
                 )
         at = _as_of(state, runtime.context)
-        actions = (
-            []
-            if action in ("no_action",) or action.startswith("wait:")
-            else [self._action(action, contact.id, payload, trigger, at)]
-        )
-        return {"actions": actions, "decisions": [_record(decision, action, reasons, trigger, at)]}
+        step = state.get("decided", 0) + 1  # the decision log keeps every decision, numbered
+        if action.startswith("wait:"):
+            until = at + parse_duration(action.partition(":")[2])
+            record = _record(decision, action, reasons, trigger, at, step=step, until=until)
+            waiting = {
+                "trigger": trigger, "until": until.isoformat(), "action": action,
+                "insights": state.get("insights"),
+            }  # fmt: skip
+            if runtime.context.scheduler is not None:
+                runtime.context.scheduler.schedule(
+                    graph=self.graph, contact_id=contact.id,
+                    thread_id=f"{self.graph}:{contact.id}", due_at=until,
+                    reason=f"{action} after {trigger['event_id']}",
+                )  # fmt: skip
+            return {"actions": [], "decisions": [record], "waiting": waiting, "decided": step}
+        actions = []
+        if action != "no_action":
+            actions.append(self._action(action, contact.id, payload, trigger, at))
+        record = _record(decision, action, reasons, trigger, at, step=step)
+        return {"actions": actions, "decisions": [record], "decided": step}
 
     def _action(
         self,
@@ -222,9 +262,12 @@ class Emit:
         ).model_dump(mode="json")
 
 
-def route_after_trigger(state: FollowupState) -> Literal["analyse", "__end__"]:
-    """Deterministic edge: work only when there is a new trigger."""
-    return "analyse" if state.get("trigger") else "__end__"
+def route_after_trigger(state: FollowupState) -> Literal["analyse", "decide", "__end__"]:
+    """Deterministic edge: analyse a new trigger; decide again when a wait is over."""
+    trigger = state.get("trigger")
+    if not trigger:
+        return "__end__"
+    return "decide" if trigger.get("revisit") else "analyse"
 
 
 def route_after_decide(state: FollowupState) -> Literal["write", "emit"]:
@@ -269,7 +312,7 @@ def build_followup_graph(
         raise ConfigError("build_followup_graph: " + "; ".join(problems))
     analyse = Analyse(analyst or TranscriptAnalyst(), transcripts)
     builder = StateGraph(FollowupState, context_schema=Deps)
-    builder.add_node("find_trigger", FindTrigger(tuple(triggers)))
+    builder.add_node("find_trigger", FindTrigger(tuple(triggers), name))
     builder.add_node("analyse", analyse)
     builder.add_node("decide", Decide(decider))
     builder.add_node("write", Write(writer or ContentWriter(), analyse))
@@ -334,15 +377,26 @@ def _payload(
 
 
 def _record(
-    decision: Decision, action: str, reasons: list[str], trigger: dict[str, Any], at: datetime
+    decision: Decision,
+    action: str,
+    reasons: list[str],
+    trigger: dict[str, Any],
+    at: datetime,
+    *,
+    step: int,
+    until: datetime | None = None,
 ) -> dict[str, Any]:
     why = f"{action}: {decision.rationale}"
     if action != decision.decided:
         why += f" (brain chose '{decision.decided}'; policy: {'; '.join(reasons)})"
     if decision.run and decision.run.fallback:
         why += f" [fallback to rules: {decision.run.fallback_reason}]"
+    if until is not None:
+        why += f" (decide again at {until.isoformat()})"
+    if trigger.get("revisit"):
+        why += f" (decided again after {trigger['revisit']})"
     return {
-        "step": 1,
+        "step": step,
         "rule": "followup:decide",
         "fired": action != "no_action",
         "at": at.isoformat(),

@@ -62,6 +62,9 @@ __all__ = [
     "wait_for",
 ]
 
+SEQUENCE_PREFIX = "sequence:"
+"""Graph names of sequences start with this (`sequence:<name>`)."""
+
 ReEnroll = Literal["never", "after_cooldown", "after_exit"]
 
 
@@ -215,7 +218,7 @@ class Sequence:
     @property
     def graph_name(self) -> str:
         """The graph (and thread-id prefix) of this sequence."""
-        return f"sequence:{self.name}"
+        return f"{SEQUENCE_PREFIX}{self.name}"
 
     def listens_to(self) -> tuple[EventFilter, ...]:
         """Events that should resume a waiting enrollment at once (exits and awaited events)."""

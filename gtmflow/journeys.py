@@ -19,17 +19,14 @@ from langgraph.types import Command
 from gtmflow._threads import ThreadRunner, thread_config
 from gtmflow.errors import ConfigError
 from gtmflow.governor import payload_digest
-from gtmflow.graphs.sequences import Sequence, build_sequence_graph
-from gtmflow.models import Event
+from gtmflow.graphs.sequences import SEQUENCE_PREFIX, Sequence, build_sequence_graph
+from gtmflow.models import REPLY_EVENTS, Event
 from gtmflow.tools.approvals import Approval, ApprovalBook
 from gtmflow.tools.outbox import Outbox, OutboxRecord, Verdict
 from gtmflow.tools.scheduler import Scheduler
 from gtmflow.tools.transports import Transport
 
-__all__ = ["REPLY_EVENTS", "EnrollTransport", "Journeys"]
-
-REPLY_EVENTS = frozenset({"email_replied"})
-"""Events that supersede pending drafts and cancel queued follow-ups."""
+__all__ = ["REPLY_EVENTS", "EnrollTransport", "Journeys"]  # REPLY_EVENTS: from gtmflow.models
 
 
 class Journeys:
@@ -93,8 +90,8 @@ class Journeys:
     def resume_due(self, now: datetime) -> Counter[str]:
         """Resume every thread whose wait is due at `now`."""
         added: Counter[str] = Counter()
-        for due in self._scheduler.due(now):
-            name = due.graph.removeprefix("sequence:")
+        for due in self._scheduler.due(now, graph=SEQUENCE_PREFIX):
+            name = due.graph.removeprefix(SEQUENCE_PREFIX)
             if name in self.sequences:
                 added += self._resume(name, due.contact_id, now)
             self._scheduler.complete(due.id)
@@ -155,7 +152,7 @@ class Journeys:
     # ------------------------------------------------------------------ plumbing
 
     def _answer(self, request: Approval, answer: dict[str, Any], now: datetime) -> None:
-        name = request.graph.removeprefix("sequence:")
+        name = request.graph.removeprefix(SEQUENCE_PREFIX)
         if name in self.sequences:
             self._runner.run(self.graph(name), request.contact_id, Command(resume=answer))
 

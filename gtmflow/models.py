@@ -22,6 +22,8 @@ from pydantic import (
 
 __all__ = [
     "MAX_PROPERTIES_BYTES",
+    "MEETING_EVENTS",
+    "REPLY_EVENTS",
     "Action",
     "ActionStatus",
     "Contact",
@@ -40,6 +42,10 @@ __all__ = [
 
 MAX_PROPERTIES_BYTES = 64 * 1024
 """Largest JSON-encoded `Event.properties` accepted; keep big payloads (transcripts) in stores."""
+REPLY_EVENTS = frozenset({"email_replied"})
+"""Event types that mean the contact answered us (drafts are superseded, agents defer)."""
+MEETING_EVENTS = frozenset({"meeting_booked"})
+"""Event types that mean a meeting with the contact is booked."""
 
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
 LifecycleStage = Literal[

@@ -27,6 +27,7 @@ from gtmflow.config import WorkspaceConfig, load_rules, load_sequences
 from gtmflow.errors import ConfigError
 from gtmflow.governor import Governor
 from gtmflow.graphs.inbound_router import build_inbound_router
+from gtmflow.graphs.sequences import SEQUENCE_PREFIX
 from gtmflow.journeys import EnrollTransport, Journeys
 from gtmflow.models import Event
 from gtmflow.pipes import Rule
@@ -196,9 +197,10 @@ class Workspace:
     ) -> RunReport:
         """Run a graph for every contact that needs it and write its actions to the outbox.
 
-        A contact needs a run when it has new events some trigger listens to, or when a rule
-        needs a sweep (inactivity, scheduled). Replays are harmless: actions keep their
-        idempotency keys, so the outbox ignores what it already holds.
+        A contact needs a run when it has new events some trigger listens to, when a rule
+        needs a sweep (inactivity, scheduled), or when a wait the graph set for it (through
+        `Deps.scheduler`, e.g. the follow-up graph's `wait:14d`) is due. Replays are harmless:
+        actions keep their idempotency keys, so the outbox ignores what it already holds.
 
         Args:
             graph: A compiled graph taking `{"contact_id", "as_of"}`; default: the inbound
@@ -211,6 +213,8 @@ class Workspace:
         )
         as_of = as_of or self.clock.now()
         contacts, resume_seq = self._due_contacts(graph, as_of)
+        woken = self.scheduler.due(as_of, graph=graph.name)
+        contacts = sorted({*contacts, *(w.contact_id for w in woken)})
         scores = load_scorer(self.root).lookup(self.events, as_of=as_of)
         deps = replace(self.deps, score=scores, memory=_LazyMemory(self))
         by_rule: Counter[str] = Counter()
@@ -222,6 +226,8 @@ class Workspace:
                 by_rule.update(self.runner.run(graph, contact_id, payload, deps=deps))
                 self._save_sweep(graph.name, contact_id, self.runner.last_state)
                 advance(1)
+        for wait in woken:  # the graph saw its due wait (a node may have set a new one)
+            self.scheduler.complete(wait.id)
         self._save_cursor(graph.name, resume_seq, as_of)
         return RunReport(len(contacts), sum(by_rule.values()), dict(sorted(by_rule.items())), as_of)
 
@@ -388,11 +394,8 @@ class Workspace:
         if last < end:
             yield last
         for _ in range(1_000_000):
-            pending = [
-                t
-                for t in (self.scheduler.next_due(), self.outbox.next_release())
-                if t is not None and last < t < end
-            ]
+            wakes = (self.scheduler.next_due(graph=SEQUENCE_PREFIX), self.outbox.next_release())
+            pending = [t for t in wakes if t is not None and last < t < end]
             if not pending:
                 break
             last = min(pending)

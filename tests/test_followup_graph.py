@@ -17,7 +17,7 @@ from gtmflow.agents.transcript_analyst import TranscriptAnalyst
 from gtmflow.errors import ConfigError
 from gtmflow.examples.sample_transcripts import SAMPLE_CALLS, SELLER, write_sample_transcripts
 from gtmflow.graphs.followup import build_followup_graph
-from gtmflow.models import Event
+from gtmflow.models import Contact, Event
 from gtmflow.testing import ScriptedChatModel
 from gtmflow.tools.transcripts import TranscriptFolder
 
@@ -177,3 +177,96 @@ def test_contacts_without_a_trigger_event_are_not_invoked(ws: Workspace) -> None
     )
     report = ws.run(graph(ws), as_of=AS_OF, progress=False)
     assert report.contacts == 4  # the four callers; the page viewer has no call or webinar
+
+
+STALLED_CALL = """Dana Reyes (Account Executive, Northwind): Thanks for the time today, Lee.
+Lee Chen (Head of Finance, Orbit): Our month-end close takes nine days because it all lives in \
+spreadsheets.
+Lee Chen (Head of Finance, Orbit): Honestly this is not the right time, we are mid ERP migration.
+"""
+
+
+@pytest.fixture
+def lee(tmp_path: Path) -> Iterator[Workspace]:
+    """A workspace with one contact whose call ends in a timing objection."""
+    with Workspace.open(tmp_path / "lee") as workspace:
+        workspace.events.write_contacts([Contact(id="c-lee", email="lee@orbit.example")])
+        workspace.events.write_events(
+            [
+                Event(
+                    id="ev-call-lee",
+                    type="call_completed",
+                    contact_id="c-lee",
+                    timestamp=AS_OF - timedelta(hours=1),
+                    properties={"transcript": STALLED_CALL},
+                )
+            ]
+        )
+        yield workspace
+
+
+def waiting_graph(decider: NextBestAction | None = None) -> Any:
+    return build_followup_graph(
+        analyst=TranscriptAnalyst(embeddings="off", own_names=["Northwind"]),
+        decider=decider or NextBestAction(allowed=("send_followup", "create_task", "wait:14d")),
+    )
+
+
+def test_a_wait_is_a_durable_timer_after_which_the_graph_decides_again(lee: Workspace) -> None:
+    reply = {"rationale": "They asked for time.", "confidence": 0.6}
+    model = ScriptedChatModel(
+        script=[reply | {"action": "wait:14d"}, reply | {"action": "send_followup"}]
+    )
+    g = waiting_graph(NextBestAction(brain=model, allowed=("send_followup", "wait:14d")))
+    assert lee.run(g, as_of=AS_OF, progress=False).actions == 0
+    (timer,) = lee.scheduler.pending(contact_id="c-lee")
+    assert (timer.graph, timer.due_at) == ("followup", AS_OF + timedelta(days=14))
+    assert "decide again at" in lee.explain("c-lee")["rules"][0]["reason"]
+
+    assert lee.run(g, as_of=AS_OF + timedelta(days=5), progress=False).contacts == 0
+    assert lee.tick(AS_OF + timedelta(days=20), progress=False).get("resumed", 0) == 0
+    assert lee.scheduler.pending(contact_id="c-lee") == [timer]  # tick leaves graph timers
+
+    report = lee.run(g, as_of=AS_OF + timedelta(days=15), progress=False)
+    assert (report.contacts, report.by_rule) == (1, {"followup:send_followup": 1})
+    (email,) = by_contact(lee)["c-lee"]
+    assert email.payload["trigger"] == "ev-call-lee"
+    assert "month-end close" in email.payload["body"]  # the insights kept from the first pass
+    assert lee.scheduler.pending() == [] and len(model.calls) == 2
+    second_prompt = str(model.calls[1])
+    assert "wait:14d" not in second_prompt  # after a wait, waiting again is not on offer
+    assert "since the trigger" in second_prompt
+    assert lee.run(g, as_of=AS_OF + timedelta(days=40), progress=False).contacts == 0
+
+
+def test_a_reply_during_the_wait_goes_to_a_person(lee: Workspace) -> None:
+    g = waiting_graph()
+    lee.run(g, as_of=AS_OF, progress=False)
+    assert [w.reason for w in lee.scheduler.pending()] == ["wait:14d after ev-call-lee"]
+    replied = Event(
+        id="re-1", type="email_replied", contact_id="c-lee", timestamp=AS_OF + timedelta(days=3)
+    )
+    lee.events.write_events([replied])
+    lee.run(g, as_of=AS_OF + timedelta(days=14), progress=False)
+    (task,) = by_contact(lee)["c-lee"]
+    assert task.kind == "create_task"
+    reason = lee.explain("c-lee")["rules"][-1]["reason"]
+    assert "replied on" in reason and "decided again after wait:14d" in reason
+
+
+def test_a_new_trigger_during_the_wait_replaces_it(lee: Workspace) -> None:
+    g = waiting_graph()
+    lee.run(g, as_of=AS_OF, progress=False)
+    webinar = Event(
+        id="ev-webinar-lee",
+        type="webinar_attended",
+        contact_id="c-lee",
+        timestamp=AS_OF + timedelta(days=2),
+        properties={"webinar": "Faster month-end close"},
+    )
+    lee.events.write_events([webinar])
+    lee.run(g, as_of=AS_OF + timedelta(days=2, hours=1), progress=False)
+    assert lee.scheduler.pending() == []
+    (email,) = by_contact(lee)["c-lee"]
+    assert email.payload["trigger"] == "ev-webinar-lee"
+    assert lee.run(g, as_of=AS_OF + timedelta(days=20), progress=False).actions == 0

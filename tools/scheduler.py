@@ -115,11 +115,21 @@ class Scheduler:
             )
             return int(cursor.lastrowid or 0)
 
-    def due(self, now: datetime, *, limit: int | None = None) -> list[Wait]:
-        """Pending waits with `due_at <= now`, earliest first."""
-        sql = f"SELECT {_COLUMNS} FROM waits WHERE status = 'pending' AND due_at <= ? "
+    def due(
+        self, now: datetime, *, graph: str | None = None, limit: int | None = None
+    ) -> list[Wait]:
+        """Pending waits with `due_at <= now`, earliest first.
+
+        Args:
+            now: The moment to compare with.
+            graph: Only waits of graphs with this name, or of names starting with it when it
+                ends with ":" (`"sequence:"` is every sequence).
+            limit: At most this many.
+        """
+        where, args = _graph_filter(graph)
+        sql = f"SELECT {_COLUMNS} FROM waits WHERE status = 'pending' AND due_at <= ?{where} "
         sql += "ORDER BY due_at, id" + (" LIMIT ?" if limit is not None else "")
-        args: tuple[Any, ...] = (_micros(require_aware(now, "now")),)
+        args = (_micros(require_aware(now, "now")), *args)
         return self._select(sql, args + ((limit,) if limit is not None else ()))
 
     def pending(self, *, contact_id: str | None = None) -> list[Wait]:
@@ -134,9 +144,12 @@ class Scheduler:
             (contact_id,),
         )
 
-    def next_due(self) -> datetime | None:
-        """When the earliest pending wait falls due (None: nothing is waiting)."""
-        ((first,),) = self._db.query("SELECT MIN(due_at) FROM waits WHERE status = 'pending'")
+    def next_due(self, *, graph: str | None = None) -> datetime | None:
+        """When the earliest pending wait (of `graph`, as in `due`) falls due; None: none."""
+        where, args = _graph_filter(graph)
+        ((first,),) = self._db.query(
+            f"SELECT MIN(due_at) FROM waits WHERE status = 'pending'{where}", args
+        )
         return None if first is None else _time(first)
 
     def complete(self, wait_id: int) -> bool:
@@ -185,6 +198,15 @@ def _wait(row: tuple[Any, ...]) -> Wait:
         status=status,
         note=note,
     )
+
+
+def _graph_filter(graph: str | None) -> tuple[str, tuple[Any, ...]]:
+    """SQL (and arguments) selecting one graph's waits, or a family's ("sequence:")."""
+    if graph is None:
+        return "", ()
+    if graph.endswith(":"):
+        return " AND substr(graph, 1, ?) = ?", (len(graph), graph)
+    return " AND graph = ?", (graph,)
 
 
 def _micros(moment: datetime) -> int:
