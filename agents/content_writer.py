@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,18 +40,13 @@ from gtmflow.agents.next_action import Decision
 from gtmflow.brains import Brain, BrainRun, BrainSpec, resolve_brain
 from gtmflow.models import Contact, ContentItem, Transcript
 from gtmflow.prompts import RenderedPrompt, load_prompt
+from gtmflow.tools.deps import ContentLibrary
 
 __all__ = ["PLATFORMS", "ContentSource", "ContentWriter", "Draft", "Platform", "SocialDrafts"]
 
 AGENT = "content_writer"
-
-
-class ContentSource(Protocol):
-    """The retrieval hook: content chunks that answer pains (`gtmflow.tools.context`)."""
-
-    def content_for(self, pains: str | Sequence[str], k: int = 5) -> Sequence[Any]:
-        """Chunks with `id`, `source_id`, `text`, `metadata` (title, url) and `score`."""
-        ...
+ContentSource = ContentLibrary
+"""The retrieval hook: content chunks that answer pains (`gtmflow.tools.context`)."""
 
 
 class Draft(BaseModel):
@@ -107,7 +102,8 @@ class ContentWriter:
     Args:
         brain: "rules" (default), "provider:model", a chat model or a `Brain`.
         root: Workspace folder whose `gtmflow.toml` `[brains]` table to read.
-        content: Retrieval hook for library content (None: no recommendations).
+        content: Retrieval hook for library content (None: whatever each call passes, which in
+            the follow-up graph is the workspace's context store; else no recommendations).
         sender: Name to sign emails with.
         unsupported: "remove" drops unsupported factual sentences; "flag" keeps and lists them.
     """
@@ -137,9 +133,14 @@ class ContentWriter:
         transcript: Transcript | None = None,
         decision: Decision | None = None,
         topic: str | None = None,
+        content: ContentSource | None = None,
     ) -> Draft:
-        """A follow-up email to `contact` about what they said (or the webinar `topic`)."""
-        chunks = self._chunks(insights, topic)
+        """A follow-up email to `contact` about what they said (or the webinar `topic`).
+
+        `content` is where to look for library content to recommend when this writer was
+        built without one (the follow-up graph passes the workspace's context store).
+        """
+        chunks = self._chunks(insights, topic, content)
         outcome = self.brain.run(
             EmailDraft,
             self.prompt(contact, insights, decision=decision, chunks=chunks),
@@ -155,9 +156,10 @@ class ContentWriter:
         transcript: Transcript | None = None,
         decision: Decision | None = None,
         topic: str | None = None,
+        content: ContentSource | None = None,
     ) -> Draft:
         """`followup` for asyncio batch runs."""
-        chunks = self._chunks(insights, topic)
+        chunks = self._chunks(insights, topic, content)
         outcome = await self.brain.arun(
             EmailDraft,
             self.prompt(contact, insights, decision=decision, chunks=chunks),
@@ -198,14 +200,20 @@ class ContentWriter:
             ),
         )
 
-    def _chunks(self, insights: TranscriptInsights | None, topic: str | None) -> list[Any]:
+    def _chunks(
+        self,
+        insights: TranscriptInsights | None,
+        topic: str | None,
+        fallback: ContentSource | None,
+    ) -> list[Any]:
         """Library chunks for the contact's pains (or the webinar's topic), via the hook."""
-        if self.content is None:
+        library = self.content or fallback
+        if library is None:
             return []
         queries = [p.summary for p in insights.pain_points[:3]] if insights else []
         if not queries and topic:
             queries = [topic]
-        return list(self.content.content_for(queries, k=2)) if queries else []
+        return list(library.content_for(queries, k=2)) if queries else []
 
     def _finish(
         self,

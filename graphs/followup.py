@@ -188,6 +188,7 @@ class Write:
             transcript=self.analyse.transcript(state),
             decision=Decision.model_validate(state["decision"]),
             topic=(state.get("trigger") or {}).get("topic"),
+            content=runtime.context.content,
         )
         return {"draft": draft.model_dump(mode="json")}
 

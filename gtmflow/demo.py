@@ -95,7 +95,7 @@ def _add_calls(ws: Workspace, root: Path, end: datetime) -> Any:
     add_sample_calls(ws.events, root / "data" / "transcripts", before=end)
     return build_followup_graph(
         analyst=TranscriptAnalyst(own_names=[SELLER]),
-        writer=ContentWriter(content=ws.context, sender=f"The {SELLER} team"),
+        writer=ContentWriter(sender=f"The {SELLER} team"),
         transcripts=TranscriptFolder(root / "data" / "transcripts", seller_company=SELLER),
     )
 

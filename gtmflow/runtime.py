@@ -216,7 +216,8 @@ class Workspace:
         woken = self.scheduler.due(as_of, graph=graph.name)
         contacts = sorted({*contacts, *(w.contact_id for w in woken)})
         scores = load_scorer(self.root).lookup(self.events, as_of=as_of)
-        deps = replace(self.deps, score=scores, memory=_LazyMemory(self))
+        context = _LazyContext(self)
+        deps = replace(self.deps, score=scores, memory=context, content=context)
         by_rule: Counter[str] = Counter()
         with progress_bar(
             f"run {graph.name}", len(contacts), enabled=wants_progress(progress)
@@ -481,8 +482,12 @@ def vars_of(report: DeliveryReport) -> dict[str, int]:
     }
 
 
-class _LazyMemory:
-    """The workspace's context store as contact memory, opened only when something is written."""
+class _LazyContext:
+    """The workspace's context store for nodes: contact memory and content retrieval.
+
+    The store is opened only when something is written, or searched while it exists: a
+    workspace without a context store answers content queries with nothing, at no cost.
+    """
 
     def __init__(self, workspace: Workspace) -> None:
         self._workspace = workspace
@@ -498,6 +503,17 @@ class _LazyMemory:
         return self._workspace.context.remember_transcript(
             contact_id, transcript_id, insights, date=date
         )
+
+    def content_for(self, pains: str | Sequence[str], k: int = 5) -> Sequence[Any]:
+        if "context" not in self._workspace.__dict__ and not self._exists():
+            return []
+        return self._workspace.context.content_for(pains, k)
+
+    def _exists(self) -> bool:
+        from gtmflow.tools.context import ContextConfig
+
+        config = ContextConfig.load(self._workspace.root)
+        return config.mode != "embedded" or (self._workspace.root / config.path).exists()
 
 
 class _Delta:

@@ -270,3 +270,32 @@ def test_a_new_trigger_during_the_wait_replaces_it(lee: Workspace) -> None:
     (email,) = by_contact(lee)["c-lee"]
     assert email.payload["trigger"] == "ev-webinar-lee"
     assert lee.run(g, as_of=AS_OF + timedelta(days=20), progress=False).actions == 0
+
+
+def test_followups_recommend_the_workspaces_library_without_wiring(ws: Workspace) -> None:
+    from gtmflow.examples.sample_content import sample_content_items
+
+    ws.run(graph(ws), as_of=AS_OF, progress=False)  # no library yet: nothing to recommend
+    before = by_contact(ws)["c-acme-sam"][0].payload["claims"]
+    assert not [c for c in before if c["source"] == "content"]
+
+    ws.context.upsert_content(sample_content_items())
+    later = AS_OF + timedelta(days=1)
+    ws.events.write_events(
+        [
+            Event(
+                id="ev-call-acme-2",
+                type="call_completed",
+                contact_id="c-acme-sam",
+                timestamp=later - timedelta(hours=1),
+                properties={"transcript_id": SAMPLE_CALLS[0].id},
+            )
+        ]
+    )
+    ws.run(graph(ws), as_of=later, progress=False)
+    email = next(
+        a for a in by_contact(ws)["c-acme-sam"] if a.payload["trigger"] == "ev-call-acme-2"
+    )
+    cited = [c for c in email.payload["claims"] if c["source"] == "content"]
+    assert cited and all(c["supported"] for c in cited)
+    assert cited[0]["ref"].split("#")[0] in {item.id for item in sample_content_items()}

@@ -15,7 +15,7 @@ from gtmflow.clock import Clock, SystemClock
 from gtmflow.tools.events import EventStore
 from gtmflow.tools.scheduler import Scheduler
 
-__all__ = ["ContactMemory", "Deps"]
+__all__ = ["ContactMemory", "ContentLibrary", "Deps"]
 
 
 class ContactMemory(Protocol):
@@ -33,6 +33,14 @@ class ContactMemory(Protocol):
         ...
 
 
+class ContentLibrary(Protocol):
+    """Where writers find library content that answers a contact's pains (the context store)."""
+
+    def content_for(self, pains: str | Sequence[str], k: int = 5) -> Sequence[Any]:
+        """Chunks with `id`, `source_id`, `text`, `metadata` (title, url) and `score`."""
+        ...
+
+
 @dataclass(frozen=True)
 class Deps:
     """Run-scoped dependencies for graph nodes.
@@ -43,6 +51,8 @@ class Deps:
         score: Optional lead-score lookup by contact id, for `score(...)` conditions.
         scheduler: Durable timers, for graphs that wait (sequences).
         memory: Per-contact memory that analyses write insights to (the context store).
+        content: Library content retrieval for writers that were given none of their own
+            (`Workspace.run` injects its context store).
     """
 
     events: EventStore
@@ -50,3 +60,4 @@ class Deps:
     score: Callable[[str], float | None] | None = None
     scheduler: Scheduler | None = None
     memory: ContactMemory | None = None
+    content: ContentLibrary | None = None
