@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TC     := build/typecheck
 
-.PHONY: demo test lint typecheck pytest bench clean test-llm
+.PHONY: demo test lint typecheck pytest bench clean test-llm train-head
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ bench: $(VENV)/.installed-dev  ## speed and memory figures -> benchmarks/RESULTS
 	$(BIN)/python benchmarks/context.py --append benchmarks/RESULTS.md
 	$(BIN)/python benchmarks/agents.py --write benchmarks/RESULTS.md
 	$(BIN)/python benchmarks/delivery.py --write benchmarks/RESULTS.md
+
+train-head: $(VENV)/.installed-dev  ## retrain the analyser's sentence head from training/calls
+	$(BIN)/python training/train_sentence_head.py
 
 LLM_VENV := build/llm-venv
 test-llm: $(VENV)/.installed-dev  ## optional: the LLM path against SmolLM2 on llama.cpp's server (not in CI)

@@ -1,11 +1,12 @@
 """The offline transcript analyser: cue lexicons, extractors and an optional sentence classifier.
 
 Every sentence of every turn is scored per category by weighted cue lexicons (`_lexicons.py`);
-an optional embedding nearest-exemplar classifier (`_exemplars.py`) adds its vote. Competitors
-come from `rapidfuzz` matching, budgets from our money parser, timelines from fiscal-aware time
-rules, sentiment from VADER with a sales-language patch, computed over the prospect's sentences
-that are not pains (a prospect describing a painful status quo is not unhappy with you). Quotes
-are whole sentences, so they are verbatim by construction; the agent still grounds them.
+an optional sentence classifier (the MiniLM `SentenceHead`, `_sentence_head.py`) adds its vote.
+Competitors come from `rapidfuzz` matching, budgets from our money parser, timelines from
+fiscal-aware time rules, sentiment from VADER with a sales-language patch, computed over the
+prospect's sentences that are not pains (a prospect describing a painful status quo is not
+unhappy with you). Quotes are whole sentences, so they are verbatim by construction; the agent
+still grounds them.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ class AnalystOptions:
         competitors: Canonical competitor names to look for.
         own_names: Your company and product names, never reported as competitors.
         fiscal_year_start: Month (1-12) your prospects' fiscal year starts, for "Q3".
-        classifier: Optional sentence classifier (e.g. `ExemplarClassifier`) fused with cues.
+        classifier: Optional sentence classifier (e.g. `SentenceHead`) fused with cues.
         classifier_weight: How much a classifier score of 1.0 adds to the cue score.
         threshold: Score a sentence needs for a category.
     """
@@ -146,7 +147,7 @@ class RulesAnalyst:
     def _score(self, transcript: Transcript) -> list[_Scored]:
         roles_known = any(u.role != "unknown" for u in transcript.utterances)
         scored = [
-            _Scored(s, u.role, u.speaker, u.timestamp, _cue_scores(s.text))
+            _Scored(s, u.role, u.speaker, u.timestamp, cue_scores(s.text))
             for index, u in enumerate(transcript.utterances)
             for s in split_sentences(index, u.text)
         ]
@@ -310,7 +311,7 @@ class RulesAnalyst:
         return float(self._vader.polarity_scores(text)["compound"])
 
 
-def _cue_scores(text: str) -> dict[str, float]:
+def cue_scores(text: str) -> dict[str, float]:
     scores = {
         category: sum(weight for pattern, weight in cues if pattern.search(text))
         for category, cues in CUES.items()

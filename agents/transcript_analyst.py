@@ -122,8 +122,9 @@ class TranscriptAnalyst:
         competitors: Competitor names to look for (spelling-tolerant).
         own_names: Your company and product names, never reported as competitors.
         fiscal_year_start: Month your prospects' fiscal year starts, for "Q3" and "this FY".
-        embeddings: The rules backend's sentence classifier: "auto" uses the offline MiniLM
-            embedder when installed, "on" requires it, "off" uses cue lexicons only (faster).
+        embeddings: The rules backend's sentence head on the offline MiniLM embedder: "auto"
+            uses it when the model is installed, "on" requires it, "off" uses cue lexicons only
+            (about 7x faster, recall much lower).
         classifier: A ready sentence classifier (overrides `embeddings`).
     """
 
@@ -408,9 +409,9 @@ def _classifier(mode: Literal["auto", "on", "off"]) -> SentenceClassifier | None
     if mode == "off":
         return None
     try:
-        from gtmflow.agents._exemplars import ExemplarClassifier
+        from gtmflow.agents._sentence_head import default_head
 
-        return ExemplarClassifier.default()
+        return default_head()
     except Exception:
         if mode == "on":
             raise

@@ -345,9 +345,9 @@ def _classifier(mode: str) -> Any:
     if mode == "off":
         return None
     try:
-        from gtmflow.agents._exemplars import ExemplarClassifier
+        from gtmflow.agents._sentence_head import default_head
 
-        return ExemplarClassifier.default()
+        return default_head()
     except Exception as exc:  # the embedder is optional
         Console(stderr=True).print(f"embedding classifier unavailable: {exc}")
         return None

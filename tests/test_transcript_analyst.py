@@ -233,17 +233,6 @@ def test_a_sentence_classifier_adds_what_cues_miss() -> None:
     ]
 
 
-def test_the_embedding_classifier_is_optional_and_offline() -> None:
-    try:
-        from gtmflow.agents._exemplars import ExemplarClassifier
-
-        classifier = ExemplarClassifier.default()
-    except Exception as exc:  # the embedder package is an optional part
-        pytest.skip(f"MiniLM embedder unavailable: {exc}")
-    votes = classifier.scores(["It eats up most of their day.", "Sorry, I was on mute."])
-    assert votes[0]["pain"] > 0.5 and votes[1]["pain"] == 0.0
-
-
 sentences = st.sampled_from(
     [
         "Our reporting is a mess.",
