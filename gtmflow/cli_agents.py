@@ -101,7 +101,9 @@ def followup_command(
             draft = None
             if decision.kind == "send_followup":
                 writer = ContentWriter(brain=brain, root=workspace, sender=sender)
-                draft = writer.followup(contact, insights, transcript=call, decision=decision)
+                draft = writer.followup(
+                    contact, insights, transcript=call, decision=decision, content=ws.library
+                )
     data = {
         "contact_id": contact_id,
         "insights": insights.model_dump(mode="json"),

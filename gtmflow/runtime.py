@@ -129,6 +129,15 @@ class Workspace:
 
         return ContextStore.for_workspace(self.root)
 
+    @cached_property
+    def library(self) -> _LazyContext:
+        """Content retrieval (and contact memory) that opens the context store only if needed.
+
+        What `run` hands graph nodes as `Deps.content` and `Deps.memory`: a workspace that
+        never had content ingested answers `content_for` with nothing, without opening Chroma.
+        """
+        return _LazyContext(self)
+
     def close(self) -> None:
         """Close every store."""
         if "context" in self.__dict__:
@@ -216,8 +225,7 @@ class Workspace:
         woken = self.scheduler.due(as_of, graph=graph.name)
         contacts = sorted({*contacts, *(w.contact_id for w in woken)})
         scores = load_scorer(self.root).lookup(self.events, as_of=as_of)
-        context = _LazyContext(self)
-        deps = replace(self.deps, score=scores, memory=context, content=context)
+        deps = replace(self.deps, score=scores, memory=self.library, content=self.library)
         by_rule: Counter[str] = Counter()
         with progress_bar(
             f"run {graph.name}", len(contacts), enabled=wants_progress(progress)

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from gtmflow import Workspace
 from gtmflow.cli_agents import register
+from gtmflow.examples.sample_content import sample_content_items
 from gtmflow.examples.sample_transcripts import SAMPLE_CALLS, SELLER, write_sample_transcripts
 
 runner = CliRunner()
@@ -79,8 +80,16 @@ def test_followup_prints_decision_draft_and_claims(tmp_path: Path) -> None:
     assert data["decision"]["action"] == "send_followup"
     assert data["draft"]["to"] == "sam.patel@acme.example"
     assert data["claims"] and all(c["supported"] for c in data["claims"])
+    assert not [c for c in data["claims"] if c["source"] == "content"]  # no library yet
+    assert not (tmp_path / ".gtmflow" / "chroma").exists()  # so the store was never opened
     missing = runner.invoke(app(), [*args[:1], "c-nobody", *args[2:]])
     assert missing.exit_code == 2 and "not in this workspace" in missing.output
+
+    with Workspace.open(tmp_path) as ws:
+        ws.context.upsert_content(sample_content_items())
+    again = json.loads(runner.invoke(app(), args).stdout)
+    cited = [c for c in again["claims"] if c["source"] == "content"]
+    assert cited and cited[0]["ref"].split("#")[0] in {i.id for i in sample_content_items()}
 
 
 def test_repurpose_writes_variants_per_platform(tmp_path: Path) -> None:
