@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -144,12 +145,24 @@ class TranscriptAnalyst:
         self.brain: Brain = resolve_brain(brain, agent=AGENT, root=root)
         self.competitors = tuple(competitors)
         self.fiscal_year_start = fiscal_year_start
-        self.classifier = classifier or _classifier(embeddings)
-        self.rules = RulesAnalyst(
+        self.own_names = tuple(own_names)
+        self.embeddings = embeddings
+        if classifier is not None or embeddings == "on":  # "on" fails now if it cannot load
+            self.classifier = classifier or _classifier(embeddings)
+
+    @cached_property
+    def classifier(self) -> SentenceClassifier | None:
+        """The rules backend's sentence classifier, loaded when first needed (None: lexicons)."""
+        return _classifier(self.embeddings)
+
+    @cached_property
+    def rules(self) -> RulesAnalyst:
+        """The offline analyser (the rules brain, and the LLM brain's fallback)."""
+        return RulesAnalyst(
             AnalystOptions(
                 competitors=self.competitors,
-                own_names=tuple(own_names),
-                fiscal_year_start=fiscal_year_start,
+                own_names=self.own_names,
+                fiscal_year_start=self.fiscal_year_start,
                 classifier=self.classifier,
             )
         )
@@ -206,10 +219,9 @@ class TranscriptAnalyst:
             insights = draft.insights
         else:
             insights = _from_draft(draft, transcript.id, day, self.fiscal_year_start)
-        if self.classifier is not None and run.produced_by == "rules":
-            run = run.model_copy(update={"model": "rules:lexicons+embeddings"})
-        elif run.produced_by == "rules":
-            run = run.model_copy(update={"model": "rules:lexicons"})
+        if run.produced_by == "rules":
+            model = "rules:lexicons+embeddings" if self.classifier else "rules:lexicons"
+            run = run.model_copy(update={"model": model})
         grounded = ground_insights(insights, transcript, fiscal_year_start=self.fiscal_year_start)
         return grounded.model_copy(update={"run": run})
 

@@ -121,3 +121,14 @@ def test_the_head_finds_paraphrased_pains_the_lexicons_miss(shipped: SentenceHea
         "Our drivers sit idle for an hour every morning waiting for the route sheets."
     ]
     assert shipped.meta["cv_micro_f1"] > 0.6 and HEAD_PATH.exists()
+
+
+def test_the_head_loads_only_when_the_rules_backend_runs() -> None:
+    from gtmflow.testing import ScriptedChatModel
+
+    reply = {"pain_points": [], "sentiment": "neutral"}
+    llm = TranscriptAnalyst(brain=ScriptedChatModel(script=[reply]))  # embeddings="auto"
+    transcript = parse_transcript("Bo: Our reporting is a mess.").transcript
+    insights = llm.analyze(transcript)
+    assert insights.run is not None and insights.run.produced_by == "llm"
+    assert "classifier" not in llm.__dict__ and "rules" not in llm.__dict__
