@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 __all__ = ["scaffold"]
@@ -85,10 +86,43 @@ SEQUENCES = [
 ]
 '''
 
+GRAPHS_PY = '''"""This workspace's graphs: `gtmflow run` and `gtmflow serve` run them after rules.
+
+The follow-up graph answers finished sales calls and attended webinars. A `call_completed` event
+whose `transcript_id` names a file in transcripts/ (or whose `transcript` property holds the text)
+is analysed; the next-best-action agent picks one of ALLOWED; a follow-up email quoting what the
+contact said is drafted when the choice is to send. Everything lands in the outbox, through the
+governor, like the rules' actions.
+"""
+
+from pathlib import Path
+
+from gtmflow.agents.content_writer import ContentWriter
+from gtmflow.agents.next_action import NextBestAction
+from gtmflow.agents.transcript_analyst import TranscriptAnalyst
+from gtmflow.graphs.followup import build_followup_graph
+from gtmflow.tools.transcripts import TranscriptFolder
+
+HERE = Path(__file__).parent
+SELLER = "Your Company"  # as your people appear in transcripts: "Dana (AE, Your Company): ..."
+ALLOWED = ("send_followup", "alert_sales", "enroll:nurture", "wait:14d", "create_task", "no_action")
+
+GRAPHS = [
+    build_followup_graph(
+        # Each agent's brain comes from gtmflow.toml [brains] ("rules", offline, by default).
+        analyst=TranscriptAnalyst(own_names=[SELLER], root=HERE),
+        decider=NextBestAction(allowed=ALLOWED, root=HERE),
+        writer=ContentWriter(sender=f"The {SELLER} team", root=HERE),
+        transcripts=TranscriptFolder(HERE / "transcripts", seller_company=SELLER),
+    ),
+]
+'''
+
 GTMFLOW_TOML = """# gtmflow workspace settings
 [gtmflow]
 rules = "rules:RULES"              # module:attribute; rules.py in this folder comes first
 sequences = "sequences:SEQUENCES"  # the journeys enroll("...") starts
+graphs = "graphs:GRAPHS"           # graphs run after the rules: the call/webinar follow-up
 
 [outbox]
 transport = "file"                 # "file": .gtmflow/delivered.jsonl, or "console"
@@ -100,11 +134,19 @@ weekends = true
 """
 
 
-def scaffold(root: Path, *, overwrite: bool = False) -> list[Path]:
-    """Write `gtmflow.toml`, `rules.py` and `sequences.py`; existing files are kept unless asked."""
+def scaffold(
+    root: Path, *, overwrite: bool = False, seller_company: str = "Your Company"
+) -> list[Path]:
+    """Write `gtmflow.toml`, `rules.py`, `sequences.py` and `graphs.py` (existing files are kept
+    unless asked); `seller_company` is how your people appear in transcripts."""
     root.mkdir(parents=True, exist_ok=True)
     written = []
-    files = (("gtmflow.toml", GTMFLOW_TOML), ("rules.py", RULES_PY), ("sequences.py", SEQUENCES_PY))
+    files = (
+        ("gtmflow.toml", GTMFLOW_TOML),
+        ("rules.py", RULES_PY),
+        ("sequences.py", SEQUENCES_PY),
+        ("graphs.py", GRAPHS_PY.replace('"Your Company"', json.dumps(seller_company), 1)),
+    )
     for name, text in files:
         path = root / name
         if overwrite or not path.exists():

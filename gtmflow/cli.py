@@ -26,6 +26,7 @@ from gtmflow._cli_common import (
     table,
 )
 from gtmflow._scaffold import scaffold
+from gtmflow.graphs.inbound_router import GRAPH_NAME
 from gtmflow.models import ActionStatus, json_schemas
 from gtmflow.runtime import Workspace
 from gtmflow.tools.mapping import EventMapping
@@ -136,21 +137,30 @@ def run(
     as_of: Annotated[str | None, typer.Option(help="Evaluate at this ISO time.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Run the workspace's rules: realtime pass over new events, then a sweep at as-of."""
+    """Run the workspace's rules, then its graphs (graphs.py), over new events and due timers.
+
+    `--json` prints the rules' report with the other graphs' reports under `graphs`.
+    """
     when = parse_time(as_of)
-    with open_workspace(workspace) as ws:
-        report = ws.run(as_of=when, progress=not json_out)
+    with open_workspace(workspace) as ws, errors():
+        reports = ws.run_all(as_of=when, progress=not json_out)
+    rules = reports.pop(GRAPH_NAME)
     if json_out:
-        emit(report.to_json())
+        emit(rules.to_json() | {"graphs": {name: r.to_json() for name, r in reports.items()}})
         return
-    rows = [[rule, n] for rule, n in report.by_rule.items()]
-    console().print(
-        table(
-            f"run: {report.contacts} contacts, {report.actions} new actions",
-            ["rule", "actions"],
-            rows,
+    reports = {GRAPH_NAME: rules, **reports}
+    for name, report in reports.items():
+        if report is not rules and not report.contacts:
+            continue
+        rows = [[rule, n] for rule, n in report.by_rule.items()]
+        title = "run" if report is rules else f"run {name}"
+        console().print(
+            table(
+                f"{title}: {report.contacts} contacts, {report.actions} new actions",
+                ["rule", "actions"],
+                rows,
+            )
         )
-    )
 
 
 @app.command()

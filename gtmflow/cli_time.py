@@ -66,9 +66,9 @@ def serve(
     with open_workspace(workspace) as ws:
         try:
             while ticks is None or done < ticks:
-                run = ws.run(progress=False)
+                actions = sum(r.actions for r in ws.run_all(progress=False).values())
                 report = ws.tick(progress=False)
-                console().print(f"{report['until']}: {run.actions} new actions, tick {report}")
+                console().print(f"{report['until']}: {actions} new actions, tick {report}")
                 done += 1
                 if ticks is None or done < ticks:
                     wallclock.sleep(interval)

@@ -4,6 +4,7 @@
 [gtmflow]
 rules = "rules:RULES"              # module:attribute; a module file in the workspace comes first
 sequences = "sequences:SEQUENCES"  # optional: no such module means no sequences
+graphs = "graphs:GRAPHS"           # optional: compiled graphs `gtmflow run` runs after the rules
 
 [outbox]
 transport = "file"                 # "file" (JSONL under .gtmflow/) or "console"
@@ -37,7 +38,7 @@ from gtmflow.governor import GovernorPolicy, QuietHours
 from gtmflow.graphs.sequences import Sequence
 from gtmflow.pipes import Rule
 
-__all__ = ["CONFIG_FILE", "WorkspaceConfig", "load_rules", "load_sequences"]
+__all__ = ["CONFIG_FILE", "WorkspaceConfig", "load_graphs", "load_rules", "load_sequences"]
 
 CONFIG_FILE = "gtmflow.toml"
 
@@ -49,6 +50,7 @@ class WorkspaceConfig:
     rules: str = "rules:RULES"
     transport: Literal["file", "console"] = "file"
     sequences: str = "sequences:SEQUENCES"
+    graphs: str = "graphs:GRAPHS"
     governor: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -79,10 +81,18 @@ class WorkspaceConfig:
                 "e.g. 'rules:RULES'"
             )
         sequences = data.get("gtmflow", {}).get("sequences", defaults.sequences)
+        graphs = data.get("gtmflow", {}).get("graphs", defaults.graphs)
+        if not isinstance(graphs, str) or ":" not in graphs:
+            raise ConfigError(
+                f"'{path}': [gtmflow] graphs = {graphs!r} must be 'module:attribute', "
+                "e.g. 'graphs:GRAPHS'"
+            )
         governor = data.get("governor", {})
         if not isinstance(governor, dict):
             raise ConfigError(f"'{path}': [governor] must be a table of settings")
-        return cls(rules=rules, transport=transport, sequences=sequences, governor=governor)
+        return cls(
+            rules=rules, transport=transport, sequences=sequences, graphs=graphs, governor=governor
+        )
 
     def governor_policy(self) -> GovernorPolicy:
         """The governor policy the `[governor]` table describes (defaults where silent)."""
@@ -135,6 +145,39 @@ def load_sequences(spec: str, *, root: Path) -> list[Sequence]:
     if not isinstance(value, list | tuple) or not all(isinstance(s, Sequence) for s in value):
         raise ConfigError(f"sequences '{spec}' must be a list of gtmflow Sequence objects")
     return list(value)
+
+
+def load_graphs(spec: str, *, root: Path) -> list[Any]:
+    """Load compiled graphs named `module:attribute` (a list, or a function returning one).
+
+    Without a `module.py` in `root`, the default spec means no graphs; a spec you configured
+    may also name an installed module. Each graph needs a unique `name`: it is part of every
+    thread id and idempotency key, so renaming a graph starts its threads afresh.
+    """
+    module_name = spec.partition(":")[0]
+    local = root / (module_name.replace(".", "/") + ".py")
+    if not local.exists() and (
+        spec == WorkspaceConfig.graphs or importlib.util.find_spec(module_name) is None
+    ):
+        return []
+    value = _load(spec, root, "graphs", "build_followup_graph")
+    graphs = list(value) if isinstance(value, list | tuple) else [value]
+    if not all(
+        callable(getattr(g, "invoke", None)) and isinstance(getattr(g, "name", None), str)
+        for g in graphs
+    ):
+        raise ConfigError(
+            f"graphs '{spec}' must be a list of compiled LangGraph graphs (builder.compile(...)),"
+            " e.g. [build_followup_graph(...)]"
+        )
+    names: list[str] = [g.name for g in graphs]
+    clashes = sorted({n for n in names if names.count(n) > 1 or n == "inbound_router"})
+    if clashes:
+        raise ConfigError(
+            f"graphs '{spec}': names {clashes} are used twice or by the rules' router; give "
+            "each graph its own name (build_followup_graph(name=...))"
+        )
+    return graphs
 
 
 def _load(spec: str, root: Path, what: str, item: str) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +19,12 @@ from rich.console import Console
 from rich.table import Table
 
 from gtmflow._scaffold import scaffold
-from gtmflow.agents.content_writer import ContentWriter
-from gtmflow.agents.transcript_analyst import TranscriptAnalyst
 from gtmflow.clock import VirtualClock
 from gtmflow.examples.sample_content import copy_sample_content, seed_context
 from gtmflow.examples.sample_deals import generate_sample_deals
 from gtmflow.examples.sample_transcripts import SELLER, add_sample_calls
 from gtmflow.examples.sample_world import generate_sample_world
-from gtmflow.graphs.followup import build_followup_graph
 from gtmflow.runtime import STATE_DIR, Workspace
-from gtmflow.tools.transcripts import TranscriptFolder
 
 __all__ = ["TICK_DAYS", "print_demo", "run_demo"]
 
@@ -49,18 +45,19 @@ def run_demo(
     shutil.rmtree(root / STATE_DIR, ignore_errors=True)
     world = generate_sample_world(root / "data", contacts=contacts, seed=seed)
     generate_sample_deals(root / "data", seed=seed)  # for `gtmflow attribution` and `report`
-    scaffold(root)
+    scaffold(root, seller_company=SELLER)  # graphs.py holds the call follow-up graph
+    copy_sample_content(root)
     clock = VirtualClock(world.end)
     with Workspace.open(root, clock=clock) as ws:
         people = ws.ingest(world.contacts_csv, kind="contacts", progress=progress)
         events = ws.ingest(world.events_jsonl, progress=progress)
         context = seed_context(ws.context, contacts=contacts, seed=seed)
-        calls = _add_calls(ws, root, world.end)
-        report = ws.run(as_of=world.end, progress=progress)
-        followups = ws.run(calls, as_of=world.end, progress=progress)
+        add_sample_calls(ws.events, root / "transcripts", before=world.end)
+        reports = ws.run_all(as_of=world.end, progress=progress)  # what `gtmflow run` does
+        report, followups = reports["inbound_router"], reports["followup"]
         ticked = ws.tick(world.end + timedelta(days=TICK_DAYS), progress=progress)
         replay_ingest = ws.ingest(world.events_jsonl, progress=False)
-        replay_run = ws.run(as_of=world.end, progress=False)
+        replay_run = ws.run_all(as_of=world.end, progress=False)
         replay_tick = ws.tick(clock.now(), progress=False)
         return {
             "workspace": str(ws.root),
@@ -80,24 +77,13 @@ def run_demo(
             "replay": {
                 "accepted": replay_ingest.accepted,
                 "duplicates": replay_ingest.duplicates,
-                "new_actions": replay_run.actions,
+                "new_actions": sum(r.actions for r in replay_run.values()),
                 "new_deliveries": replay_tick.get("sent", 0),
             },
             "dead_letters": _dead_letters(events.dead_letter),
             "sample_keys": _sample_keys(ws),
             "example": _example(ws),
         }
-
-
-def _add_calls(ws: Workspace, root: Path, end: datetime) -> Any:
-    """Sample sales calls; the follow-up graph that answers them, citing library content."""
-    copy_sample_content(root)
-    add_sample_calls(ws.events, root / "data" / "transcripts", before=end)
-    return build_followup_graph(
-        analyst=TranscriptAnalyst(own_names=[SELLER]),
-        writer=ContentWriter(sender=f"The {SELLER} team"),
-        transcripts=TranscriptFolder(root / "data" / "transcripts", seller_company=SELLER),
-    )
 
 
 def _outbox_summary(ws: Workspace) -> dict[str, dict[str, int]]:

@@ -23,10 +23,10 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from gtmflow._progress import progress_bar, wants_progress
 from gtmflow._threads import ThreadRunner
 from gtmflow.clock import Clock, SystemClock, VirtualClock
-from gtmflow.config import WorkspaceConfig, load_rules, load_sequences
+from gtmflow.config import WorkspaceConfig, load_graphs, load_rules, load_sequences
 from gtmflow.errors import ConfigError
 from gtmflow.governor import Governor
-from gtmflow.graphs.inbound_router import build_inbound_router
+from gtmflow.graphs.inbound_router import GRAPH_NAME, build_inbound_router
 from gtmflow.graphs.sequences import SEQUENCE_PREFIX
 from gtmflow.journeys import EnrollTransport, Journeys
 from gtmflow.models import Event
@@ -196,6 +196,24 @@ class Workspace:
     def rules(self) -> list[Rule]:
         """The rules named by `gtmflow.toml` (default: `rules.py`'s `RULES`)."""
         return load_rules(self.config.rules, root=self.root)
+
+    def graphs(self) -> list[Any]:
+        """The graphs `gtmflow.toml` names besides the rules (default: `graphs.py`'s `GRAPHS`)."""
+        return load_graphs(self.config.graphs, root=self.root)
+
+    def run_all(
+        self, *, as_of: datetime | None = None, progress: bool | None = None
+    ) -> dict[str, RunReport]:
+        """Run the rules' router, then every configured graph, all at one as-of time.
+
+        This is what `gtmflow run` and `gtmflow serve` do. Returns each graph's report by name,
+        the router (`inbound_router`) first.
+        """
+        as_of = as_of or self.clock.now()
+        reports = {GRAPH_NAME: self.run(as_of=as_of, progress=progress)}
+        for graph in self.graphs():
+            reports[graph.name] = self.run(graph, as_of=as_of, progress=progress)
+        return reports
 
     def run(
         self,

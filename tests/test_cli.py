@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,8 @@ def _world(tmp_path: Path) -> Path:
 def test_init_ingest_run_outbox_explain_deliver(tmp_path: Path) -> None:
     ws = str(tmp_path / "ws")
     init = _json(["init", ws])
-    assert {Path(p).name for p in init["written"]} == {"gtmflow.toml", "rules.py", "sequences.py"}
+    written = {Path(p).name for p in init["written"]}
+    assert written == {"gtmflow.toml", "rules.py", "sequences.py", "graphs.py"}
 
     ingest = _json(["ingest", "events", str(_world(tmp_path)), "-w", ws])
     assert set(ingest) == {"accepted", "duplicates", "rejected", "ignored_blank", "dead_letter"}
@@ -108,3 +110,44 @@ def test_forget_json(tmp_path: Path) -> None:
     report = _json(["forget", "hot", "-w", ws])
     assert report["events"] == 3 and report["outbox_redacted"] == 1
     assert _json(["outbox", "-w", ws, "--contact", "hot"]) == []
+
+
+def test_run_answers_calls_with_the_scaffolded_followup_graph(tmp_path: Path) -> None:
+    from gtmflow import Workspace
+    from gtmflow.examples.sample_transcripts import SAMPLE_CALLS, SELLER, write_sample_transcripts
+
+    ws = tmp_path / "ws"
+    _json(["init", str(ws)])
+    graphs_py = ws / "graphs.py"
+    graphs_py.write_text(graphs_py.read_text().replace('"Your Company"', repr(SELLER)))
+    write_sample_transcripts(ws / "transcripts")
+    call = SAMPLE_CALLS[0]
+    with Workspace.open(ws) as opened:
+        opened.events.write_contacts([call.contact])
+    done = call.occurred_at + timedelta(hours=1)
+    events = [ev("call-1", "call_completed", call.contact.id, done, transcript_id=call.id)]
+    _json(["ingest", "events", str(write_events(tmp_path / "calls.jsonl", events)), "-w", str(ws)])
+
+    as_of = (done + timedelta(hours=1)).isoformat()
+    report = _json(["run", "-w", str(ws), "--as-of", as_of])
+    assert report["actions"] == 0  # the rules: nothing for a call
+    assert report["graphs"]["followup"]["by_rule"] == {"followup:send_followup": 1}
+    (email,) = _json(["outbox", "-w", str(ws)])
+    assert (email["kind"], email["graph"], email["status"]) == ("send_email", "followup", "pending")
+    assert email["payload"]["to"] == call.contact.email
+    assert _json(["run", "-w", str(ws), "--as-of", as_of])["graphs"]["followup"]["actions"] == 0
+
+
+def test_a_broken_graphs_module_is_a_clear_error(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    _json(["init", str(ws)])
+    (ws / "graphs.py").write_text("GRAPHS = ['not a graph']\n")
+    result = runner.invoke(app, ["run", "-w", str(ws)])
+    assert result.exit_code == 2
+    assert "must be a list of compiled LangGraph graphs" in result.output
+    (ws / "graphs.py").write_text(
+        "from gtmflow.graphs.followup import build_followup_graph\n"
+        "GRAPHS = [build_followup_graph(), build_followup_graph()]\n"
+    )
+    clash = runner.invoke(app, ["run", "-w", str(ws)])
+    assert clash.exit_code == 2 and "['followup'] are used twice" in clash.output
