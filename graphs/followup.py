@@ -125,6 +125,9 @@ class Analyse:
     def __call__(self, state: FollowupState, runtime: Runtime[Deps]) -> dict[str, Any]:
         transcript = self.transcript(state)
         if transcript is None:
+            trigger = state.get("trigger") or {}
+            if trigger.get("transcript_id"):  # named but not found: say so in the decision log
+                return {"insights": None, "trigger": trigger | {"missing_transcript": True}}
             return {"insights": None}
         when = (state.get("trigger") or {}).get("at")
         call_date = datetime.fromisoformat(when).date() if when else None
@@ -396,6 +399,8 @@ def _record(
         why += f" (decide again at {until.isoformat()})"
     if trigger.get("revisit"):
         why += f" (decided again after {trigger['revisit']})"
+    if trigger.get("missing_transcript"):
+        why += f" (transcript '{trigger['transcript_id']}' not found: decided without it)"
     return {
         "step": step,
         "rule": "followup:decide",

@@ -299,3 +299,22 @@ def test_followups_recommend_the_workspaces_library_without_wiring(ws: Workspace
     cited = [c for c in email.payload["claims"] if c["source"] == "content"]
     assert cited and all(c["supported"] for c in cited)
     assert cited[0]["ref"].split("#")[0] in {item.id for item in sample_content_items()}
+
+
+def test_a_call_whose_transcript_is_missing_is_decided_without_it_and_says_so(
+    ws: Workspace,
+) -> None:
+    ws.events.write_events(
+        [
+            Event(
+                id="ev-call-lost",
+                type="call_completed",
+                contact_id="c-acme-sam",
+                timestamp=AS_OF - timedelta(minutes=5),
+                properties={"transcript_id": "no-such-call"},
+            )
+        ]
+    )
+    ws.run(graph(ws), as_of=AS_OF, progress=False)
+    reasons = [r["reason"] for r in ws.explain("c-acme-sam")["rules"]]
+    assert any("transcript 'no-such-call' not found: decided without it" in r for r in reasons)
