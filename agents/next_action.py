@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -124,19 +124,11 @@ class NextBestAction:
             since: When the trigger happened: `history` after it is their response so far
                 (a reply or a booked meeting), which the rules backend and the prompt weigh.
         """
-        outcome = self.brain.run(
-            self.schema,
-            self.prompt(
-                contact,
-                insights,
-                history=history,
-                score=score,
-                trigger=trigger,
-                now=now,
-                since=since,
-            ),
-            rules=lambda: self._rules(contact, insights, score, _responses(history, since)),
+        prompt = self.prompt(
+            contact, insights, history=history, score=score, trigger=trigger, now=now, since=since
         )
+        rules = self._rules_for(contact, insights, score, _responses(history, since))
+        outcome = self.brain.run(self.schema, prompt, rules=rules)
         return self._checked(outcome.output, outcome.run, contact, insights)
 
     async def adecide(
@@ -151,19 +143,11 @@ class NextBestAction:
         since: datetime | None = None,
     ) -> Decision:
         """`decide` for asyncio batch runs."""
-        outcome = await self.brain.arun(
-            self.schema,
-            self.prompt(
-                contact,
-                insights,
-                history=history,
-                score=score,
-                trigger=trigger,
-                now=now,
-                since=since,
-            ),
-            rules=lambda: self._rules(contact, insights, score, _responses(history, since)),
+        prompt = self.prompt(
+            contact, insights, history=history, score=score, trigger=trigger, now=now, since=since
         )
+        rules = self._rules_for(contact, insights, score, _responses(history, since))
+        outcome = await self.brain.arun(self.schema, prompt, rules=rules)
         return self._checked(outcome.output, outcome.run, contact, insights)
 
     def prompt(
@@ -187,15 +171,21 @@ class NextBestAction:
             history=_history_text(history, now, since),
         )
 
-    def _rules(
+    def _rules_for(
         self,
         contact: Contact,
         insights: TranscriptInsights | None,
         score: float | None,
-        responses: Sequence[Event] = (),
-    ) -> BaseModel:
-        action, why, confidence, quotes = _rules_choice(self, contact, insights, score, responses)
-        return self.schema(action=action, rationale=why, confidence=confidence, quotes=quotes)
+        responses: Sequence[Event],
+    ) -> Callable[[], BaseModel]:
+        """The rules backend's answer, computed only if the brain asks for it."""
+
+        def answer() -> BaseModel:
+            choice = _rules_choice(self, contact, insights, score, responses)
+            action, why, confidence, quotes = choice
+            return self.schema(action=action, rationale=why, confidence=confidence, quotes=quotes)
+
+        return answer
 
     def _checked(
         self,
