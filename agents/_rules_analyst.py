@@ -1,7 +1,7 @@
 """The offline transcript analyser: cue lexicons, extractors and an optional sentence classifier.
 
 Every sentence of every turn is scored per category by weighted cue lexicons (`_lexicons.py`);
-an optional sentence classifier (the MiniLM `SentenceHead`, `_sentence_head.py`) adds its vote.
+an optional sentence classifier (the MiniLM `SentenceHead`, `sentence_head.py`) adds its vote.
 Competitors come from `rapidfuzz` matching, budgets from our money parser, timelines from
 fiscal-aware time rules, sentiment from VADER with a sales-language patch, computed over the
 prospect's sentences that are not pains (a prospect describing a painful status quo is not

@@ -207,7 +207,7 @@ class ContentWriter:
         fallback: ContentSource | None,
     ) -> list[Any]:
         """Library chunks for the contact's pains (or the webinar's topic), via the hook."""
-        library = self.content or fallback
+        library = self.content if self.content is not None else fallback
         if library is None:
             return []
         queries = [p.summary for p in insights.pain_points[:3]] if insights else []

@@ -421,7 +421,7 @@ def _classifier(mode: Literal["auto", "on", "off"]) -> SentenceClassifier | None
     if mode == "off":
         return None
     try:
-        from gtmflow.agents._sentence_head import default_head
+        from gtmflow.agents.sentence_head import default_head
 
         return default_head()
     except Exception:

@@ -345,7 +345,7 @@ def _classifier(mode: str) -> Any:
     if mode == "off":
         return None
     try:
-        from gtmflow.agents._sentence_head import default_head
+        from gtmflow.agents.sentence_head import default_head
 
         return default_head()
     except Exception as exc:  # the embedder is optional

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gtmflow.agents._sentence_head import HEAD_PATH, SentenceHead, default_head
+from gtmflow.agents.sentence_head import HEAD_PATH, SentenceHead, default_head
 from gtmflow.agents.transcript_analyst import TranscriptAnalyst
 from gtmflow.errors import ConfigError
 from gtmflow.tools.transcripts import parse_transcript

@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gtmflow.agents._rules_analyst import cue_scores
-from gtmflow.agents._sentence_head import CATEGORIES, HEAD_PATH, PROSPECT_ONLY, SentenceHead
+from gtmflow.agents.sentence_head import CATEGORIES, HEAD_PATH, PROSPECT_ONLY, SentenceHead
 from gtmflow.tools.embeddings import MiniLMEmbedding
 from gtmflow.tools.transcripts import parse_transcript
 

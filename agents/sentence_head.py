@@ -9,8 +9,18 @@ to the sentence's cue score, so a confident head labels a sentence on its own, a
 tips a weak cue over the line, and a negation cue still vetoes.
 
 The shipped weights (`data/sentence_head.json`, 6 x 385 numbers) are what
-`python training/train_sentence_head.py` writes; a test retrains them and compares. Train your
-own head on your own labelled calls with `SentenceHead.train(...)` and `save(...)`.
+`python training/train_sentence_head.py` writes; a test retrains them and compares. Train a head
+on your own labelled sentences and use it instead:
+
+```python
+from gtmflow.agents.sentence_head import SentenceHead, default_head
+from gtmflow.agents.transcript_analyst import TranscriptAnalyst
+
+embedder = default_head().embedder  # the offline MiniLM, loaded once
+head = SentenceHead.train(embedder, texts, labels, sellers=said_by_seller)  # your calls
+head.save("my_head.json")
+analyst = TranscriptAnalyst(classifier=SentenceHead.load("my_head.json", embedder))
+```
 
 Measured (`python benchmarks/agents.py`): micro F1 0.78 on the held-out calls against 0.54 for
 the lexicons alone, at about 6k words/s on 2 cores. Grouped 5-fold cross-validation on the
