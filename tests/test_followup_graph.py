@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,10 @@ AS_OF = max(c.occurred_at for c in SAMPLE_CALLS) + timedelta(days=1)
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
 
 
+def event(id: str, type: str, contact: str, when: datetime, **properties: Any) -> Event:
+    return Event(id=id, type=type, contact_id=contact, timestamp=when, properties=properties)
+
+
 @pytest.fixture
 def ws(tmp_path: Path) -> Iterator[Workspace]:
     write_sample_transcripts(tmp_path / "transcripts")
@@ -33,12 +37,12 @@ def ws(tmp_path: Path) -> Iterator[Workspace]:
         workspace.events.write_contacts([c.contact for c in SAMPLE_CALLS])
         workspace.events.write_events(
             [
-                Event(
-                    id=f"ev-{c.id}",
-                    type="call_completed",
-                    contact_id=c.contact.id,
-                    timestamp=c.occurred_at + timedelta(hours=1),
-                    properties={"transcript_id": c.id},
+                event(
+                    f"ev-{c.id}",
+                    "call_completed",
+                    c.contact.id,
+                    c.occurred_at + timedelta(hours=1),
+                    transcript_id=c.id,
                 )
                 for c in SAMPLE_CALLS
             ]
@@ -97,12 +101,12 @@ def test_replays_add_nothing_and_a_new_trigger_gets_its_own_followup(ws: Workspa
     later = AS_OF + timedelta(days=3)
     ws.events.write_events(
         [
-            Event(
-                id="ev-webinar",
-                type="webinar_attended",
-                contact_id="c-acme-sam",
-                timestamp=later - timedelta(hours=2),
-                properties={"webinar": "Ops reporting 101"},
+            event(
+                "ev-webinar",
+                "webinar_attended",
+                "c-acme-sam",
+                later - timedelta(hours=2),
+                webinar="Ops reporting 101",
             )
         ]
     )
@@ -193,12 +197,12 @@ def lee(tmp_path: Path) -> Iterator[Workspace]:
         workspace.events.write_contacts([Contact(id="c-lee", email="lee@orbit.example")])
         workspace.events.write_events(
             [
-                Event(
-                    id="ev-call-lee",
-                    type="call_completed",
-                    contact_id="c-lee",
-                    timestamp=AS_OF - timedelta(hours=1),
-                    properties={"transcript": STALLED_CALL},
+                event(
+                    "ev-call-lee",
+                    "call_completed",
+                    "c-lee",
+                    AS_OF - timedelta(hours=1),
+                    transcript=STALLED_CALL,
                 )
             ]
         )
@@ -257,12 +261,12 @@ def test_a_reply_during_the_wait_goes_to_a_person(lee: Workspace) -> None:
 def test_a_new_trigger_during_the_wait_replaces_it(lee: Workspace) -> None:
     g = waiting_graph()
     lee.run(g, as_of=AS_OF, progress=False)
-    webinar = Event(
-        id="ev-webinar-lee",
-        type="webinar_attended",
-        contact_id="c-lee",
-        timestamp=AS_OF + timedelta(days=2),
-        properties={"webinar": "Faster month-end close"},
+    webinar = event(
+        "ev-webinar-lee",
+        "webinar_attended",
+        "c-lee",
+        AS_OF + timedelta(days=2),
+        webinar="Faster month-end close",
     )
     lee.events.write_events([webinar])
     lee.run(g, as_of=AS_OF + timedelta(days=2, hours=1), progress=False)
@@ -283,12 +287,12 @@ def test_followups_recommend_the_workspaces_library_without_wiring(ws: Workspace
     later = AS_OF + timedelta(days=1)
     ws.events.write_events(
         [
-            Event(
-                id="ev-call-acme-2",
-                type="call_completed",
-                contact_id="c-acme-sam",
-                timestamp=later - timedelta(hours=1),
-                properties={"transcript_id": SAMPLE_CALLS[0].id},
+            event(
+                "ev-call-acme-2",
+                "call_completed",
+                "c-acme-sam",
+                later - timedelta(hours=1),
+                transcript_id=SAMPLE_CALLS[0].id,
             )
         ]
     )
@@ -306,12 +310,12 @@ def test_a_call_whose_transcript_is_missing_is_decided_without_it_and_says_so(
 ) -> None:
     ws.events.write_events(
         [
-            Event(
-                id="ev-call-lost",
-                type="call_completed",
-                contact_id="c-acme-sam",
-                timestamp=AS_OF - timedelta(minutes=5),
-                properties={"transcript_id": "no-such-call"},
+            event(
+                "ev-call-lost",
+                "call_completed",
+                "c-acme-sam",
+                AS_OF - timedelta(minutes=5),
+                transcript_id="no-such-call",
             )
         ]
     )
