@@ -137,9 +137,7 @@ def load_rules(spec: str, *, root: Path) -> list[Rule]:
 
 def load_sequences(spec: str, *, root: Path) -> list[Sequence]:
     """Load sequences named `module:attribute`; no such module means no sequences."""
-    module_name = spec.partition(":")[0]
-    local = root / (module_name.replace(".", "/") + ".py")
-    if not local.exists() and importlib.util.find_spec(module_name) is None:
+    if _absent(spec, root):
         return []
     value = _load(spec, root, "sequences", "Sequence")
     if not isinstance(value, list | tuple) or not all(isinstance(s, Sequence) for s in value):
@@ -154,11 +152,7 @@ def load_graphs(spec: str, *, root: Path) -> list[Any]:
     may also name an installed module. Each graph needs a unique `name`: it is part of every
     thread id and idempotency key, so renaming a graph starts its threads afresh.
     """
-    module_name = spec.partition(":")[0]
-    local = root / (module_name.replace(".", "/") + ".py")
-    if not local.exists() and (
-        spec == WorkspaceConfig.graphs or importlib.util.find_spec(module_name) is None
-    ):
+    if _absent(spec, root, installed=spec != WorkspaceConfig.graphs):
         return []
     value = _load(spec, root, "graphs", "build_followup_graph")
     graphs = list(value) if isinstance(value, list | tuple) else [value]
@@ -180,6 +174,18 @@ def load_graphs(spec: str, *, root: Path) -> list[Any]:
     return graphs
 
 
+def _local_file(module_name: str, root: Path) -> Path:
+    return root / (module_name.replace(".", "/") + ".py")
+
+
+def _absent(spec: str, root: Path, *, installed: bool = True) -> bool:
+    """No `module.py` in `root` and (when `installed` may count) no installed module either."""
+    module_name = spec.partition(":")[0]
+    if _local_file(module_name, root).exists():
+        return False
+    return not installed or importlib.util.find_spec(module_name) is None
+
+
 def _load(spec: str, root: Path, what: str, item: str) -> Any:
     module_name, _, attribute = spec.partition(":")
     module = _import(module_name, root)
@@ -194,7 +200,7 @@ def _load(spec: str, root: Path, what: str, item: str) -> Any:
 
 
 def _import(module_name: str, root: Path) -> ModuleType:
-    local = root / (module_name.replace(".", "/") + ".py")
+    local = _local_file(module_name, root)
     if local.exists():
         name = f"gtmflow_workspace_{abs(hash(str(local.resolve())))}_{module_name}"
         spec = importlib.util.spec_from_file_location(name, local)
