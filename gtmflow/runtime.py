@@ -517,6 +517,7 @@ class _LazyContext:
 
     def __init__(self, workspace: Workspace) -> None:
         self._workspace = workspace
+        self._store_path: Path | None = None  # where an embedded store would be
 
     def remember_transcript(
         self,
@@ -536,10 +537,14 @@ class _LazyContext:
         return self._workspace.context.content_for(pains, k)
 
     def _exists(self) -> bool:
-        from gtmflow.tools.context import ContextConfig
+        if self._store_path is None:  # gtmflow.toml is read once, not once per email
+            from gtmflow.tools.context import ContextConfig
 
-        config = ContextConfig.load(self._workspace.root)
-        return config.mode != "embedded" or (self._workspace.root / config.path).exists()
+            config = ContextConfig.load(self._workspace.root)
+            if config.mode != "embedded":
+                return True
+            self._store_path = self._workspace.root / config.path
+        return self._store_path.exists()
 
 
 class _Delta:
