@@ -98,6 +98,18 @@ def results_table(results: Sequence[Result], *, title: str) -> Table:
     return table
 
 
+def results_markdown(results: Sequence[Result]) -> list[str]:
+    """The results as Markdown table lines: metric, value, target, result."""
+    return [
+        "| metric | value | target | result |",
+        "| --- | ---: | ---: | :---: |",
+        *(
+            f"| {r.metric} | {r.shown_value()} | {r.shown_target()} | {r.verdict} |"
+            for r in results
+        ),
+    ]
+
+
 def markdown(
     results: Sequence[Result],
     *,
@@ -120,12 +132,7 @@ def markdown(
         "",
         "## Results",
         "",
-        "| metric | value | target | result |",
-        "| --- | ---: | ---: | :---: |",
-        *(
-            f"| {r.metric} | {r.shown_value()} | {r.shown_target()} | {r.verdict} |"
-            for r in results
-        ),
+        *results_markdown(results),
         "",
         "## Method",
         "",

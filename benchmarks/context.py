@@ -40,6 +40,7 @@ from bench_report import (
     code_state,
     environment,
     load_average,
+    results_markdown,
     results_table,
 )
 
@@ -203,12 +204,7 @@ def markdown_section(results: list[Result], command: str) -> str:
         f"cores, load average {load_average()}; {_commit()}. "
         f"Command: `{command}`.",
         "",
-        "| metric | value | target | result |",
-        "| --- | ---: | ---: | :---: |",
-        *(
-            f"| {r.metric} | {r.shown_value()} | {r.shown_target()} | {r.verdict} |"
-            for r in results
-        ),
+        *results_markdown(results),
         "",
         "Corpus: demo-library sentences recombined into single-chunk documents of 60-140 words "
         "(seeded). Embedder: all-MiniLM-L6-v2 int8 ONNX on onnxruntime (CPU, one thread per "
