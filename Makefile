@@ -31,7 +31,7 @@ lint: $(VENV)/.installed-dev
 # (gtmflow.tools -> tools/), so it checks a tree of symlinks laid out as the installed package.
 typecheck: $(VENV)/.installed-dev
 	@rm -rf $(TC) && mkdir -p $(TC)/gtmflow
-	@for f in gtmflow/*.py gtmflow/py.typed; do ln -s $(CURDIR)/$$f $(TC)/gtmflow/; done
+	@for f in gtmflow/*; do case $$f in *__pycache__) ;; *) ln -s $(CURDIR)/$$f $(TC)/gtmflow/;; esac; done
 	@for d in agents graphs tools prompts examples; do ln -s $(CURDIR)/$$d $(TC)/gtmflow/$$d; done
 	cd $(TC) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p gtmflow
 

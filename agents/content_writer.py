@@ -46,7 +46,7 @@ __all__ = ["PLATFORMS", "ContentSource", "ContentWriter", "Draft", "Platform", "
 
 AGENT = "content_writer"
 ContentSource = ContentLibrary
-"""The retrieval hook: content chunks that answer pains (`gtmflow.tools.context`)."""
+"""The retrieval hook: content chunks that answer pains (`gtmflow.tools.context.context_store`)."""
 
 
 class Draft(BaseModel):

@@ -44,9 +44,9 @@ from gtmflow.agents.content_briefs import (
 from gtmflow.brains import Brain, BrainRun, resolve_brain
 from gtmflow.errors import ConfigError
 from gtmflow.models import Deal
-from gtmflow.tools.attribution import Attribution, ModelName, attribute
-from gtmflow.tools.journeys import Journeys
-from gtmflow.tools.touchpoints import Level, Outcome, TouchData, build_journeys
+from gtmflow.tools.attribution.heuristics import Attribution, ModelName, attribute
+from gtmflow.tools.attribution.journeys import Journeys
+from gtmflow.tools.attribution.touchpoints import Level, Outcome, TouchData, build_journeys
 
 __all__ = [
     "DEFAULT_MODELS",

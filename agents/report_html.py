@@ -13,9 +13,9 @@ from html import escape
 from pathlib import Path
 
 from gtmflow.agents.pipeline_scorer import ContentBrief, PipelineReport, Section
-from gtmflow.tools.attribution import Credit
-from gtmflow.tools.charts import grouped_bars, histogram
-from gtmflow.tools.scoring import ScoreBreakdown, Threshold
+from gtmflow.tools.attribution.charts import grouped_bars, histogram
+from gtmflow.tools.attribution.heuristics import Credit
+from gtmflow.tools.attribution.scoring import ScoreBreakdown, Threshold
 
 __all__ = ["render_html", "write_html"]
 

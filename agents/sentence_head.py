@@ -2,7 +2,7 @@
 
 Cue lexicons are precise but miss paraphrases ("it eats half their morning" is a pain without a
 pain word). This head embeds each sentence with the offline MiniLM embedder
-(`gtmflow.tools.embeddings`) and scores it per category with one logistic regression each,
+(`gtmflow.tools.context.embeddings`) and scores it per category with one logistic regression each,
 trained on gtmflow's own labelled sales calls (`training/calls/`, written for gtmflow and
 independent of the held-out evaluation calls in `benchmarks/data/`). The analyser adds the score
 to the sentence's cue score, so a confident head labels a sentence on its own, a hesitant one
@@ -181,7 +181,7 @@ def default_head() -> SentenceHead:
     Raises:
         EmbeddingModelError: The embedding model is not installed or fails its checksum.
     """
-    from gtmflow.tools.embeddings import MiniLMEmbedding
+    from gtmflow.tools.context.embeddings import MiniLMEmbedding
 
     embedder = MiniLMEmbedding(batch_size=64)  # sentences are short: larger batches are faster
     embedder.check()

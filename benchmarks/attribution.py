@@ -35,10 +35,10 @@ import numpy as np
 from bench_report import Result, Target, code_state, environment, load_average, results_table
 from rich.console import Console
 
-from gtmflow.tools.attribution import HEURISTIC_MODELS, attribute
-from gtmflow.tools.journeys import Journeys
-from gtmflow.tools.markov import markov_attribution
-from gtmflow.tools.shapley import shapley_attribution
+from gtmflow.tools.attribution.heuristics import HEURISTIC_MODELS, attribute
+from gtmflow.tools.attribution.journeys import Journeys
+from gtmflow.tools.attribution.markov import markov_attribution
+from gtmflow.tools.attribution.shapley import shapley_attribution
 
 err = Console(stderr=True)
 out = Console() if sys.stdout.isatty() else Console(width=110)

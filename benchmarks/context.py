@@ -30,8 +30,8 @@ from rich.console import Console
 
 from gtmflow.examples.sample_content import PAINS, sample_content_items
 from gtmflow.models import ContentItem
-from gtmflow.tools.context import ContextStore
-from gtmflow.tools.embeddings import GtmflowEmbedding, MiniLMEmbedding, resolve_embedder
+from gtmflow.tools.context.context_store import ContextStore
+from gtmflow.tools.context.embeddings import GtmflowEmbedding, MiniLMEmbedding, resolve_embedder
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_report import (

@@ -29,10 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gtmflow.models import Action  # noqa: E402
-from gtmflow.tools.outbox import Outbox  # noqa: E402
-from gtmflow.tools.smtp import SMTPTransport  # noqa: E402
-from gtmflow.tools.transports import RetryPolicy, Transport  # noqa: E402
-from gtmflow.tools.webhook import WebhookTransport  # noqa: E402
+from gtmflow.tools.delivery.outbox import Outbox  # noqa: E402
+from gtmflow.tools.delivery.smtp import SMTPTransport  # noqa: E402
+from gtmflow.tools.delivery.transports import RetryPolicy, Transport  # noqa: E402
+from gtmflow.tools.delivery.webhook import WebhookTransport  # noqa: E402
 from tests.local_servers import HTTPReceiver, SMTPServer, closed_port  # noqa: E402
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)

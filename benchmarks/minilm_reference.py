@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gtmflow.tools.embeddings import MiniLMEmbedding
+from gtmflow.tools.context.embeddings import MiniLMEmbedding
 
 SAFETENSORS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 TEXTS = (

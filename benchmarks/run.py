@@ -43,12 +43,12 @@ import gtmflow
 from gtmflow import Contact, Deps, RuleSet, Workspace
 from gtmflow import pipes as p
 from gtmflow._progress import Advance, progress_bar
-from gtmflow._scaffold import RULES_PY
 from gtmflow.examples.sample_world import SampleWorld, generate_sample_world
 from gtmflow.graphs.inbound_router import build_inbound_router
 from gtmflow.pipes import History
-from gtmflow.simulate import simulate
-from gtmflow.tools.events import SQLiteEventStore
+from gtmflow.runtime.scaffold import RULES_PY
+from gtmflow.runtime.simulator import simulate
+from gtmflow.tools.events.event_store import SQLiteEventStore
 
 T = TypeVar("T")
 

@@ -21,9 +21,9 @@ from typing import Final
 
 from gtmflow.examples.sample_world import DEFAULT_END
 from gtmflow.models import ContentItem
-from gtmflow.tools.content_loader import load_content_dir
-from gtmflow.tools.context import ContextStore
-from gtmflow.tools.context_records import ContactNote
+from gtmflow.tools.context.content_loader import load_content_dir
+from gtmflow.tools.context.context_store import ContextStore
+from gtmflow.tools.context.records import ContactNote
 
 __all__ = [
     "CONTENT_DIR",

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from gtmflow.models import Contact, Event
-from gtmflow.tools.events import EventStore
+from gtmflow.tools.events.event_store import EventStore
 
 __all__ = ["SAMPLE_CALLS", "SELLER", "SampleCall", "add_sample_calls", "write_sample_transcripts"]
 

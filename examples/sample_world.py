@@ -43,14 +43,13 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from itertools import accumulate
 from pathlib import Path
 from random import Random
-from types import MappingProxyType
 from typing import IO, Any, Final
 from zoneinfo import ZoneInfo
 
 from gtmflow.errors import ConfigError
+from gtmflow.examples import sample_vocabulary as vocab
 
 __all__ = [
     "CONTACT_HEADERS",
@@ -81,134 +80,6 @@ MALFORMED_ROWS: Final = len(MALFORMED_ROW_KINDS)
 _DAY: Final = 86_400
 _WEEK: Final = 7 * _DAY
 _MAX_BUCKETS: Final = 128
-
-# --- word lists -------------------------------------------------------------------------------
-
-_FIRST_NAMES = (
-    "Anna", "Ben", "Carla", "David", "Elena", "Farid", "Grace", "Hiro", "Ines", "James", "Kavya",
-    "Lars", "Maya", "Noah", "Olivia", "Pedro", "Quinn", "Rosa", "Sam", "Tara", "Umar", "Vera",
-    "Wei", "Ximena", "Yusuf", "Zoe", "Priya", "Lukas", "Sofia", "Mateo", "Chloe", "Ethan",
-)  # fmt: skip
-_LAST_NAMES = (
-    "Schmidt", "Nguyen", "Garcia", "Okafor", "Müller", "Tanaka", "Rossi", "Smith", "Johnson",
-    "Kowalski", "Silva", "Chen", "Patel", "Dubois", "Larsen", "Kim", "Novak", "Haddad", "Brown",
-    "Fischer", "Moreau", "Singh", "Ito", "Walker", "Jensen", "Costa", "Lopez", "Murphy",
-)  # fmt: skip
-_COMPANY_ROOTS = (
-    "Northwind", "Bluepeak", "Ironclad", "Brightline", "Cobalt", "Meridian", "Tallgrass",
-    "Quartz", "Redwood", "Silverlake", "Harbor", "Summit", "Lumen", "Vantage", "Keystone",
-    "Orbital", "Fernhill", "Granite", "Solstice", "Atlas", "Beacon", "Driftwood", "Evergreen",
-)  # fmt: skip
-_COMPANY_SUFFIXES = (
-    "Analytics", "Systems", "Labs", "Logistics", "Health", "Robotics", "Capital", "Software",
-    "Networks", "Foods", "Energy", "Security",
-)  # fmt: skip
-_INDUSTRIES = (
-    "Computer Software", "Financial Services", "Hospital & Health Care", "Logistics & Supply Chain",
-    "Information Technology & Services", "Marketing & Advertising", "Retail", "Manufacturing",
-    "Renewables & Environment",
-)  # fmt: skip
-_EMPLOYEES = ("12", "35", "80", "150", "320", "750", "1800", "5200")
-_COUNTRY_ZONES = (
-    ("United States", ("America/New_York", "America/Chicago", "America/Denver",
-                       "America/Los_Angeles")),
-    ("Germany", ("Europe/Berlin",)),
-    ("United Kingdom", ("Europe/London",)),
-    ("France", ("Europe/Paris",)),
-    ("Netherlands", ("Europe/Amsterdam",)),
-    ("Canada", ("America/Toronto", "America/Vancouver")),
-    ("Singapore", ("Asia/Singapore",)),
-    ("Australia", ("Australia/Sydney",)),
-    ("India", ("Asia/Kolkata",)),
-    ("Japan", ("Asia/Tokyo",)),
-    ("Brazil", ("America/Sao_Paulo",)),
-)  # fmt: skip
-_COUNTRY_CUM = tuple(accumulate((40, 10, 9, 5, 4, 6, 5, 5, 6, 3, 3)))
-_TITLES = (
-    "VP of Marketing", "Head of Demand Generation", "Marketing Operations Manager",
-    "Revenue Operations Lead", "Director of Sales", "Account Executive", "Chief Marketing Officer",
-    "Growth Marketing Manager", "Sales Development Manager", "Chief Revenue Officer",
-    "Content Marketing Lead", "Founder & CEO", "Product Marketing Manager",
-    "Customer Success Manager", "Marketing Analyst",
-)  # fmt: skip
-_STAGES = MappingProxyType({
-    "hot": ("salesqualifiedlead", "opportunity", "marketingqualifiedlead"),
-    "researcher": ("lead", "marketingqualifiedlead", "marketingqualifiedlead"),
-    "dormant": ("subscriber", "lead", "customer"),
-    "new": ("subscriber", "lead"),
-    "light": ("subscriber", "lead", "lead"),
-})  # fmt: skip
-
-# --- site, content and calendar ---------------------------------------------------------------
-
-_BLOG_SLUGS = (
-    "pipeline-velocity-benchmarks", "lead-scoring-without-guesswork", "abm-playbook-2026",
-    "intent-data-explained", "revops-stack-audit", "cold-email-that-gets-replies",
-    "attribution-models-compared", "sales-marketing-sla", "webinar-funnel-teardown",
-    "churn-signals-in-product-data", "case-studies-that-sell", "territory-planning-guide",
-)  # fmt: skip
-_PATH_GROUPS = (
-    ("/",),
-    tuple(f"/blog/{slug}" for slug in _BLOG_SLUGS),
-    ("/pricing",),
-    ("/docs", "/docs/quickstart", "/docs/api/events", "/docs/integrations/salesforce",
-     "/docs/integrations/hubspot", "/docs/security", "/docs/sso"),
-    ("/customers", "/customers/northwind-analytics", "/customers/bluepeak-health"),
-    ("/integrations", "/integrations/salesforce", "/integrations/slack"),
-    ("/product", "/product/workflows", "/product/analytics"),
-    ("/resources", "/resources/webinars"),
-    ("/about", "/careers", "/contact"),
-)  # fmt: skip
-_PRICING_GROUP = 2
-_CUSTOMERS_GROUP = 4
-_INTEREST = MappingProxyType({  # cumulative weights over _PATH_GROUPS, per persona
-    "hot": tuple(accumulate((8, 12, 12, 18, 14, 14, 14, 4, 4))),
-    "researcher": tuple(accumulate((8, 50, 3, 6, 8, 4, 8, 10, 3))),
-    "dormant": tuple(accumulate((15, 40, 3, 8, 8, 6, 10, 6, 4))),
-    "new": tuple(accumulate((20, 25, 5, 10, 10, 8, 14, 4, 4))),
-    "light": tuple(accumulate((25, 40, 4, 4, 6, 4, 8, 4, 5))),
-})  # fmt: skip
-_ASSETS = (  # (asset_id, asset_type, title)
-    ("eb-pipeline-playbook", "ebook", "The B2B Pipeline Playbook"),
-    ("eb-abm-field-guide", "ebook", "Account-Based Marketing: A Field Guide"),
-    ("eb-revops-handbook", "ebook", "The RevOps Handbook"),
-    ("wp-attribution", "whitepaper", "Multi-Touch Attribution That Finance Trusts"),
-    ("wp-intent-data", "whitepaper", "Intent Data: Signal or Noise?"),
-    ("cs-northwind", "case_study", "How Northwind Analytics Doubled SQLs"),
-    ("cs-bluepeak", "case_study", "Bluepeak Health Cuts Lead Response to 5 Minutes"),
-    ("cl-launch", "checklist", "Product Launch Checklist"),
-    ("cl-lead-routing", "checklist", "Lead Routing Audit Checklist"),
-)
-_EBOOKS = tuple(asset for asset in _ASSETS if asset[1] == "ebook")
-_OTHER_ASSETS = tuple(asset for asset in _ASSETS if asset[1] != "ebook")
-_WEBINAR_TITLES = (
-    "Pipeline Forecasting Without Spreadsheets",
-    "From MQL to Meeting in 24 Hours",
-    "Attribution for the Skeptical CFO",
-)
-_UTMS = (  # (referrer, utm_source, utm_medium, utm_campaign)
-    ("https://www.google.com/", "google", "cpc", "brand-search"),
-    ("https://www.linkedin.com/", "linkedin", "paid_social", "q1-abm"),
-    ("https://www.g2.com/", "g2", "referral", "g2-category"),
-    ("https://news.ycombinator.com/", None, None, None),
-    ("https://www.google.com/", None, None, None),
-)
-_HOURS = tuple(range(24))
-_HOUR_CUM = tuple(accumulate(
-    (1, 1, 1, 1, 1, 2, 4, 10, 30, 60, 70, 65, 45, 55, 65, 60, 50, 35, 15, 10, 8, 6, 3, 2)
-))  # fmt: skip
-
-# The persona block: shuffled once per 20 contacts, so shares are exact for every 20.
-_BLOCK = (
-    ("hot", "first"), ("hot", "ebook"), ("hot", "maybe"),
-    ("researcher", "ebook"), ("researcher", "ebook"), ("researcher", "ebook"),
-    ("researcher", "ebook"), ("researcher", "other"),
-    *(("dormant", ""),) * 5, ("new", ""), *(("light", ""),) * 6,
-)  # fmt: skip
-_SEGMENT_SHARE = 0.024
-_SEGMENT_TRACK = MappingProxyType(
-    {"page_view": "Page Viewed", "email_open": "Email Opened", "form_submit": "Form Submitted"}
-)
 
 _Raw = tuple[int, str, dict[str, Any]]
 """A generated event before serialisation: (epoch seconds, type, properties)."""
@@ -345,8 +216,8 @@ def _write_contacts(world: SampleWorld, calendar: _Calendar, seed: int, spool: _
 
 def _persona(seed: int, number: int) -> tuple[str, str]:
     """Return the (persona, variant) of contact `number`, from its shuffled block of 20."""
-    block, slot = divmod(number - 1, len(_BLOCK))
-    order = list(_BLOCK)
+    block, slot = divmod(number - 1, len(vocab.BLOCK))
+    order = list(vocab.BLOCK)
     Random(f"{seed}/block/{block}").shuffle(order)
     persona, variant = order[slot]
     if persona == "hot" and variant == "first":
@@ -356,13 +227,13 @@ def _persona(seed: int, number: int) -> tuple[str, str]:
 
 def _make_person(number: int, persona: tuple[str, str], rng: Random, seen: set[str]) -> _Person:
     """Build one contact: name, unique email, company firmographics, title, stage, time zone."""
-    first, last = rng.choice(_FIRST_NAMES), rng.choice(_LAST_NAMES)
-    company = f"{rng.choice(_COMPANY_ROOTS)} {rng.choice(_COMPANY_SUFFIXES)}"
+    first, last = rng.choice(vocab.FIRST_NAMES), rng.choice(vocab.LAST_NAMES)
+    company = f"{rng.choice(vocab.COMPANY_ROOTS)} {rng.choice(vocab.COMPANY_SUFFIXES)}"
     zones, (industry, employees, country) = _company(company)
     zone = zones[0] if rng.random() < 0.7 else rng.choice(zones)
     email = _unique_email(first, last, company, number, seen)
-    record_id, title = f"c-{number:04d}", rng.choice(_TITLES)
-    stage = rng.choice(_STAGES[persona[0]])
+    record_id, title = f"c-{number:04d}", rng.choice(vocab.TITLES)
+    stage = rng.choice(vocab.STAGES[persona[0]])
     row = (record_id, first, last, email, company, title, stage, zone, industry, employees, country)
     return _Person(number, record_id, row, ZoneInfo(zone), *persona)
 
@@ -370,8 +241,8 @@ def _make_person(number: int, persona: tuple[str, str], rng: Random, seen: set[s
 def _company(name: str) -> tuple[tuple[str, ...], tuple[str, str, str]]:
     """Return a company's time zones and its industry, head count and country (fixed per name)."""
     rng = Random(f"company/{name}")
-    country, zones = rng.choices(_COUNTRY_ZONES, cum_weights=_COUNTRY_CUM)[0]
-    return zones, (rng.choice(_INDUSTRIES), rng.choice(_EMPLOYEES), country)
+    country, zones = rng.choices(vocab.COUNTRY_ZONES, cum_weights=vocab.COUNTRY_CUM)[0]
+    return zones, (rng.choice(vocab.INDUSTRIES), rng.choice(vocab.EMPLOYEES), country)
 
 
 def _unique_email(first: str, last: str, company: str, number: int, seen: set[str]) -> str:
@@ -417,7 +288,7 @@ def _webinars(start: int, end: int) -> tuple[tuple[int, str, str], ...]:
     slots = (_weekday_at(start + span * k // 4, 3, 16) for k in (1, 2, 3))
     return tuple(
         (at, f"wb-{i:02d}", title)
-        for i, (at, title) in enumerate(zip(slots, _WEBINAR_TITLES, strict=True), 1)
+        for i, (at, title) in enumerate(zip(slots, vocab.WEBINAR_TITLES, strict=True), 1)
         if start + _DAY < at < end
     )
 
@@ -453,7 +324,7 @@ class _Journey:
             day = datetime.fromtimestamp(rng.randrange(lo, max(hi, lo + 1)), self.person.zone)
             if day.weekday() < 5 or rng.random() < 0.15:
                 break
-        hour = rng.choices(_HOURS, cum_weights=_HOUR_CUM)[0]
+        hour = rng.choices(vocab.HOURS, cum_weights=vocab.HOUR_CUM)[0]
         local = day.replace(hour=hour, minute=rng.randrange(60), second=rng.randrange(60))
         at = int(local.timestamp())
         # Moving to the chosen hour can leave the range by less than a day; step back inside.
@@ -463,13 +334,13 @@ class _Journey:
 
     def path(self) -> str:
         """Pick the next page by the persona's interests, within the pricing-view budget."""
-        interest = _INTEREST[self.person.persona]
-        group = self.rng.choices(range(len(_PATH_GROUPS)), cum_weights=interest)[0]
-        if group == _PRICING_GROUP and self.pricing_left <= 0:
-            group = _CUSTOMERS_GROUP
-        elif group == _PRICING_GROUP:
+        interest = vocab.INTEREST[self.person.persona]
+        group = self.rng.choices(range(len(vocab.PATH_GROUPS)), cum_weights=interest)[0]
+        if group == vocab.PRICING_GROUP and self.pricing_left <= 0:
+            group = vocab.CUSTOMERS_GROUP
+        elif group == vocab.PRICING_GROUP:
             self.pricing_left -= 1
-        return self.rng.choice(_PATH_GROUPS[group])
+        return self.rng.choice(vocab.PATH_GROUPS[group])
 
     def session(self, at: int, pages: float, utm: tuple[str | None, ...] | None = None) -> int:
         """Add a browsing session of about `pages` page views from `at`; return its end."""
@@ -477,7 +348,7 @@ class _Journey:
         count = 1 + int(rng.expovariate(1 / max(pages - 1, 0.01)))
         first: dict[str, Any] = {}
         if utm is None and rng.random() < 0.45:
-            utm = rng.choice(_UTMS)
+            utm = rng.choice(vocab.UTMS)
         if utm is not None:
             keys = ("referrer", "utm_source", "utm_medium", "utm_campaign")
             first = {key: value for key, value in zip(keys, utm, strict=True) if value}
@@ -598,7 +469,7 @@ def _hot(journey: _Journey) -> None:
     else:
         _pricing_burst(journey, first)
     if variant == "ebook" and rng.random() < 0.5:
-        journey.download(first, cal.end, _EBOOKS)
+        journey.download(first, cal.end, vocab.EBOOKS)
 
 
 def _pricing_burst(journey: _Journey, first: int) -> None:
@@ -636,9 +507,9 @@ def _researcher(journey: _Journey) -> None:
     journey.opens(first, cal.end, 0.55)
     journey.ensure_recent_open(first)
     if journey.person.variant == "ebook":
-        journey.download(first, cal.end, _EBOOKS)
+        journey.download(first, cal.end, vocab.EBOOKS)
     for _ in range(rng.randrange(1, 4)):
-        journey.download(first, cal.end, _OTHER_ASSETS)
+        journey.download(first, cal.end, vocab.OTHER_ASSETS)
     journey.webinars(first, 0.45)
 
 
@@ -653,7 +524,7 @@ def _dormant(journey: _Journey) -> None:
     if earlier and not any(e[1] == "email_open" for e in journey.events):
         journey.open_email(*rng.choice(earlier), quiet)
     if rng.random() < 0.04:
-        journey.download(first, quiet, _EBOOKS)
+        journey.download(first, quiet, vocab.EBOOKS)
     if rng.random() < 0.2:  # still visits the site now and then, never opens mail
         journey.session(journey.local_time(quiet, cal.end), 2)
     if rng.random() < 0.15:
@@ -689,7 +560,7 @@ def _light(journey: _Journey) -> None:
     journey.opens(first, cal.end, 0.35)
     journey.ensure_recent_open(first)
     if rng.random() < 0.03:
-        journey.download(first, cal.end, _EBOOKS)
+        journey.download(first, cal.end, vocab.EBOOKS)
 
 
 # --- serialisation ----------------------------------------------------------------------------
@@ -705,7 +576,7 @@ def _lines(
     segment_ok = person.variant != "exact"  # keep the exact-window edge case plain
     for i, (at, kind, props) in enumerate(events, 1):
         arrival = at + delay if at // _DAY == late_day else at
-        if segment_ok and kind in _SEGMENT_TRACK and rng.random() < _SEGMENT_SHARE:
+        if segment_ok and kind in vocab.SEGMENT_TRACK and rng.random() < vocab.SEGMENT_SHARE:
             payload = _segment(person.record_id, at, kind, props, rng)
         else:
             payload = {
@@ -726,7 +597,7 @@ def _segment(user: str, at: int, kind: str, props: dict[str, Any], rng: Random) 
     if kind == "page_view" and rng.random() < 0.5:
         name = props["path"].strip("/").split("/")[0].title() or "Home"
         return {"type": "page", "name": name, "properties": props, **common}
-    return {"type": "track", "event": _SEGMENT_TRACK[kind], **common, "properties": props}
+    return {"type": "track", "event": vocab.SEGMENT_TRACK[kind], **common, "properties": props}
 
 
 def _iso(at: int) -> str:

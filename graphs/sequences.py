@@ -1,4 +1,4 @@
-"""Sequences: timed multi-step journeys (send, wait, branch, exit) as LangGraph threads.
+"""Sequences: timed multi-step series (send, wait, branch, exit) run as LangGraph threads.
 
 Define a sequence in Python; each enrollment of a contact runs as one thread
 (`thread_id = "sequence:<name>:<contact_id>"`) whose state is a program counter, not a history:
@@ -189,7 +189,7 @@ def _emit_around(program: list[Op], head: Op, yes: Seq[Step], no: Seq[Step]) -> 
 
 @dataclass(frozen=True)
 class Sequence:
-    """A named journey: ordered steps, exit conditions and a re-enrollment policy.
+    """A named sequence: ordered steps, exit conditions and a re-enrollment policy.
 
     Attributes:
         name: Used in `enroll(name)`, thread ids and idempotency keys.

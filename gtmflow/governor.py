@@ -28,8 +28,8 @@ from zoneinfo import ZoneInfo
 from gtmflow.clock import format_duration, parse_duration
 from gtmflow.errors import ConfigError
 from gtmflow.models import Contact
-from gtmflow.tools.events import EventStore
-from gtmflow.tools.outbox import Outbox, OutboxRecord, Verdict
+from gtmflow.tools.delivery.outbox import Outbox, OutboxRecord, Verdict
+from gtmflow.tools.events.event_store import EventStore
 
 __all__ = [
     "ApprovalMode",

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from gtmflow import Workspace
-from gtmflow._scaffold import scaffold
+from gtmflow.runtime.scaffold import scaffold
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gtmflow.errors import ConfigError, InputError
-from gtmflow.tools.attribution import HEURISTIC_MODELS, MODELS, attribute
-from gtmflow.tools.journeys import Journeys
+from gtmflow.tools.attribution.heuristics import HEURISTIC_MODELS, MODELS, attribute
+from gtmflow.tools.attribution.journeys import Journeys
 
 
 def credits(journeys: Journeys, model: str, **options: object) -> dict[str, tuple[float, float]]:

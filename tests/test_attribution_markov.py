@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gtmflow.errors import ConfigError
-from gtmflow.tools.journeys import Journeys, read_paths
-from gtmflow.tools.markov import build_chain, markov_attribution, removal_effects
+from gtmflow.tools.attribution.journeys import Journeys, read_paths
+from gtmflow.tools.attribution.markov import build_chain, markov_attribution, removal_effects
 
 from .conftest import SHARED
 
@@ -223,7 +223,7 @@ def test_heuristics_equal_channelattribution_exactly() -> None:
         reference = ca.heuristic_models(
             frame, "path", "total_conversions", var_value="total_conversion_value", flg_pro=False
         ).set_index("channel_name")
-    from gtmflow.tools.attribution import attribute
+    from gtmflow.tools.attribution.heuristics import attribute
 
     journeys = read_paths(CA_DATA)
     for ours_name, theirs in (

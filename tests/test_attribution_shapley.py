@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gtmflow.errors import ConfigError
-from gtmflow.tools.journeys import Journeys
-from gtmflow.tools.markov import build_chain
-from gtmflow.tools.shapley import coalition_values, shapley_attribution
+from gtmflow.tools.attribution.journeys import Journeys
+from gtmflow.tools.attribution.markov import build_chain
+from gtmflow.tools.attribution.shapley import coalition_values, shapley_attribution
 
 
 def chain_value(j: Journeys, coalition: frozenset[str], order: int = 1) -> tuple[float, float]:

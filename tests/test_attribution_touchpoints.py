@@ -14,10 +14,9 @@ from gtmflow.errors import ConfigError, InputError
 from gtmflow.examples.sample_deals import generate_sample_deals
 from gtmflow.examples.sample_world import generate_sample_world
 from gtmflow.models import Action, Deal, Event
-from gtmflow.tools.attribution import attribute
-from gtmflow.tools.journeys import Journeys, read_paths, write_paths
-from gtmflow.tools.outbox import Outbox
-from gtmflow.tools.touchpoints import (
+from gtmflow.tools.attribution.heuristics import attribute
+from gtmflow.tools.attribution.journeys import Journeys, read_paths, write_paths
+from gtmflow.tools.attribution.touchpoints import (
     TouchData,
     TouchpointConfig,
     build_journeys,
@@ -26,6 +25,7 @@ from gtmflow.tools.touchpoints import (
     touches_from_events,
     touches_from_outbox,
 )
+from gtmflow.tools.delivery.outbox import Outbox
 
 from .conftest import SHARED, at
 

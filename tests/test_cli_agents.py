@@ -9,7 +9,7 @@ import typer
 from typer.testing import CliRunner
 
 from gtmflow import Workspace
-from gtmflow.cli_agents import register
+from gtmflow.cli.agent_commands import register
 from gtmflow.examples.sample_content import sample_content_items
 from gtmflow.examples.sample_transcripts import SAMPLE_CALLS, SELLER, write_sample_transcripts
 

@@ -12,10 +12,10 @@ import typer
 from typer.testing import CliRunner
 
 from gtmflow import Workspace
-from gtmflow.cli_attribution import register
+from gtmflow.cli.attribution_commands import register
 from gtmflow.examples.sample_deals import generate_sample_deals
 from gtmflow.examples.sample_world import generate_sample_world
-from gtmflow.tools.journeys import Journeys, write_paths
+from gtmflow.tools.attribution.journeys import Journeys, write_paths
 
 app = typer.Typer()
 
@@ -141,7 +141,7 @@ def test_score_lists_explains_and_emits_threshold_events(demo: Path) -> None:
 def test_workspace_scoring_py_replaces_the_default(tmp_path: Path) -> None:
     (tmp_path / "scoring.py").write_text(
         "from gtmflow import pipes as p\n"
-        "from gtmflow.tools.scoring import LeadScorer, fit\n"
+        "from gtmflow.tools.attribution.scoring import LeadScorer, fit\n"
         "SCORER = LeadScorer(rules=(fit('anyone', p.attr('id', exists=True), 7),))\n"
     )
     with Workspace.open(tmp_path) as ws:

@@ -19,11 +19,11 @@ from typer.testing import CliRunner
 
 from gtmflow.errors import ConfigError, StoreError
 from gtmflow.models import ContentItem
-from gtmflow.tools.chunking import chunk_text
-from gtmflow.tools.content_loader import load_content_dir
-from gtmflow.tools.context import ContextStore
-from gtmflow.tools.context_records import ContactNote
-from gtmflow.tools.embeddings import HashingEmbedding, MiniLMEmbedding
+from gtmflow.tools.context.chunking import chunk_text
+from gtmflow.tools.context.content_loader import load_content_dir
+from gtmflow.tools.context.context_store import ContextStore
+from gtmflow.tools.context.embeddings import HashingEmbedding, MiniLMEmbedding
+from gtmflow.tools.context.records import ContactNote
 
 D0 = datetime(2025, 3, 1, tzinfo=UTC)
 D1 = datetime(2025, 6, 1, tzinfo=UTC)
@@ -165,7 +165,7 @@ def test_transcript_insights_are_one_replaceable_note_per_transcript(store: Cont
 def test_the_store_persists_across_processes(tmp_path: Path) -> None:
     folder = tmp_path / "chroma"
     writer = f"""
-        from gtmflow.tools.context import ContextStore
+        from gtmflow.tools.context.context_store import ContextStore
         from gtmflow.models import ContentItem
         with ContextStore.open({str(folder)!r}) as store:
             store.upsert_content([ContentItem(id="soc2", title="Security",
@@ -179,7 +179,7 @@ def test_the_store_persists_across_processes(tmp_path: Path) -> None:
         store.upsert_content([ContentItem(id="pricing", title="Pricing", body="Growth: $1,450.")])
     reader = f"""
         import chromadb, json
-        import gtmflow.tools.embeddings  # registers the embedder so the collection reopens
+        import gtmflow.tools.context.embeddings  # registers the embedder so the collection reopens
         collection = chromadb.PersistentClient({str(folder)!r}).get_collection("content")
         found = collection.query(query_texts=["what does it cost"], n_results=1)
         print(json.dumps([collection.metadata, found["ids"][0][0]]))
@@ -197,8 +197,8 @@ def test_a_second_writer_process_is_refused_with_a_clear_error(
     folder = tmp_path / "chroma"
     holder = f"""
         import sys
-        from gtmflow.tools.context import ContextStore
-        from gtmflow.tools.embeddings import HashingEmbedding
+        from gtmflow.tools.context.context_store import ContextStore
+        from gtmflow.tools.context.embeddings import HashingEmbedding
         store = ContextStore.open({str(folder)!r}, embedder=HashingEmbedding())
         print("ready", flush=True)
         sys.stdin.readline()
@@ -269,7 +269,7 @@ def test_an_unreachable_server_says_how_to_start_one(tmp_path: Path) -> None:
 def test_cli_ingests_a_folder_searches_lists_notes_and_forgets(tmp_path: Path) -> None:
     import typer
 
-    from gtmflow.cli_context import forget_context, ingest_content_command, register
+    from gtmflow.cli.context_commands import forget_context, ingest_content_command, register
 
     app = typer.Typer()
     ingest = typer.Typer()

@@ -19,8 +19,8 @@ from gtmflow.examples.sample_content import (
     seed_context,
 )
 from gtmflow.models import ContentItem
-from gtmflow.tools.context import ContextStore
-from gtmflow.tools.embeddings import GtmflowEmbedding, HashingEmbedding, MiniLMEmbedding
+from gtmflow.tools.context.context_store import ContextStore
+from gtmflow.tools.context.embeddings import GtmflowEmbedding, HashingEmbedding, MiniLMEmbedding
 
 DOCS = {  # id: (title, body), written as short but real pieces of a content library
     "price": ("Plans and pricing", "Plans start at $490 a month. Every plan includes unlimited "

@@ -14,12 +14,14 @@ SUBPACKAGES = ("agents", "graphs", "tools", "prompts", "examples")
 
 
 def _modules() -> list[str]:
-    names = [m.name for m in pkgutil.iter_modules(gtmflow.__path__, "gtmflow.")]
-    for sub in SUBPACKAGES:
-        package = importlib.import_module(f"gtmflow.{sub}")
-        names += [f"gtmflow.{sub}"]
-        names += [m.name for m in pkgutil.iter_modules(package.__path__, f"gtmflow.{sub}.")]
-    return sorted(n for n in names if not n.endswith("__main__"))
+    """Every module of the package, sub-packages (rooms) included."""
+    names = ["gtmflow"]
+    packages = [gtmflow] + [importlib.import_module(f"gtmflow.{s}") for s in SUBPACKAGES]
+    for package in packages:
+        if package is not gtmflow:
+            names.append(package.__name__)
+        names += [m.name for m in pkgutil.walk_packages(package.__path__, f"{package.__name__}.")]
+    return sorted({n for n in names if not n.endswith("__main__")})
 
 
 @pytest.mark.parametrize("name", _modules())

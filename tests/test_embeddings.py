@@ -12,7 +12,7 @@ from chromadb.utils.embedding_functions import config_to_embedding_function
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from gtmflow.errors import ConfigError
-from gtmflow.tools.embeddings import (
+from gtmflow.tools.context.embeddings import (
     MINILM_MODEL_ID,
     EmbeddingModelError,
     HashingEmbedding,
@@ -139,7 +139,7 @@ def _installed_model() -> str:
 
 @pytest.mark.slow
 def test_the_static_embedding_is_derived_once_and_beats_word_matching(tmp_path: Path) -> None:
-    from gtmflow.tools.static_embedding import StaticEmbedding
+    from gtmflow.tools.context.static_embedding import StaticEmbedding
 
     from .test_context_retrieval import _recall_at_5
 

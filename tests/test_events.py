@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from gtmflow.errors import ConfigError, StoreError
 from gtmflow.models import Contact, Event
-from gtmflow.tools.events import (
+from gtmflow.tools.events.event_store import (
     SCHEMA_VERSION,
     EventStore,
     SQLiteEventStore,

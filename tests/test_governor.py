@@ -14,9 +14,9 @@ from gtmflow.clock import VirtualClock
 from gtmflow.errors import ConfigError
 from gtmflow.governor import Governor, GovernorPolicy, QuietHours, payload_digest, variant
 from gtmflow.models import Action, Contact, Event
-from gtmflow.tools.events import SQLiteEventStore
-from gtmflow.tools.outbox import Outbox
-from gtmflow.tools.transports import RecordingTransport
+from gtmflow.tools.delivery.outbox import Outbox
+from gtmflow.tools.delivery.transports import RecordingTransport
+from gtmflow.tools.events.event_store import SQLiteEventStore
 
 MONDAY_NOON = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 

@@ -15,7 +15,7 @@ from gtmflow.errors import ConfigError
 from gtmflow.graphs.inbound_router import build_inbound_router, rulesets_of
 from gtmflow.models import Event
 from gtmflow.routing import Route, RoutedState, add_route
-from gtmflow.tools.events import SQLiteEventStore
+from gtmflow.tools.events.event_store import SQLiteEventStore
 
 from .conftest import at
 

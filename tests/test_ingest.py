@@ -16,8 +16,8 @@ from pydantic import ValidationError
 
 from gtmflow.errors import ConfigError, InputError
 from gtmflow.models import Contact, Event
-from gtmflow.tools.events import SQLiteEventStore, WriteResult
-from gtmflow.tools.ingest import (
+from gtmflow.tools.events.event_store import SQLiteEventStore, WriteResult
+from gtmflow.tools.events.ingest import (
     IngestReport,
     explain_validation_error,
     ingest_contacts,

@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from gtmflow.cli import app
 from gtmflow.errors import ConfigError
-from gtmflow.tools.events import SQLiteEventStore
-from gtmflow.tools.ingest import ingest_events
-from gtmflow.tools.mapping import EventMapping
+from gtmflow.tools.events.event_store import SQLiteEventStore
+from gtmflow.tools.events.ingest import ingest_events
+from gtmflow.tools.events.mapping import EventMapping
 
 CSV = "uid,when,what,page\n1,06-05-2014 9.30,page_view,/pricing\n2,31-02-2014 9.30,page_view,/\n"
 

@@ -10,8 +10,13 @@ import pytest
 
 from gtmflow.errors import ConfigError
 from gtmflow.models import Action
-from gtmflow.tools.outbox import Outbox, OutboxRecord
-from gtmflow.tools.transports import DeliveryFailed, FileTransport, RecordingTransport, Transport
+from gtmflow.tools.delivery.outbox import Outbox, OutboxRecord
+from gtmflow.tools.delivery.transports import (
+    DeliveryFailed,
+    FileTransport,
+    RecordingTransport,
+    Transport,
+)
 
 WHEN = datetime(2026, 3, 1, tzinfo=UTC)
 

@@ -25,10 +25,10 @@ from gtmflow.errors import ConfigError
 from gtmflow.models import Contact
 from gtmflow.prompts import load_prompt
 from gtmflow.testing import ScriptedChatModel
-from gtmflow.tools.attribution import attribute
-from gtmflow.tools.charts import grouped_bars, histogram
-from gtmflow.tools.journeys import Journeys
-from gtmflow.tools.scoring import Threshold, default_scorer
+from gtmflow.tools.attribution.charts import grouped_bars, histogram
+from gtmflow.tools.attribution.heuristics import attribute
+from gtmflow.tools.attribution.journeys import Journeys
+from gtmflow.tools.attribution.scoring import Threshold, default_scorer
 
 from .conftest import at
 
@@ -314,7 +314,7 @@ def test_svg_charts_are_well_formed_and_escape_text() -> None:
 
 
 def test_context_retriever_reads_a_real_context_store(tmp_path: Path) -> None:
-    context = pytest.importorskip("gtmflow.tools.context")
+    context = pytest.importorskip("gtmflow.tools.context.context_store")
     from gtmflow.agents.pipeline_scorer import context_retriever
     from gtmflow.models import ContentItem
 

@@ -17,9 +17,9 @@ from gtmflow import Workspace
 from gtmflow import pipes as p
 from gtmflow.graphs.inbound_router import build_inbound_router
 from gtmflow.models import Contact
-from gtmflow.tools.events import SQLiteEventStore
-from gtmflow.tools.ingest import ingest_events
-from gtmflow.tools.mapping import EventMapping
+from gtmflow.tools.events.event_store import SQLiteEventStore
+from gtmflow.tools.events.ingest import ingest_events
+from gtmflow.tools.events.mapping import EventMapping
 from gtmflow.triggers import RuleSet
 
 from .conftest import SHARED

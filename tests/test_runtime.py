@@ -11,7 +11,7 @@ from gtmflow import Workspace
 from gtmflow import pipes as p
 from gtmflow.errors import ConfigError
 from gtmflow.graphs.inbound_router import build_inbound_router
-from gtmflow.tools.outbox import Outbox
+from gtmflow.tools.delivery.outbox import Outbox
 
 from .conftest import at, ev, write_events
 

@@ -16,8 +16,8 @@ from gtmflow.errors import ConfigError
 from gtmflow.graphs.inbound_router import build_inbound_router
 from gtmflow.models import Contact, Deal, Event
 from gtmflow.pipes import EvalContext, History
-from gtmflow.tools.backtest import auc, backtest, deal_labels, suggest_points
-from gtmflow.tools.scoring import (
+from gtmflow.tools.attribution.backtest import auc, backtest, deal_labels, suggest_points
+from gtmflow.tools.attribution.scoring import (
     CROSSED,
     LeadScorer,
     Threshold,

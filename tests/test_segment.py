@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from gtmflow.errors import InputError
 from gtmflow.models import Contact, Event
-from gtmflow.tools.segment import (
+from gtmflow.tools.events.segment import (
     SEGMENT_EVENT_NAMES,
     from_segment,
     is_segment_payload,

@@ -12,7 +12,7 @@ import pytest
 from gtmflow import VirtualClock, Workspace
 from gtmflow.errors import ConfigError
 from gtmflow.models import Event
-from gtmflow.tools.scheduler import Scheduler
+from gtmflow.tools.delivery.scheduler import Scheduler
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday morning
 
@@ -89,7 +89,7 @@ def test_sequence_sends_waits_and_branches_on_time(ws: Workspace) -> None:
     assert _sent(ws) == ["welcome", "engaged"]  # opened within 3 days: engaged branch
     ws.tick(START + timedelta(days=10, hours=1), progress=False)
     assert _sent(ws) == ["welcome", "engaged", "nudge", "last"]  # no demo in 7 days: timeout path
-    state = ws.journeys.graph("onboarding").get_state(
+    state = ws.enrollments.graph("onboarding").get_state(
         {"configurable": {"thread_id": "sequence:onboarding:c"}}
     )
     assert state.values["status"] == "completed"

@@ -18,8 +18,8 @@ import pytest
 from gtmflow import VirtualClock, Workspace
 from gtmflow.governor import GovernorPolicy
 from gtmflow.models import Action, Contact, Event
-from gtmflow.simulate import check_invariants
-from gtmflow.tools.transports import RecordingTransport
+from gtmflow.runtime.simulator import check_invariants
+from gtmflow.tools.delivery.transports import RecordingTransport
 
 NIGHT = datetime(2026, 3, 3, 2, 0, tzinfo=UTC)  # a Tuesday, 02:00 UTC
 
@@ -71,7 +71,7 @@ BATCH = textwrap.dedent("""
     from datetime import timedelta
     from gtmflow import VirtualClock, Workspace
     from gtmflow.examples.sample_world import DEFAULT_END
-    from gtmflow.tools.transports import FileTransport
+    from gtmflow.tools.delivery.transports import FileTransport
     root = sys.argv[1]
     with Workspace.open(root, clock=VirtualClock(DEFAULT_END)) as ws:
         ws.run(as_of=DEFAULT_END, progress=False)
@@ -81,7 +81,7 @@ BATCH = textwrap.dedent("""
 
 
 def _prepare(root: Path, data: Path) -> None:
-    from gtmflow._scaffold import scaffold
+    from gtmflow.runtime.scaffold import scaffold
 
     scaffold(root)
     with Workspace.open(root) as ws:

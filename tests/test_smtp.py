@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from gtmflow.clock import VirtualClock
 from gtmflow.errors import ConfigError, StoreError
 from gtmflow.models import Action
-from gtmflow.tools.outbox import Outbox
-from gtmflow.tools.smtp import SMTPTransport, message_id
-from gtmflow.tools.transports import RetryPolicy
+from gtmflow.tools.delivery.outbox import Outbox
+from gtmflow.tools.delivery.smtp import SMTPTransport, message_id
+from gtmflow.tools.delivery.transports import RetryPolicy
 
 from .local_servers import Cert, Mailbox, SMTPServer, closed_port, make_cert
 

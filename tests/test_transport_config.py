@@ -15,13 +15,13 @@ import pytest
 from gtmflow.clock import VirtualClock
 from gtmflow.errors import ConfigError
 from gtmflow.models import Action, Contact
-from gtmflow.tools import transport_config
-from gtmflow.tools.events import SQLiteEventStore
-from gtmflow.tools.outbox import Outbox
-from gtmflow.tools.smtp import SMTPTransport
-from gtmflow.tools.transport_config import build_transports, load_transports
-from gtmflow.tools.transports import ConsoleTransport, FileTransport, RoutingTransport
-from gtmflow.tools.webhook import WebhookTransport
+from gtmflow.tools.delivery import transport_config
+from gtmflow.tools.delivery.outbox import Outbox
+from gtmflow.tools.delivery.smtp import SMTPTransport
+from gtmflow.tools.delivery.transport_config import build_transports, load_transports
+from gtmflow.tools.delivery.transports import ConsoleTransport, FileTransport, RoutingTransport
+from gtmflow.tools.delivery.webhook import WebhookTransport
+from gtmflow.tools.events.event_store import SQLiteEventStore
 
 from .local_servers import HTTPReceiver, SMTPServer
 

@@ -18,9 +18,9 @@ from tenacity import Retrying, stop_after_attempt, wait_none
 from gtmflow.clock import VirtualClock
 from gtmflow.errors import ConfigError
 from gtmflow.models import Action
-from gtmflow.tools.outbox import Outbox
-from gtmflow.tools.transports import RetryPolicy
-from gtmflow.tools.webhook import WebhookTransport, slack_message, verify_signature
+from gtmflow.tools.delivery.outbox import Outbox
+from gtmflow.tools.delivery.transports import RetryPolicy
+from gtmflow.tools.delivery.webhook import WebhookTransport, slack_message, verify_signature
 
 from .local_servers import Cert, HTTPReceiver, closed_port, make_cert
 

@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from gtmflow.clock import Clock, SystemClock
-from gtmflow.tools.events import EventStore
-from gtmflow.tools.scheduler import Scheduler
+from gtmflow.tools.delivery.scheduler import Scheduler
+from gtmflow.tools.events.event_store import EventStore
 
 __all__ = ["ContactMemory", "ContentLibrary", "Deps"]
 

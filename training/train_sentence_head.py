@@ -26,7 +26,7 @@ from rich.table import Table
 
 from gtmflow.agents._rules_analyst import cue_scores
 from gtmflow.agents.sentence_head import CATEGORIES, HEAD_PATH, PROSPECT_ONLY, SentenceHead
-from gtmflow.tools.embeddings import MiniLMEmbedding
+from gtmflow.tools.context.embeddings import MiniLMEmbedding
 from gtmflow.tools.transcripts import parse_transcript
 
 CALLS = Path(__file__).resolve().parent / "calls"

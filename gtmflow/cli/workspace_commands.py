@@ -1,0 +1,290 @@
+"""Workspace commands: init, ingest events/contacts, run, outbox, deliver, explain, forget, demo,
+schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from gtmflow.cli._common import (
+    JsonOpt,
+    WorkspaceOpt,
+    console,
+    emit,
+    errors,
+    open_workspace,
+    parse_time,
+    table,
+)
+from gtmflow.graphs.inbound_router import GRAPH_NAME
+from gtmflow.models import ActionStatus, json_schemas
+from gtmflow.runtime.scaffold import scaffold
+from gtmflow.runtime.workspace import Workspace
+from gtmflow.tools.events.mapping import EventMapping
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
+    """Add the workspace commands to the app, and `ingest events` / `ingest contacts`."""
+    for command in (init, run, outbox, deliver, explain, forget, demo, schema):
+        app.command()(command)
+    ingest_app.command("events")(ingest_events_cmd)
+    ingest_app.command("contacts")(ingest_contacts_cmd)
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to create the workspace in.")] = Path(),
+    json_out: JsonOpt = False,
+) -> None:
+    """Scaffold a workspace: gtmflow.toml and rules.py with the three classic rules."""
+    with errors():
+        written = scaffold(directory)
+        Workspace.open(directory).close()
+    if json_out:
+        emit({"workspace": str(directory.resolve()), "written": [str(p) for p in written]})
+        return
+    for path in written:
+        console().print(f"wrote {path}")
+    console().print(f"workspace ready at {directory.resolve()}")
+
+
+def _ingest(
+    kind: str, file: Path, workspace: Path, json_out: bool, mapping: EventMapping | None = None
+) -> None:
+    with open_workspace(workspace) as ws:
+        report = ws.ingest(
+            file,
+            kind="events" if kind == "events" else "contacts",
+            mapping=mapping,
+            progress=not json_out,
+        )
+    data = report.to_json()
+    if json_out:
+        emit(data)
+        return
+    console().print(table(f"ingest {kind}: {file}", list(data), [list(data.values())]))
+
+
+def ingest_events_cmd(
+    file: Annotated[Path, typer.Argument(help="JSONL or CSV of events (or Segment payloads).")],
+    workspace: WorkspaceOpt = Path(),
+    map_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map", help="Rename a column: SOURCE=FIELD, e.g. --map action=type (repeatable)."
+        ),
+    ] = None,
+    timestamp_format: Annotated[
+        str | None, typer.Option(help="strptime format of the timestamps, e.g. '%d-%m-%Y %H.%M'.")
+    ] = None,
+    assume_timezone: Annotated[
+        str | None, typer.Option(help="IANA zone for timestamps without one, e.g. UTC.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Ingest events; bad rows go to a dead-letter file with the reason."""
+    mapping = None
+    if map_ or timestamp_format or assume_timezone:
+        with errors():
+            mapping = EventMapping(
+                columns=_pairs(map_ or []),
+                timestamp_format=timestamp_format,
+                assume_timezone=assume_timezone,
+            )
+    _ingest("events", file, workspace, json_out, mapping)
+
+
+def _pairs(items: list[str]) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        source, eq, target = item.partition("=")
+        if not eq or not source or not target:
+            raise typer.BadParameter(
+                f"--map '{item}' must look like SOURCE=FIELD, e.g. action=type"
+            )
+        pairs[source] = target
+    return pairs
+
+
+def ingest_contacts_cmd(
+    file: Annotated[Path, typer.Argument(help="CSV/JSONL of contacts (HubSpot, Salesforce ok).")],
+    workspace: WorkspaceOpt = Path(),
+    json_out: JsonOpt = False,
+) -> None:
+    """Ingest contacts; HubSpot and Salesforce export headers map automatically."""
+    _ingest("contacts", file, workspace, json_out)
+
+
+def run(
+    workspace: WorkspaceOpt = Path(),
+    as_of: Annotated[str | None, typer.Option(help="Evaluate at this ISO time.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Run the workspace's rules, then its graphs (graphs.py), over new events and due timers.
+
+    `--json` prints the rules' report with the other graphs' reports under `graphs`.
+    """
+    when = parse_time(as_of)
+    with open_workspace(workspace) as ws, errors():
+        reports = ws.run_all(as_of=when, progress=not json_out)
+    rules = reports.pop(GRAPH_NAME)
+    if json_out:
+        emit(rules.to_json() | {"graphs": {name: r.to_json() for name, r in reports.items()}})
+        return
+    reports = {GRAPH_NAME: rules, **reports}
+    for name, report in reports.items():
+        if report is not rules and not report.contacts:
+            continue
+        rows = [[rule, n] for rule, n in report.by_rule.items()]
+        title = "run" if report is rules else f"run {name}"
+        console().print(
+            table(
+                f"{title}: {report.contacts} contacts, {report.actions} new actions",
+                ["rule", "actions"],
+                rows,
+            )
+        )
+
+
+def outbox(
+    workspace: WorkspaceOpt = Path(),
+    status: Annotated[
+        str | None, typer.Option(help="pending|sent|failed|unknown|held|cancelled")
+    ] = None,
+    contact: Annotated[str | None, typer.Option(help="Only this contact.")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List outbox actions (status, rule, payload, idempotency key)."""
+    with open_workspace(workspace) as ws:
+        records = ws.outbox.records(status=_status(status), contact_id=contact, limit=limit)
+    if json_out:
+        emit([r.to_json() for r in records])
+        return
+    rows = [
+        [
+            r.action.contact_id,
+            r.action.kind,
+            r.action.source,
+            r.status,
+            r.action.idempotency_key[:12],
+        ]
+        for r in records
+    ]
+    console().print(
+        table(f"outbox ({len(rows)})", ["contact", "kind", "rule", "status", "key"], rows)
+    )
+
+
+def _status(value: str | None) -> ActionStatus | None:
+    allowed = ("pending", "sent", "failed", "unknown", "held", "cancelled")
+    if value is not None and value not in allowed:
+        raise typer.BadParameter(f"status '{value}' is not one of {', '.join(allowed)}")
+    return value  # type: ignore[return-value]
+
+
+def deliver(workspace: WorkspaceOpt = Path(), json_out: JsonOpt = False) -> None:
+    """Deliver pending outbox actions through the configured transport, each exactly once."""
+    with open_workspace(workspace) as ws:
+        report = ws.deliver()
+    data = {"sent": report.sent, "failed": report.failed, "unknown": report.unknown}
+    if json_out:
+        emit(data)
+        return
+    console().print(table("deliver", list(data), [list(data.values())]))
+
+
+def explain(
+    contact_id: Annotated[str, typer.Argument(help="The contact to explain.")],
+    workspace: WorkspaceOpt = Path(),
+    json_out: JsonOpt = False,
+) -> None:
+    """Why did this contact get what it got? Rule verdicts, evidence and actions."""
+    with open_workspace(workspace) as ws:
+        data = ws.explain(contact_id)
+    if json_out:
+        emit(data)
+        return
+    _print_explanation(data)
+
+
+def _print_explanation(data: dict[str, Any]) -> None:
+    rows = [
+        [
+            r["rule"],
+            "fired" if r["fired"] else "no",
+            r["at"],
+            r["reason"],
+            ", ".join(r["evidence"][:4]) + (" …" if len(r["evidence"]) > 4 else ""),
+        ]
+        for r in data["rules"]
+    ]
+    out = console()
+    out.print(
+        table(f"rules for {data['contact_id']}", ["rule", "fired", "at", "why", "evidence"], rows)
+    )
+    actions = [
+        [
+            a["kind"],
+            a["rule"],
+            json.dumps(a["payload"].get("sequence") or a["payload"].get("message") or ""),
+            a["status"],
+        ]
+        for a in data["actions"]
+    ]
+    out.print(table("actions", ["kind", "rule", "detail", "status"], actions))
+
+
+def forget(
+    contact_id: Annotated[str, typer.Argument(help="The contact to erase.")],
+    workspace: WorkspaceOpt = Path(),
+    json_out: JsonOpt = False,
+) -> None:
+    """Erase a contact everywhere gtmflow keeps data, and report what was removed."""
+    with open_workspace(workspace) as ws:
+        report = ws.forget(contact_id)
+    if json_out:
+        emit(report)
+        return
+    console().print(table(f"forgot {contact_id}", list(report), [list(report.values())]))
+
+
+def demo(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where to build the demo workspace.")
+    ] = Path("gtmflow-demo"),
+    contacts: Annotated[int, typer.Option(help="Sample contacts to generate.")] = 500,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same world.")] = 7,
+    json_out: JsonOpt = False,
+) -> None:
+    """Generate a sample world, ingest it, run the three classic rules, show the outbox."""
+    from gtmflow.examples.demo import print_demo, run_demo
+
+    with errors():
+        report = run_demo(directory, contacts=contacts, seed=seed, progress=not json_out)
+    if json_out:
+        emit(report)
+        return
+    print_demo(report, console())
+
+
+def schema(
+    model: Annotated[str | None, typer.Argument(help="One model, e.g. Event.")] = None,
+) -> None:
+    """Print the JSON schema of the domain models (all, or one)."""
+    schemas = json_schemas()
+    if model is None:
+        emit(schemas)
+        return
+    if model not in schemas:
+        Console(stderr=True).print(f"error: no model '{model}'; choose from {', '.join(schemas)}")
+        raise typer.Exit(2)
+    emit(schemas[model])

@@ -1,0 +1,99 @@
+"""Running one graph thread safely: recover, invoke, commit what it returned.
+
+Every runtime path (rules runs, sequence enrollments, resumed waits, approvals) invokes threads
+the same way: finish a run a crash interrupted, invoke, then write the run's actions to the
+outbox and its decisions to the log, and record any approval the graph paused on. All of it is
+idempotent, so running the same thread twice is harmless.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import Command
+
+from gtmflow.models import Action, RouteDecision
+from gtmflow.tools.decisions import DecisionLog
+from gtmflow.tools.delivery.approvals import ApprovalBook
+from gtmflow.tools.delivery.outbox import Outbox
+from gtmflow.tools.deps import Deps
+
+__all__ = ["ThreadRunner", "thread_config"]
+
+
+def thread_config(thread_id: str) -> RunnableConfig:
+    """The LangGraph config that addresses one thread."""
+    return {"configurable": {"thread_id": thread_id}}
+
+
+@dataclass
+class ThreadRunner:
+    """Invokes threads and commits their results to the workspace's ledgers."""
+
+    outbox: Outbox
+    decisions: DecisionLog
+    approvals: ApprovalBook
+    deps: Deps
+    last_state: dict[str, Any] = field(default_factory=dict)
+    """The state the latest `run` ended with (empty when the thread was not invoked)."""
+
+    def run(
+        self,
+        graph: Any,
+        contact_id: str,
+        payload: dict[str, Any] | Command[Any],
+        *,
+        deps: Deps | None = None,
+    ) -> Counter[str]:
+        """Invoke `graph` on the contact's thread; return new outbox actions per source.
+
+        A thread paused on an approval is not started again by new input (only a `Command`
+        answering it resumes it); a thread a crash stopped mid-run is finished first.
+        """
+        deps = deps or self.deps
+        thread_id = f"{graph.name}:{contact_id}"
+        config = thread_config(thread_id)
+        snapshot = graph.get_state(config)
+        added = self.commit(graph.name, contact_id, snapshot.values)
+        self.last_state = {}
+        if snapshot.interrupts and not isinstance(payload, Command):
+            self._requests(graph.name, thread_id, contact_id, snapshot.interrupts)
+            return added
+        if snapshot.next and not snapshot.interrupts:
+            added += self.commit(graph.name, contact_id, graph.invoke(None, config, context=deps))
+        state = graph.invoke(payload, config, context=deps)
+        self._requests(graph.name, thread_id, contact_id, state.get("__interrupt__", ()))
+        self.last_state = state
+        return added + self.commit(graph.name, contact_id, state)
+
+    def commit(self, graph: str, contact_id: str, state: dict[str, Any]) -> Counter[str]:
+        """Write a run's actions to the outbox and its decisions to the log (idempotent)."""
+        actions = [Action.model_validate(a) for a in state.get("actions", [])]
+        new = set(self.outbox.put(actions).keys)
+        self.decisions.record(
+            graph,
+            contact_id,
+            (
+                (d.get("step", 0), RouteDecision.model_validate(_without(d, "step")))
+                for d in state.get("decisions", [])
+            ),
+        )
+        return Counter(a.source for a in actions if a.idempotency_key in new)
+
+    def _requests(self, graph: str, thread_id: str, contact_id: str, interrupts: Any) -> None:
+        now = self.deps.clock.now()
+        for item in interrupts:
+            value = getattr(item, "value", None)
+            if isinstance(value, dict) and value.get("kind") == "approval":
+                self.approvals.request(
+                    thread_id=thread_id, graph=graph, contact_id=contact_id,
+                    step=int(value.get("step", 0)), digest=str(value["digest"]),
+                    payload=dict(value["payload"]), now=now,
+                )  # fmt: skip
+
+
+def _without(data: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k != key}

@@ -1,0 +1,222 @@
+"""Enrollments: sequences running in a workspace, driven by enroll actions, time and events.
+
+`enroll` actions in the outbox are delivered here (exactly once, like any other action): each
+starts a sequence thread, subject to the sequence's re-enrollment policy. Due waits resume their
+threads; events a sequence listens to (exits, awaited events) resume them at once. A reply from a
+contact supersedes their drafts awaiting approval and cancels queued follow-ups.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.types import Command
+
+from gtmflow.errors import ConfigError
+from gtmflow.governor import payload_digest
+from gtmflow.graphs.sequences import SEQUENCE_PREFIX, Sequence, build_sequence_graph
+from gtmflow.models import REPLY_EVENTS, Event
+from gtmflow.runtime._threads import ThreadRunner, thread_config
+from gtmflow.tools.delivery.approvals import Approval, ApprovalBook
+from gtmflow.tools.delivery.outbox import Outbox, OutboxRecord, Verdict
+from gtmflow.tools.delivery.scheduler import Scheduler
+from gtmflow.tools.delivery.transports import Transport
+
+__all__ = ["REPLY_EVENTS", "EnrollTransport", "Enrollments"]  # REPLY_EVENTS: from gtmflow.models
+
+
+class Enrollments:
+    """The sequences of a workspace and the threads that run them."""
+
+    def __init__(
+        self,
+        sequences: Iterable[Sequence],
+        *,
+        runner: ThreadRunner,
+        scheduler: Scheduler,
+        outbox: Outbox,
+        approvals: ApprovalBook,
+        checkpointer: BaseCheckpointSaver[Any],
+        message_kinds: frozenset[str] = frozenset({"send_email"}),
+    ) -> None:
+        self.sequences = _by_name(sequences)
+        self._runner, self._scheduler, self._outbox = runner, scheduler, outbox
+        self._approvals = approvals
+        self._message_kinds = message_kinds
+        self._graphs = {
+            name: build_sequence_graph(seq, checkpointer=checkpointer)
+            for name, seq in self.sequences.items()
+        }
+
+    def graph(self, name: str) -> Any:
+        """The compiled graph of a sequence."""
+        if name not in self._graphs:
+            known = ", ".join(sorted(self._graphs)) or "none defined"
+            raise ConfigError(
+                f"no sequence named '{name}' (known: {known}); define it in "
+                "sequences.py or fix the enroll('…') name"
+            )
+        return self._graphs[name]
+
+    # ------------------------------------------------------------------ enrollment
+
+    def gate(self, record: OutboxRecord, now: datetime) -> Verdict:
+        """Outbox gate for `enroll` actions: unknown sequences and refused re-enrollments."""
+        name = str(record.action.payload.get("sequence", ""))
+        if name not in self.sequences:
+            return Verdict.cancel(f"no sequence named '{name}'")
+        state = self._state(name, record.action.contact_id)
+        refusal = _reenroll_refusal(self.sequences[name], state, now)
+        return Verdict.cancel(refusal) if refusal else Verdict.allow()
+
+    def enroll(self, record: OutboxRecord, now: datetime) -> Counter[str]:
+        """Start the contact's next enrollment in the record's sequence."""
+        name = str(record.action.payload["sequence"])
+        contact_id = record.action.contact_id
+        state = self._state(name, contact_id)
+        start = {
+            "contact_id": contact_id, "as_of": now.isoformat(),
+            "enrollment": int(state.get("enrollment", 0)) + 1, "pc": 0, "status": "active",
+            "wait": None, "started_at": now.isoformat(), "ended_at": None, "exit_reason": None,
+        }  # fmt: skip
+        return self._runner.run(self.graph(name), contact_id, start)
+
+    # ------------------------------------------------------------------ time and events
+
+    def resume_due(self, now: datetime) -> Counter[str]:
+        """Resume every thread whose wait is due at `now`."""
+        added: Counter[str] = Counter()
+        for due in self._scheduler.due(now, graph=SEQUENCE_PREFIX):
+            name = due.graph.removeprefix(SEQUENCE_PREFIX)
+            if name in self.sequences:
+                added += self._resume(name, due.contact_id, now)
+            self._scheduler.complete(due.id)
+        return added
+
+    def on_events(self, events: Iterable[Event], now: datetime) -> Counter[str]:
+        """React to new events: supersede on replies, resume listening enrollments at once."""
+        added: Counter[str] = Counter()
+        seen: set[tuple[str, str]] = set()
+        for item in events:
+            if item.type in REPLY_EVENTS:
+                self.supersede(
+                    item.contact_id, now, reason=f"{item.type} at {item.timestamp:%Y-%m-%d %H:%M}"
+                )
+            for name, seq in self.sequences.items():
+                key = (name, item.contact_id)
+                if key not in seen and any(f.accepts(item) for f in seq.listens_to()):
+                    seen.add(key)
+                    added += self._resume(name, item.contact_id, now)
+        return added
+
+    def supersede(self, contact_id: str, now: datetime, *, reason: str) -> int:
+        """A reply: pending drafts are superseded (never sent), queued follow-ups cancelled."""
+        pending = self._approvals.list(contact_id=contact_id)
+        for request in pending:
+            self._approvals.decide(request.id, "superseded", by=reason, now=now)
+            self._answer(request, {"decision": "superseded"}, now)
+        cancelled = self._outbox.cancel_pending(
+            contact_id, kinds=self._message_kinds, note=f"superseded: {reason}"
+        )
+        return len(pending) + cancelled
+
+    # ------------------------------------------------------------------ approvals
+
+    def approve(
+        self, request_id: str, *, by: str, now: datetime, payload: dict[str, Any] | None = None
+    ) -> Approval:
+        """Approve a draft (or an edited version of it); the thread resumes and sends it."""
+        request = self._pending(request_id)
+        final = request.payload if payload is None else payload
+        answer = {
+            "decision": "approve",
+            "digest": payload_digest(final),
+            "payload": final,
+            "by": by,
+        }
+        self._approvals.decide(request.id, "approved", by=by, now=now)
+        self._answer(request, answer, now)
+        return self._pending_or_final(request.id)
+
+    def reject(self, request_id: str, *, by: str, now: datetime) -> Approval:
+        """Reject a draft: it is never sent, and the sequence moves on."""
+        request = self._pending(request_id)
+        self._approvals.decide(request.id, "rejected", by=by, now=now)
+        self._answer(request, {"decision": "reject"}, now)
+        return self._pending_or_final(request.id)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _answer(self, request: Approval, answer: dict[str, Any], now: datetime) -> None:
+        name = request.graph.removeprefix(SEQUENCE_PREFIX)
+        if name in self.sequences:
+            self._runner.run(self.graph(name), request.contact_id, Command(resume=answer))
+
+    def _resume(self, name: str, contact_id: str, now: datetime) -> Counter[str]:
+        state = self._state(name, contact_id)
+        if state.get("status") not in ("active", "waiting"):
+            return Counter()
+        return self._runner.run(
+            self.graph(name), contact_id, {"contact_id": contact_id, "as_of": now.isoformat()}
+        )
+
+    def _state(self, name: str, contact_id: str) -> Mapping[str, Any]:
+        graph = self.graph(name)
+        return dict(graph.get_state(thread_config(f"{graph.name}:{contact_id}")).values)
+
+    def _pending(self, request_id: str) -> Approval:
+        request = self._approvals.get(request_id)
+        if request is None:
+            raise ConfigError(f"no approval request '{request_id}'; `gtmflow approvals` lists them")
+        if request.status != "pending":
+            raise ConfigError(f"approval '{request_id}' is already {request.status}")
+        return request
+
+    def _pending_or_final(self, request_id: str) -> Approval:
+        request = self._approvals.get(request_id)
+        assert request is not None
+        return request
+
+
+class EnrollTransport(Transport):
+    """Delivers `enroll` actions by starting sequence threads."""
+
+    name = "enroll"
+
+    def __init__(self, enrollments: Enrollments, now: datetime) -> None:
+        self._enrollments = enrollments
+        self._now = now
+        self.added: Counter[str] = Counter()
+
+    def send(self, record: OutboxRecord) -> None:
+        self.added += self._enrollments.enroll(record, self._now)
+
+
+def _by_name(sequences: Iterable[Sequence]) -> dict[str, Sequence]:
+    found: dict[str, Sequence] = {}
+    for seq in sequences:
+        if not isinstance(seq, Sequence):
+            raise ConfigError(f"sequences must be gtmflow Sequence objects, got {seq!r}")
+        if seq.name in found:
+            raise ConfigError(f"sequence name '{seq.name}' is defined twice")
+        found[seq.name] = seq
+    return found
+
+
+def _reenroll_refusal(seq: Sequence, state: Mapping[str, Any], now: datetime) -> str | None:
+    status = state.get("status")
+    if status is None:
+        return None
+    if status in ("active", "waiting"):
+        return f"already enrolled in '{seq.name}'"
+    if seq.reenroll == "never":
+        return f"'{seq.name}' does not re-enroll (reenroll='never')"
+    if seq.reenroll == "after_cooldown":
+        ended = datetime.fromisoformat(str(state.get("ended_at")))
+        if now - ended < seq.cooldown_delta():
+            return f"'{seq.name}' cooldown has not passed since {ended:%Y-%m-%d}"
+    return None

@@ -1,0 +1,581 @@
+"""The workspace: stores, checkpointer and the run loop, wired together.
+
+`Workspace.open(path)` keeps everything under `path/.gtmflow/`: the event store, outbox and
+decision log in `gtmflow.db`, LangGraph checkpoints in `checkpoints.db`. `run` invokes a graph once
+per contact that needs it (one thread per graph and contact), passes the actions each run returns
+to the outbox, and logs its decisions so `explain` can answer "why did this contact get that?".
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from gtmflow._progress import progress_bar, wants_progress
+from gtmflow.clock import Clock, SystemClock, VirtualClock
+from gtmflow.config import WorkspaceConfig, load_graphs, load_rules, load_sequences
+from gtmflow.errors import ConfigError
+from gtmflow.governor import Governor
+from gtmflow.graphs.inbound_router import GRAPH_NAME, build_inbound_router
+from gtmflow.graphs.sequences import SEQUENCE_PREFIX
+from gtmflow.models import Event
+from gtmflow.pipes import Rule
+from gtmflow.runtime._threads import ThreadRunner
+from gtmflow.runtime.enrollments import Enrollments, EnrollTransport
+from gtmflow.tools._sqlite import connect
+from gtmflow.tools.attribution.scoring import load_scorer
+from gtmflow.tools.decisions import DecisionLog, LoggedDecision
+from gtmflow.tools.delivery.approvals import Approval, ApprovalBook
+from gtmflow.tools.delivery.outbox import DeliveryReport, Outbox, OutboxRecord, Verdict
+from gtmflow.tools.delivery.scheduler import Scheduler
+from gtmflow.tools.delivery.transport_config import load_transports
+from gtmflow.tools.delivery.transports import Transport
+from gtmflow.tools.deps import Deps
+from gtmflow.tools.events.event_store import SQLiteEventStore
+from gtmflow.tools.events.ingest import IngestReport, ingest_contacts, ingest_events
+from gtmflow.tools.events.mapping import EventMapping
+from gtmflow.triggers import triggers_of
+
+if TYPE_CHECKING:
+    from gtmflow.tools.context.context_store import ContextStore
+
+__all__ = ["RunReport", "Workspace"]
+
+STATE_DIR = ".gtmflow"
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    """What a run did: contacts invoked, new outbox actions, and new actions per rule."""
+
+    contacts: int
+    actions: int
+    by_rule: dict[str, int] = field(default_factory=dict)
+    as_of: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The shape printed by `gtmflow run --json`."""
+        return {
+            "contacts": self.contacts,
+            "actions": self.actions,
+            "by_rule": self.by_rule,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+        }
+
+
+class Workspace:
+    """A gtmflow workspace on disk: ingest events, run graphs, read the outbox, explain.
+
+    Example:
+        >>> import tempfile
+        >>> with Workspace.open(tempfile.mkdtemp()) as ws:
+        ...     ws.outbox.counts()
+        {}
+    """
+
+    def __init__(self, root: Path, *, clock: Clock | None = None) -> None:
+        self.root = root
+        self.state_dir = root / STATE_DIR
+        self.config = WorkspaceConfig.load(root)
+        self.clock: Clock = clock or SystemClock()
+        db = self.state_dir / "gtmflow.db"
+        self.events = SQLiteEventStore(db)
+        self.outbox = Outbox(db, clock=self.clock)
+        self.decisions = DecisionLog(db)
+        self.scheduler = Scheduler(db)
+        self.approvals = ApprovalBook(db)
+        self._runs = connect(db)
+        self._runs.executescript(
+            "CREATE TABLE IF NOT EXISTS runs (graph TEXT PRIMARY KEY, resume_seq INTEGER NOT "
+            "NULL, as_of TEXT);"
+            "CREATE TABLE IF NOT EXISTS sweeps (graph TEXT NOT NULL, contact_id TEXT NOT NULL, "
+            "next_at TEXT NOT NULL, PRIMARY KEY (graph, contact_id));"
+        )
+        self._checkpoints = sqlite3.connect(
+            self.state_dir / "checkpoints.db", check_same_thread=False
+        )
+        self._checkpoints.execute("PRAGMA journal_mode=WAL")
+        self._checkpoints.execute("PRAGMA synchronous=NORMAL")
+        self.checkpointer = SqliteSaver(self._checkpoints)
+        self.deps = Deps(events=self.events, clock=self.clock, scheduler=self.scheduler)
+        self.runner = ThreadRunner(self.outbox, self.decisions, self.approvals, self.deps)
+        self.governor = Governor(
+            self.config.governor_policy(), events=self.events, outbox=self.outbox
+        )
+        self._enrollments: Enrollments | None = None
+
+    @classmethod
+    def open(cls, path: str | Path = ".", *, clock: Clock | None = None) -> Workspace:
+        """Open (creating if needed) the workspace at `path`."""
+        root = Path(path).expanduser().resolve()
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"workspace '{root}' is a file; pass a directory")
+        (root / STATE_DIR).mkdir(parents=True, exist_ok=True)
+        return cls(root, clock=clock)
+
+    @cached_property
+    def context(self) -> ContextStore:
+        """The Chroma context store (opened on first use: it takes the single-writer lock)."""
+        from gtmflow.tools.context.context_store import (
+            ContextStore,
+        )  # chromadb costs ~0.3 s to import
+
+        return ContextStore.for_workspace(self.root)
+
+    @cached_property
+    def library(self) -> _LazyContext:
+        """Content retrieval (and contact memory) that opens the context store only if needed.
+
+        What `run` hands graph nodes as `Deps.content` and `Deps.memory`: a workspace that
+        never had content ingested answers `content_for` with nothing, without opening Chroma.
+        """
+        return _LazyContext(self)
+
+    def close(self) -> None:
+        """Close every store."""
+        if "context" in self.__dict__:
+            self.context.close()
+        for closeable in (
+            self.events,
+            self.outbox,
+            self.decisions,
+            self.scheduler,
+            self.approvals,
+            self._runs,
+            self._checkpoints,
+        ):
+            closeable.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.root)!r})"
+
+    # ------------------------------------------------------------------ ingest
+
+    def ingest(
+        self,
+        path: str | Path,
+        *,
+        kind: Literal["events", "contacts"] = "events",
+        mapping: EventMapping | None = None,
+        progress: bool | None = None,
+    ) -> IngestReport:
+        """Ingest a JSONL/CSV file of events (default) or contacts; bad rows are dead-lettered.
+
+        The dead-letter file goes next to the input, or under `.gtmflow/dead-letter/` when the
+        input's folder is read-only. `mapping` reads event exports with other column names or
+        timestamp formats.
+        """
+        source = Path(path)
+        size = source.stat().st_size if source.is_file() else None
+        options: dict[str, Any] = {"fallback_dir": self.state_dir / "dead-letter"}
+        with progress_bar(f"ingest {source.name}", size, enabled=wants_progress(progress)) as bar:
+            options["progress"] = _Delta(bar)
+            if kind == "contacts":
+                if mapping is not None:
+                    raise ConfigError("mapping= applies to events; contacts map their headers")
+                return ingest_contacts(self.events, source, **options)
+            return ingest_events(self.events, source, mapping=mapping, **options)
+
+    # ------------------------------------------------------------------ run
+
+    def rules(self) -> list[Rule]:
+        """The rules named by `gtmflow.toml` (default: `rules.py`'s `RULES`)."""
+        return load_rules(self.config.rules, root=self.root)
+
+    def graphs(self) -> list[Any]:
+        """The graphs `gtmflow.toml` names besides the rules (default: `graphs.py`'s `GRAPHS`)."""
+        return load_graphs(self.config.graphs, root=self.root)
+
+    def run_all(
+        self, *, as_of: datetime | None = None, progress: bool | None = None
+    ) -> dict[str, RunReport]:
+        """Run the rules' router, then every configured graph, all at one as-of time.
+
+        This is what `gtmflow run` and `gtmflow serve` do. Returns each graph's report by name,
+        the router (`inbound_router`) first.
+        """
+        as_of = as_of or self.clock.now()
+        reports = {GRAPH_NAME: self.run(as_of=as_of, progress=progress)}
+        for graph in self.graphs():
+            reports[graph.name] = self.run(graph, as_of=as_of, progress=progress)
+        return reports
+
+    def run(
+        self,
+        graph: Any = None,
+        *,
+        as_of: datetime | None = None,
+        progress: bool | None = None,
+    ) -> RunReport:
+        """Run a graph for every contact that needs it and write its actions to the outbox.
+
+        A contact needs a run when it has new events some trigger listens to, when a rule
+        needs a sweep (inactivity, scheduled), or when a wait the graph set for it (through
+        `Deps.scheduler`, e.g. the follow-up graph's `wait:14d`) is due. Replays are harmless:
+        actions keep their idempotency keys, so the outbox ignores what it already holds.
+
+        Args:
+            graph: A compiled graph taking `{"contact_id", "as_of"}`; default: the inbound
+                router over this workspace's rules.
+            as_of: The instant to evaluate at; default: the workspace clock's now.
+            progress: Show a progress bar (None: when a person is watching).
+        """
+        graph = self._attach(
+            graph if graph is not None else build_inbound_router(rules=self.rules())
+        )
+        as_of = as_of or self.clock.now()
+        contacts, resume_seq = self._due_contacts(graph, as_of)
+        woken = self.scheduler.due(as_of, graph=graph.name)
+        contacts = sorted({*contacts, *(w.contact_id for w in woken)})
+        scores = load_scorer(self.root).lookup(self.events, as_of=as_of)
+        deps = replace(self.deps, score=scores, memory=self.library, content=self.library)
+        by_rule: Counter[str] = Counter()
+        with progress_bar(
+            f"run {graph.name}", len(contacts), enabled=wants_progress(progress)
+        ) as advance:
+            for contact_id in contacts:
+                payload = {"contact_id": contact_id, "as_of": as_of.isoformat()}
+                by_rule.update(self.runner.run(graph, contact_id, payload, deps=deps))
+                self._save_sweep(graph.name, contact_id, self.runner.last_state)
+                advance(1)
+        for wait in woken:  # the graph saw its due wait (a node may have set a new one)
+            self.scheduler.complete(wait.id)
+        self._save_cursor(graph.name, resume_seq, as_of)
+        return RunReport(len(contacts), sum(by_rule.values()), dict(sorted(by_rule.items())), as_of)
+
+    def _attach(self, graph: Any) -> Any:
+        if getattr(graph, "checkpointer", None) is None:
+            graph = graph.copy(update={"checkpointer": self.checkpointer})
+        return graph
+
+    def _due_contacts(self, graph: Any, as_of: datetime) -> tuple[list[str], int]:
+        """Contacts to invoke, and the store cursor to resume from next time."""
+        sources = triggers_of(graph)
+        due: set[str] = set()
+
+        def visit(item: Event) -> None:
+            if not sources or any(source.cares_about(item) for source in sources):
+                due.add(item.contact_id)
+
+        resume = self._scan(graph.name, as_of, visit)
+        if any(source.has_sweep for source in sources):
+            later = self._swept_later(graph.name, as_of)
+            due |= {c for c in self.events.contact_ids() if c not in later}
+        return sorted(due), resume
+
+    def _swept_later(self, graph: str, as_of: datetime) -> set[str]:
+        """Contacts whose next possible sweep firing is after `as_of` (no need to run them)."""
+        rows = self._runs.execute(
+            "SELECT contact_id FROM sweeps WHERE graph = ? AND next_at > ?",
+            (graph, _utc(as_of)),
+        ).fetchall()
+        return {row[0] for row in rows}
+
+    def _save_sweep(self, graph: str, contact_id: str, state: dict[str, Any]) -> None:
+        next_at = state.get("next_sweep_at")
+        if next_at is None:
+            return
+        self._runs.execute(
+            "INSERT INTO sweeps VALUES (?, ?, ?) ON CONFLICT (graph, contact_id) DO UPDATE SET "
+            "next_at = excluded.next_at",
+            (graph, contact_id, _utc(datetime.fromisoformat(next_at))),
+        )
+
+    def _cursor(self, graph: str) -> int:
+        """Where the last run of `graph` stopped reading the event store."""
+        row = self._runs.execute("SELECT resume_seq FROM runs WHERE graph = ?", (graph,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _save_cursor(self, graph: str, resume_seq: int, as_of: datetime) -> None:
+        self._runs.execute(
+            "INSERT INTO runs VALUES (?, ?, ?) ON CONFLICT (graph) DO UPDATE SET "
+            "resume_seq = excluded.resume_seq, as_of = excluded.as_of",
+            (graph, resume_seq, as_of.isoformat()),
+        )
+
+    # ------------------------------------------------------------------ erasure
+
+    def forget(self, contact_id: str) -> dict[str, Any]:
+        """Erase a contact everywhere this workspace keeps data, and say what was removed.
+
+        Events and the contact row are deleted, decisions too; graph checkpoints of the
+        contact's threads are deleted; outbox records are redacted (payload and contact id),
+        keeping their idempotency keys so nothing can be sent twice.
+        """
+        threads = self._threads_of(contact_id)
+        for thread_id in threads:
+            self.checkpointer.delete_thread(thread_id)
+        self._runs.execute("DELETE FROM sweeps WHERE contact_id = ?", (contact_id,))
+        return {
+            "contact_id": contact_id,
+            "events": self.events.delete_contact(contact_id),
+            "decisions": self.decisions.forget(contact_id),
+            "outbox_redacted": self.outbox.redact_contact(contact_id),
+            "checkpoint_threads": len(threads),
+            "waits": self.scheduler.forget(contact_id),
+            "approvals": self.approvals.forget(contact_id),
+            "context_records": self.context.forget(contact_id),
+        }
+
+    def _threads_of(self, contact_id: str) -> list[str]:
+        """Thread ids `<graph>:<contact_id>` that have checkpoints."""
+        self.checkpointer.setup()
+        rows = self._checkpoints.execute(
+            "SELECT DISTINCT thread_id FROM checkpoints WHERE thread_id LIKE ? ESCAPE '\\'",
+            ("%:" + contact_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"),),
+        ).fetchall()
+        return sorted(row[0] for row in rows)
+
+    # ------------------------------------------------------------------ outbox and explain
+
+    def transport(self) -> Transport:
+        """The transports `gtmflow.toml` configures, routed by action kind.
+
+        Default: every action is appended to `.gtmflow/delivered.jsonl`; `[transports]`
+        adds SMTP and webhooks (see `gtmflow.tools.delivery.transport_config`).
+        """
+        return load_transports(
+            self.root, state_dir=self.state_dir, contacts=self.events.contact, clock=self.clock
+        )
+
+    def deliver(
+        self, transport: Transport | None = None, *, now: datetime | None = None
+    ) -> DeliveryReport:
+        """Deliver pending outbox actions through the governor, each exactly once.
+
+        `enroll` actions start sequence threads; every other action goes to `transport`
+        (default: the one `gtmflow.toml` configures) if the governor allows it now.
+        """
+        now = now or self.clock.now()
+        if transport is None:
+            with self.transport() as configured:
+                return self.deliver(configured, now=now)
+        enroller = EnrollTransport(self.enrollments, now)
+
+        def route(record: OutboxRecord) -> Transport:
+            return enroller if record.action.kind == "enroll" else transport
+
+        def gate(record: OutboxRecord, at: datetime) -> Verdict:
+            if record.action.kind == "enroll":
+                return self.enrollments.gate(record, at)
+            return self.governor(record, at)
+
+        return self.outbox.deliver(route, gate=gate, now=now)
+
+    # ------------------------------------------------------------------ time
+
+    @property
+    def enrollments(self) -> Enrollments:
+        """The workspace's sequences (from `sequences.py`), loaded on first use."""
+        if self._enrollments is None:
+            self._enrollments = Enrollments(
+                load_sequences(self.config.sequences, root=self.root), runner=self.runner,
+                scheduler=self.scheduler, outbox=self.outbox, approvals=self.approvals,
+                checkpointer=self.checkpointer,
+                message_kinds=self.governor.policy.message_kinds,
+            )  # fmt: skip
+        return self._enrollments
+
+    def tick(
+        self,
+        until: datetime | None = None,
+        *,
+        transport: Transport | None = None,
+        progress: bool | None = None,
+    ) -> dict[str, Any]:
+        """Let time pass up to `until` (default: now): resume due waits, react, deliver.
+
+        Moments are processed in order: each due wait, each hold that ends, then `until`
+        itself. At each, new events up to that moment resume the threads that listen to them,
+        due waits resume, and the outbox delivers through the governor.
+        """
+        if transport is None:
+            with self.transport() as configured:
+                return self.tick(until, transport=configured, progress=progress)
+        end = until or self.clock.now()
+        totals: Counter[str] = Counter()
+        with progress_bar("tick", None, enabled=wants_progress(progress)) as advance:
+            for moment in self._moments(end):
+                totals.update(self._tick_at(moment, transport))
+                advance(1)
+        return {"until": end.isoformat(), **dict(sorted(totals.items()))}
+
+    def _moments(self, end: datetime) -> Iterable[datetime]:
+        """Now (if before `end`), then every due wait and hold release before `end`, then `end`."""
+        last = min(self.clock.now(), end)
+        if last < end:
+            yield last
+        for _ in range(1_000_000):
+            wakes = (self.scheduler.next_due(graph=SEQUENCE_PREFIX), self.outbox.next_release())
+            pending = [t for t in wakes if t is not None and last < t < end]
+            if not pending:
+                break
+            last = min(pending)
+            yield last
+        yield end
+
+    def _tick_at(self, moment: datetime, transport: Transport) -> Counter[str]:
+        if isinstance(self.clock, VirtualClock) and moment > self.clock.now():
+            self.clock.set(moment)
+        counts: Counter[str] = Counter()
+        counts["resumed"] += sum(
+            self.enrollments.on_events(self._new_events(moment), moment).values()
+        )
+        counts["resumed"] += sum(self.enrollments.resume_due(moment).values())
+        for _ in range(4):  # enrollments create first sends; deliver those in the same moment
+            report = self.deliver(transport, now=moment)
+            counts.update({k: v for k, v in vars_of(report).items() if v})
+            if not report.sent:
+                break
+        return counts
+
+    def _new_events(self, moment: datetime) -> list[Event]:
+        fresh: list[Event] = []
+        self._save_cursor("__tick__", self._scan("__tick__", moment, fresh.append), moment)
+        return fresh
+
+    def _scan(self, cursor: str, as_of: datetime, visit: Callable[[Event], None]) -> int:
+        """Visit events stored since `cursor` up to `as_of`; return where to resume next time.
+
+        Events after `as_of` are deferred: the cursor stops before the first of them, so a
+        later scan sees them again. Events stored during the scan wait for the next one.
+        """
+        last = self.events.last_seq()
+        deferred: list[int] = []
+        for seq, item in self.events.changes(after_seq=self._cursor(cursor)):
+            if seq > last:
+                break
+            if item.timestamp > as_of:
+                deferred.append(seq)
+            else:
+                visit(item)
+        return min(deferred) - 1 if deferred else last
+
+    # ------------------------------------------------------------------ approvals
+
+    def approve(
+        self, request_id: str, *, by: str = "cli", edit: dict[str, Any] | None = None
+    ) -> Approval:
+        """Approve a draft a graph paused on (or an edited version); it is then delivered."""
+        return self.enrollments.approve(request_id, by=by, now=self.clock.now(), payload=edit)
+
+    def reject(self, request_id: str, *, by: str = "cli") -> Approval:
+        """Reject a draft a graph paused on; it is never sent."""
+        return self.enrollments.reject(request_id, by=by, now=self.clock.now())
+
+    def explain(self, contact_id: str) -> dict[str, Any]:
+        """Why a contact got what it got: rule verdicts with evidence, and its actions."""
+        contact = self.events.contact(contact_id)
+        if contact is None:
+            raise ConfigError(
+                f"contact '{contact_id}' is not in this workspace; check the id "
+                "(`gtmflow outbox --json` lists contacts with actions)"
+            )
+        return {
+            "contact_id": contact_id,
+            "rules": [
+                _explained(d) for d in _latest_verdicts(self.decisions.for_contact(contact_id))
+            ],
+            "actions": [r.to_json() for r in self.outbox.records(contact_id=contact_id)],
+        }
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def vars_of(report: DeliveryReport) -> dict[str, int]:
+    """A delivery report as a dict of counts."""
+    return {
+        "sent": report.sent,
+        "failed": report.failed,
+        "unknown": report.unknown,
+        "held": report.held,
+        "cancelled": report.cancelled,
+    }
+
+
+class _LazyContext:
+    """The workspace's context store for nodes: contact memory and content retrieval.
+
+    The store is opened only when something is written, or searched while it exists: a
+    workspace without a context store answers content queries with nothing, at no cost.
+    """
+
+    def __init__(self, workspace: Workspace) -> None:
+        self._workspace = workspace
+        self._store_path: Path | None = None  # where an embedded store would be
+
+    def remember_transcript(
+        self,
+        contact_id: str,
+        transcript_id: str,
+        insights: Sequence[str],
+        *,
+        date: datetime | None = None,
+    ) -> Any:
+        return self._workspace.context.remember_transcript(
+            contact_id, transcript_id, insights, date=date
+        )
+
+    def content_for(self, pains: str | Sequence[str], k: int = 5) -> Sequence[Any]:
+        if "context" not in self._workspace.__dict__ and not self._exists():
+            return []
+        return self._workspace.context.content_for(pains, k)
+
+    def _exists(self) -> bool:
+        if self._store_path is None:  # gtmflow.toml is read once, not once per email
+            from gtmflow.tools.context.context_store import ContextConfig
+
+            config = ContextConfig.load(self._workspace.root)
+            if config.mode != "embedded":
+                return True
+            self._store_path = self._workspace.root / config.path
+        return self._store_path.exists()
+
+
+class _Delta:
+    """Turns "bytes read so far" callbacks into progress-bar advances."""
+
+    def __init__(self, advance: Callable[[int], None]) -> None:
+        self._advance = advance
+        self._seen = 0
+
+    def __call__(self, done: int) -> None:
+        self._advance(done - self._seen)
+        self._seen = done
+
+
+def _latest_verdicts(decisions: list[LoggedDecision]) -> list[LoggedDecision]:
+    """Every firing, plus the latest verdict of rules that never fired."""
+    fired = {(d.graph, d.rule) for d in decisions if d.fired}
+    return [d for d in decisions if d.fired or (d.graph, d.rule) not in fired]
+
+
+def _explained(decision: LoggedDecision) -> dict[str, Any]:
+    return {
+        "rule": decision.rule,
+        "fired": decision.fired,
+        "at": decision.at.isoformat(),
+        "evidence": list(decision.evidence),
+        "reason": decision.reason,
+        "graph": decision.graph,
+        "step": decision.step,
+    }

@@ -1,0 +1,31 @@
+"""Attribution: touchpoints, journeys (touch paths), heuristic/Markov/Shapley models, lead
+scoring, backtests and charts.
+
+| module | holds |
+| --- | --- |
+| `touchpoints` | touches from the event store and the outbox, joined to deals as journeys |
+| `journeys` | `Journeys`: many touch paths and their outcomes as flat arrays; path files |
+| `heuristics` | `attribute(journeys, model=...)`: first, last, linear, time decay, position, W |
+| `markov`, `shapley` | data-driven models: Markov removal effects, Shapley values |
+| `scoring`, `backtest` | lead scoring as code, and its backtest against outcomes |
+| `charts` | the report's charts |
+"""
+
+from __future__ import annotations
+
+from gtmflow.tools.attribution.heuristics import Attribution, Credit, attribute
+from gtmflow.tools.attribution.journeys import Journeys, read_paths
+from gtmflow.tools.attribution.scoring import LeadScorer, load_scorer
+from gtmflow.tools.attribution.touchpoints import build_journeys, collect_touches
+
+__all__ = [
+    "Attribution",
+    "Credit",
+    "Journeys",
+    "LeadScorer",
+    "attribute",
+    "build_journeys",
+    "collect_touches",
+    "load_scorer",
+    "read_paths",
+]

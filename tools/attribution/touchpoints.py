@@ -1,0 +1,537 @@
+"""Touchpoints from the event store and the outbox, joined to deals as attribution journeys.
+
+Which events are touches, what a touch's channel is and which content it is about are set by a
+`TouchpointConfig` (a value you can print and compare). The defaults read web analytics the way
+GA and HubSpot do:
+
+- Page views are grouped into sessions (a new session after `session_gap` of quiet, or when a
+  page view carries a campaign source). A session's channel comes from its first page view:
+  `utm_medium` (`cpc` -> `paid_search`, ...), else `utm_source`, else the referrer's host
+  (`google.` -> `organic_search`, ...), else `direct`. Every page view in the session shares it.
+- A page under one of `content_paths` (`/blog/`, `/customers/`, ...) is a content touch whose
+  content id is the path. Other touch events take their content id from the first of
+  `content_properties` they carry (`asset_id`, `webinar_id`, `campaign`, ...).
+- Off-site touches (`email_click`, `webinar_attended`) take their channel from `type_channels`.
+- Outbox actions of the kinds in `outbox_channels` that were `sent` are touches too, and carry
+  the agent (graph/source, `@prompt_version` when the payload records one) that produced them.
+
+The level of attribution picks the key of each touch: `channel` counts one touch per session
+(plus off-site touches), `content` counts every content touch (touches without content appear
+as `(channel)`), `agent` keys outbox touches by agent and the rest as `(channel)`.
+
+`build_journeys` joins touches to deals: for `outcome="pipeline"` every deal created in the
+window converts at its creation time, worth its amount; for `outcome="revenue"` only won deals,
+at their close time. A deal's journey is the touches of all its contacts in
+`[conversion - lookback, conversion]`. Contacts on no converting deal give non-converting
+journeys over `[as_of - lookback, as_of]`. The W-shaped milestones are the last touch at or
+before the first lead-creating event (`lead_types`) and the last touch at or before the deal's
+creation.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from gtmflow.clock import parse_duration
+from gtmflow.errors import ConfigError, InputError
+from gtmflow.models import Deal, Event, Touchpoint
+from gtmflow.tools.attribution.journeys import Journeys
+from gtmflow.tools.delivery.outbox import Outbox, OutboxRecord
+from gtmflow.tools.events.event_store import EventStore
+
+__all__ = [
+    "Level",
+    "Outcome",
+    "Touch",
+    "TouchData",
+    "TouchpointConfig",
+    "build_journeys",
+    "collect_touches",
+    "deal_to_json",
+    "load_deals",
+    "touches_from_events",
+    "touches_from_outbox",
+]
+
+Level = Literal["channel", "content", "agent"]
+Outcome = Literal["pipeline", "revenue"]
+_ONSITE = ("page_view", "content_download", "form_submit")
+
+
+class TouchpointConfig(BaseModel):
+    """Which events are touches, and how to read their channel and content id."""
+
+    model_config = ConfigDict(frozen=True)
+
+    types: tuple[str, ...] = ("page_view", "email_click", "content_download", "webinar_attended")
+    content_paths: tuple[str, ...] = ("/blog/", "/customers/", "/resources/", "/docs/")
+    content_properties: tuple[str, ...] = (
+        "content_id",
+        "asset_id",
+        "webinar_id",
+        "campaign",
+        "email_id",
+    )
+    medium_channels: dict[str, str] = {
+        "cpc": "paid_search",
+        "ppc": "paid_search",
+        "paidsearch": "paid_search",
+        "paid_search": "paid_search",
+        "paid_social": "paid_social",
+        "paidsocial": "paid_social",
+        "social": "organic_social",
+        "email": "email",
+        "referral": "referral",
+        "display": "display",
+        "banner": "display",
+        "affiliate": "affiliate",
+    }
+    referrer_channels: dict[str, str] = {
+        "google.": "organic_search",
+        "bing.": "organic_search",
+        "duckduckgo.": "organic_search",
+        "yahoo.": "organic_search",
+        "linkedin.": "organic_social",
+        "twitter.": "organic_social",
+        "x.com": "organic_social",
+        "facebook.": "organic_social",
+        "reddit.": "organic_social",
+    }
+    type_channels: dict[str, str] = {
+        "email_click": "email",
+        "email_open": "email",
+        "webinar_attended": "webinar",
+        "webinar_registered": "webinar",
+    }
+    outbox_channels: dict[str, str] = {
+        "send_email": "email",
+        "send_followup": "email",
+        "enroll": "email",
+    }
+    lead_types: tuple[str, ...] = (
+        "form_submit",
+        "content_download",
+        "webinar_registered",
+        "demo_requested",
+    )
+    session_gap: str = "30m"
+    won_stages: tuple[str, ...] = ("won", "closed_won", "closedwon", "closed won")
+
+
+@dataclass(frozen=True, slots=True)
+class Touch:
+    """One touch on a contact's journey (an event or a sent outbox action)."""
+
+    contact_id: str
+    at: datetime
+    channel: str
+    content_id: str | None = None
+    agent: str | None = None
+    source_id: str = ""
+    first_in_session: bool = True
+    onsite: bool = False
+
+    def key(self, level: Level) -> str | None:
+        """The attribution key at a level, or None when the touch does not count there."""
+        if level == "content":
+            if self.content_id is not None:
+                return self.content_id
+            return f"({self.channel})" if self.first_in_session or not self.onsite else None
+        if self.onsite and not self.first_in_session:
+            return None
+        if level == "agent" and self.agent is not None:
+            return self.agent
+        return self.channel if level == "channel" else f"({self.channel})"
+
+    def touchpoint(self) -> Touchpoint:
+        """The public `Touchpoint` model of this touch."""
+        return Touchpoint(
+            contact_id=self.contact_id,
+            timestamp=self.at,
+            channel=self.channel,
+            content_id=self.content_id,
+            event_id=self.source_id or None,
+        )
+
+
+@dataclass
+class TouchData:
+    """Every contact's touches in time order, first lead-creation times, content titles."""
+
+    touches: dict[str, list[Touch]] = field(default_factory=dict)
+    lead_times: dict[str, datetime] = field(default_factory=dict)
+    titles: dict[str, str] = field(default_factory=dict)
+    latest: datetime | None = None
+
+
+def touches_from_events(
+    events: Sequence[Event], config: TouchpointConfig | None = None
+) -> list[Touch]:
+    """One contact's touches from its events (sorted by time), sessions resolved."""
+    config = config or TouchpointConfig()
+    gap = parse_duration(config.session_gap)
+    touches: list[Touch] = []
+    channel, last_onsite = "direct", None
+    for event in sorted(events, key=lambda e: (e.timestamp, e.id)):
+        onsite, starts = event.type in _ONSITE, False
+        if onsite:
+            source = (
+                _source_channel(event.properties, config) if event.type == "page_view" else None
+            )
+            if source is not None or last_onsite is None or event.timestamp - last_onsite > gap:
+                channel, starts = source or "direct", True
+            last_onsite = event.timestamp
+        if event.type not in config.types:
+            continue
+        touch = _touch(event, config, channel if onsite else None, starts)
+        if touch is not None:
+            touches.append(touch)
+    return touches
+
+
+def touches_from_outbox(
+    records: Iterable[OutboxRecord], config: TouchpointConfig | None = None
+) -> list[Touch]:
+    """Sent outbox actions of the configured kinds, as touches carrying their agent."""
+    config = config or TouchpointConfig()
+    touches = []
+    for record in records:
+        action = record.action
+        if record.status != "sent" or action.kind not in config.outbox_channels:
+            continue
+        payload = action.payload
+        agent = str(payload.get("agent") or f"{action.graph}/{action.source}")
+        if payload.get("prompt_version"):
+            agent += f"@{payload['prompt_version']}"
+        content = payload.get("content_id") or payload.get("sequence") or payload.get("template")
+        touches.append(
+            Touch(
+                contact_id=action.contact_id,
+                at=action.created_at,
+                channel=config.outbox_channels[action.kind],
+                content_id=None if content is None else str(content),
+                agent=agent,
+                source_id=f"outbox:{action.idempotency_key}",
+            )
+        )
+    return touches
+
+
+def collect_touches(
+    store: EventStore,
+    *,
+    config: TouchpointConfig | None = None,
+    outbox: Outbox | None = None,
+    until: datetime | None = None,
+) -> TouchData:
+    """Read every contact's touches (and outbox touches) from a store into a `TouchData`."""
+    config = config or TouchpointConfig()
+    types = {"page_view", *config.types, *config.lead_types, *_ONSITE}
+    data = TouchData()
+    for contact_id in store.contact_ids():
+        events = store.events(contact_id, types=sorted(types), until=until)
+        if not events:
+            continue
+        data.touches[contact_id] = touches_from_events(events, config)
+        lead = next((e.timestamp for e in events if e.type in config.lead_types), None)
+        if lead is not None:
+            data.lead_times[contact_id] = lead
+        _titles(events, config, data.titles)
+        latest = events[-1].timestamp
+        data.latest = latest if data.latest is None else max(data.latest, latest)
+    if outbox is not None:
+        for touch in touches_from_outbox(outbox.records(status="sent"), config):
+            if until is None or touch.at <= until:
+                data.touches.setdefault(touch.contact_id, []).append(touch)
+        for touches in data.touches.values():
+            touches.sort(key=lambda t: t.at)
+    return data
+
+
+def build_journeys(
+    data: TouchData,
+    deals: Sequence[Deal],
+    *,
+    outcome: Outcome = "pipeline",
+    level: Level = "channel",
+    lookback: str | timedelta = "90d",
+    as_of: datetime | None = None,
+    since: datetime | None = None,
+    currency: str | None = None,
+    config: TouchpointConfig | None = None,
+) -> Journeys:
+    """Journeys of converting deals and of contacts that did not convert (see module doc).
+
+    Args:
+        data: Touches from `collect_touches`.
+        deals: Deals to join (`load_deals` reads them from JSONL or CSV).
+        outcome: `pipeline` (deals created, worth their amount) or `revenue` (deals won).
+        level: `channel`, `content` or `agent`.
+        lookback: How far before a conversion touches count.
+        as_of: End of the window (default: the latest touch or deal date).
+        since: Only conversions at or after this instant.
+        currency: Only deals in this currency; required when deals mix currencies.
+        config: For `won_stages`.
+
+    Raises:
+        ConfigError: Deals in several currencies without `currency=`, a bad outcome or level.
+    """
+    if outcome not in ("pipeline", "revenue"):
+        raise ConfigError(f"outcome '{outcome}' is not known; use 'pipeline' or 'revenue'")
+    if level not in ("channel", "content", "agent"):
+        raise ConfigError(f"level '{level}' is not known; use 'channel', 'content' or 'agent'")
+    config = config or TouchpointConfig()
+    window = parse_duration(lookback)
+    deals = _one_currency(deals, currency)
+    end = as_of or _latest(data, deals)
+    builder = _JourneyBuilder(data, level)
+    converted: set[str] = set()
+    for deal, at in _converting(deals, outcome, config, since, end):
+        converted.update(deal.contact_ids)
+        builder.add_deal(deal, at, window)
+    for contact_id in sorted(data.touches):
+        if contact_id not in converted and end is not None:
+            builder.add_null(contact_id, end, window)
+    return builder.journeys()
+
+
+def load_deals(path: str | Path) -> list[Deal]:
+    """Read deals from JSONL (one `Deal` object a line) or CSV.
+
+    CSV columns: `id, amount, currency, stage, created_at, closed_at, contact_ids,
+    account_id`; `contact_ids` holds ids separated by `;` or `|`.
+
+    Raises:
+        InputError: A row that is not a valid deal, with its line number and the reason.
+    """
+    source = Path(path)
+    if not source.exists():
+        raise ConfigError(f"deals file '{source}' does not exist; pass --deals FILE")
+    text = source.read_text(encoding="utf-8-sig")
+    if source.suffix.lower() == ".csv":
+        rows: list[tuple[int, Any]] = [
+            (n, _csv_deal(row)) for n, row in enumerate(csv.DictReader(text.splitlines()), 2)
+        ]
+    else:
+        rows = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    deals = []
+    for number, row in rows:
+        try:
+            deal = Deal.model_validate_json(row) if isinstance(row, str) else Deal(**row)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "row"
+            raise InputError(
+                f"deals file '{source}' line {number}: {where}: {first['msg']}; each deal needs "
+                "id, amount, stage and an ISO created_at with a timezone"
+            ) from None
+        deals.append(deal)
+    return deals
+
+
+# ---------------------------------------------------------------------- internals
+
+
+class _JourneyBuilder:
+    """Accumulates journeys (keys, ages, milestones, outcomes) as flat lists."""
+
+    def __init__(self, data: TouchData, level: Level) -> None:
+        self.data, self.level = data, level
+        self.paths: list[list[str]] = []
+        self.ages: list[list[float]] = []
+        self.outcomes: list[tuple[float, float, float]] = []
+        self.milestones: list[tuple[int, int]] = []
+        self.ids: list[str] = []
+        self.unattributed = [0.0, 0.0]
+        self._keyed: dict[str, tuple[list[datetime], list[str]]] = {}
+
+    def keyed(self, contact_id: str) -> tuple[list[datetime], list[str]]:
+        if contact_id not in self._keyed:
+            pairs = [(t.at, t.key(self.level)) for t in self.data.touches.get(contact_id, [])]
+            kept = [(at, key) for at, key in pairs if key is not None]
+            self._keyed[contact_id] = ([a for a, _ in kept], [k for _, k in kept])
+        return self._keyed[contact_id]
+
+    def window(
+        self, contacts: Iterable[str], lo: datetime, hi: datetime
+    ) -> list[tuple[datetime, str]]:
+        merged: list[tuple[datetime, str]] = []
+        for contact_id in sorted(set(contacts)):
+            times, keys = self.keyed(contact_id)
+            start, stop = bisect_right(times, lo - _TICK), bisect_right(times, hi)
+            merged += zip(times[start:stop], keys[start:stop], strict=True)
+        return sorted(merged, key=lambda pair: pair[0])
+
+    def add_deal(self, deal: Deal, at: datetime, window: timedelta) -> None:
+        touches = self.window(deal.contact_ids, at - window, at)
+        if not touches:
+            self.unattributed[0] += 1
+            self.unattributed[1] += deal.amount
+            return
+        times = [t for t, _ in touches]
+        leads = [self.data.lead_times[c] for c in deal.contact_ids if c in self.data.lead_times]
+        lead = bisect_right(times, min(leads)) - 1 if leads else -1
+        opportunity = bisect_right(times, deal.created_at) - 1
+        self._add(touches, at, deal.id, (1.0, deal.amount, 0.0), (lead, opportunity))
+
+    def add_null(self, contact_id: str, end: datetime, window: timedelta) -> None:
+        touches = self.window([contact_id], end - window, end)
+        if touches:
+            self._add(touches, end, f"contact:{contact_id}", (0.0, 0.0, 1.0), (-1, -1))
+
+    def _add(
+        self,
+        touches: list[tuple[datetime, str]],
+        at: datetime,
+        journey_id: str,
+        outcome: tuple[float, float, float],
+        milestones: tuple[int, int],
+    ) -> None:
+        self.paths.append([key for _, key in touches])
+        self.ages.append([(at - t).total_seconds() / 86_400 for t, _ in touches])
+        self.outcomes.append(outcome)
+        self.milestones.append(milestones)
+        self.ids.append(journey_id)
+
+    def journeys(self) -> Journeys:
+        outcomes = np.asarray(self.outcomes, dtype=float).reshape(-1, 3)
+        milestones = np.asarray(self.milestones, dtype=np.int64).reshape(-1, 2)
+        built = Journeys.from_paths(
+            self.paths,
+            conversions=outcomes[:, 0],
+            values=outcomes[:, 1],
+            nulls=outcomes[:, 2],
+            ages=self.ages,
+            lead_at=milestones[:, 0],
+            opportunity_at=milestones[:, 1],
+            ids=self.ids,
+        )
+        return Journeys(
+            **{f: getattr(built, f) for f in _JOURNEY_FIELDS},
+            unattributed_conversions=self.unattributed[0],
+            unattributed_value=self.unattributed[1],
+        )
+
+
+_TICK = timedelta(microseconds=1)
+_JOURNEY_FIELDS = (
+    "keys",
+    "steps",
+    "offsets",
+    "conversions",
+    "values",
+    "nulls",
+    "ages",
+    "lead_at",
+    "opportunity_at",
+    "ids",
+)
+
+
+def _touch(
+    event: Event, config: TouchpointConfig, channel: str | None, starts: bool
+) -> Touch | None:
+    props = event.properties
+    content = None
+    if event.type == "page_view":
+        path = str(props.get("path", ""))
+        if any(path.startswith(prefix) for prefix in config.content_paths):
+            content = path
+        elif not starts:
+            return None  # a non-content page inside a session adds nothing
+    else:
+        content = next((str(props[p]) for p in config.content_properties if props.get(p)), None)
+    return Touch(
+        contact_id=event.contact_id,
+        at=event.timestamp,
+        channel=channel or config.type_channels.get(event.type, event.type),
+        content_id=content,
+        source_id=event.id,
+        first_in_session=starts or channel is None,
+        onsite=channel is not None,
+    )
+
+
+def _source_channel(props: Mapping[str, Any], config: TouchpointConfig) -> str | None:
+    medium = str(props.get("utm_medium") or "").strip().lower()
+    if medium:
+        return config.medium_channels.get(medium, medium)
+    source = str(props.get("utm_source") or "").strip().lower()
+    if source:
+        return "other_campaigns"
+    referrer = str(props.get("referrer") or "").lower()
+    if referrer:
+        host = referrer.split("//", 1)[-1].split("/", 1)[0]
+        return next((c for k, c in config.referrer_channels.items() if k in host), "referral")
+    return None
+
+
+def _titles(events: Sequence[Event], config: TouchpointConfig, titles: dict[str, str]) -> None:
+    for event in events:
+        title = event.properties.get("title")
+        if not title:
+            continue
+        content = next(
+            (event.properties[p] for p in config.content_properties if event.properties.get(p)),
+            None,
+        )
+        if content is not None:
+            titles.setdefault(str(content), str(title))
+
+
+def _converting(
+    deals: Sequence[Deal],
+    outcome: Outcome,
+    config: TouchpointConfig,
+    since: datetime | None,
+    end: datetime | None,
+) -> Iterable[tuple[Deal, datetime]]:
+    won = {s.lower() for s in config.won_stages}
+    for deal in sorted(deals, key=lambda d: d.id):
+        if outcome == "revenue" and deal.stage.lower() not in won:
+            continue
+        at = deal.created_at if outcome == "pipeline" else (deal.closed_at or deal.created_at)
+        if (since is None or at >= since) and (end is None or at <= end):
+            yield deal, at
+
+
+def _one_currency(deals: Sequence[Deal], currency: str | None) -> list[Deal]:
+    if currency is not None:
+        return [d for d in deals if d.currency.upper() == currency.upper()]
+    currencies = sorted({d.currency.upper() for d in deals})
+    if len(currencies) > 1:
+        raise ConfigError(
+            f"deals are in {', '.join(currencies)}; amounts in different currencies cannot be "
+            f"added: convert them first or pass currency='{currencies[0]}' to use only those"
+        )
+    return list(deals)
+
+
+def _latest(data: TouchData, deals: Sequence[Deal]) -> datetime | None:
+    moments = [d.closed_at or d.created_at for d in deals]
+    if data.latest is not None:
+        moments.append(data.latest)
+    return max(moments) if moments else None
+
+
+def _csv_deal(row: dict[str, str]) -> dict[str, Any]:
+    clean = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+    ids = clean.pop("contact_ids", "").replace("|", ";")
+    deal: dict[str, Any] = {k: v for k, v in clean.items() if v != ""}
+    deal["contact_ids"] = tuple(i.strip() for i in ids.split(";") if i.strip())
+    return deal
+
+
+def deal_to_json(deal: Deal) -> str:
+    """One JSONL line for a deal (the format `load_deals` reads)."""
+    return json.dumps(deal.model_dump(mode="json"), separators=(",", ":"))

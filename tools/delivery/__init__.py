@@ -1,0 +1,32 @@
+"""Delivery: the outbox, transports (file, console, SMTP, webhook), their config, the scheduler
+and approvals.
+
+| module | holds |
+| --- | --- |
+| `outbox` | the exactly-once ledger of intended side effects, and the delivery loop |
+| `transports` | `Transport` and the built-in file, console and routing transports |
+| `smtp`, `webhook` | email over SMTP; JSON POSTs (Slack-compatible) with idempotency keys |
+| `transport_config` | transports and routes from `gtmflow.toml`, secrets from the environment |
+| `scheduler` | durable timers: waits are rows, not sleeping processes |
+| `approvals` | drafts a graph paused on, waiting for a person |
+"""
+
+from __future__ import annotations
+
+from gtmflow.tools.delivery.approvals import Approval, ApprovalBook
+from gtmflow.tools.delivery.outbox import DeliveryReport, Outbox, OutboxRecord, Verdict
+from gtmflow.tools.delivery.scheduler import Scheduler
+from gtmflow.tools.delivery.transport_config import load_transports
+from gtmflow.tools.delivery.transports import Transport
+
+__all__ = [
+    "Approval",
+    "ApprovalBook",
+    "DeliveryReport",
+    "Outbox",
+    "OutboxRecord",
+    "Scheduler",
+    "Transport",
+    "Verdict",
+    "load_transports",
+]

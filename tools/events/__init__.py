@@ -1,0 +1,27 @@
+"""Events: the event store, ingestion from JSONL/CSV/Segment/CRM exports, mappings, reasons.
+
+| module | holds |
+| --- | --- |
+| `event_store` | `EventStore` and its SQLite implementation: contacts and their event histories |
+| `ingest` | the write loop: batches into the store, dead letters, `IngestReport` |
+| `readers` | reading JSON Lines and CSV rows into events and contacts |
+| `segment` | Segment `track`/`page`/`identify` payloads |
+| `crm` | HubSpot and Salesforce contact exports |
+| `mapping` | `EventMapping`: exports with their own column names and timestamp formats |
+| `reasons` | rejection reasons a person understands |
+"""
+
+from __future__ import annotations
+
+from gtmflow.tools.events.event_store import EventStore, SQLiteEventStore
+from gtmflow.tools.events.ingest import IngestReport, ingest_contacts, ingest_events
+from gtmflow.tools.events.mapping import EventMapping
+
+__all__ = [
+    "EventMapping",
+    "EventStore",
+    "IngestReport",
+    "SQLiteEventStore",
+    "ingest_contacts",
+    "ingest_events",
+]

@@ -1,0 +1,334 @@
+"""Streaming ingestion of events and contacts from JSON Lines and CSV files into an `EventStore`.
+
+Files are read line by line and streamed into the store one transaction per batch, so memory
+stays flat however big the file.
+The format comes from the suffix (`.jsonl`, `.ndjson`, `.json` → JSON Lines; `.csv` → CSV) or
+from `format=`. A UTF-8 byte-order mark is tolerated; blank lines are skipped and counted.
+
+Events
+    JSON Lines rows look like `{"id", "type", "contact_id", "timestamp", "properties"}`; any
+    other top-level key is folded into `properties`. CSV files have the columns `id`, `type`,
+    `contact_id`, `timestamp`, optionally a `properties` column holding a JSON object, and any
+    other (non-empty) cell becomes a string property under its column name. Segment `track`,
+    `page` and `identify` payloads may be mixed in (see `gtmflow.tools.events.segment`). Timestamps
+    must carry a timezone (`Z` or an offset). Rows may come in any time order.
+
+    **Idempotency.** A row without an `id` gets a deterministic one (`derived_event_id`: a
+    SHA-256 of contact_id, type, UTC timestamp and canonical properties JSON), so re-ingesting
+    a file stores nothing new: the second run reports `accepted=0` and every row a duplicate.
+
+Contacts
+    Rows need an `id`; `email`, `name`, `company`, `title`, `timezone`, `lifecycle_stage` and
+    `subscription` map to `Contact` fields and every other column becomes an attribute under a
+    snake_case key. HubSpot and Salesforce export headers are recognised and their lifecycle
+    stage values translated (see `gtmflow.tools.events.crm`). Contacts merge into what is
+    stored: re-importing enriches, it never blanks a field.
+
+Rejected rows
+    A row that does not validate never stops the run and is never lost: it is appended to a
+    dead-letter JSON Lines file, `<input>.dead-letter.jsonl` beside the input by default, as
+    `{"line": N, "reason": "...", "raw": "<the original text>"}`. No file is created when no
+    row is rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Literal
+
+from pydantic import ValidationError
+
+from gtmflow.errors import ConfigError, InputError, RunError
+from gtmflow.models import Contact, Event
+from gtmflow.tools.events.crm import contact_from_row
+from gtmflow.tools.events.event_store import EventStore, WriteResult
+from gtmflow.tools.events.mapping import EventMapping
+from gtmflow.tools.events.readers import (
+    Convert,
+    IngestFormat,
+    Progress,
+    Rejected,
+    Row,
+    RowItem,
+    event_from_csv,
+    event_from_json,
+    format_of,
+    open_input,
+    read_rows,
+)
+from gtmflow.tools.events.reasons import explain_validation_error, rejection_reason
+
+__all__ = [
+    "IngestFormat",
+    "IngestReport",
+    "explain_validation_error",
+    "ingest_contacts",
+    "ingest_events",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestReport:
+    """What one ingestion did with each row of a file.
+
+    Attributes:
+        accepted: Rows that changed the store (new events; new or enriched contacts).
+        duplicates: Valid rows the store already held (same event id, or no new contact data).
+        rejected: Rows written to the dead-letter file.
+        ignored_blank: Blank lines skipped.
+        dead_letter: The dead-letter file, or None when no row was rejected.
+    """
+
+    accepted: int
+    duplicates: int
+    rejected: int
+    ignored_blank: int
+    dead_letter: Path | None
+
+    def to_json(self) -> dict[str, int | str | None]:
+        """The report as a JSON-ready dict (the CLI's `--json` output)."""
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "ignored_blank": self.ignored_blank,
+            "dead_letter": None if self.dead_letter is None else str(self.dead_letter),
+        }
+
+
+def ingest_events(
+    store: EventStore,
+    path: str | Path,
+    *,
+    format: IngestFormat | None = None,
+    dead_letter: str | Path | None = None,
+    batch_size: int = 100_000,
+    progress: Progress | None = None,
+    fallback_dir: str | Path | None = None,
+    mapping: EventMapping | None = None,
+) -> IngestReport:
+    """Stream events (and Segment identify calls) from a JSON Lines or CSV file into `store`.
+
+    Args:
+        store: Where to write.
+        path: The input file.
+        format: `"jsonl"` or `"csv"`; by default taken from the file suffix.
+        dead_letter: Where rejected rows go: a file, or a folder to put
+            `<input>.dead-letter.jsonl` in. By default beside the input.
+        batch_size: Rows per store transaction. Rows stream into the transaction, so memory
+            does not grow with it, while each commit rewrites every index page it touched:
+            big batches are much faster on big stores (measured at a million events: ~20k
+            events/s with 5,000-row batches, ~60k with 100,000).
+        progress: Called now and then, and at the end, with the bytes read so far.
+        fallback_dir: Folder for the dead-letter file when the input's folder is not
+            writable (default: the system temp folder). Ignored when `dead_letter` is given.
+        mapping: Column renames and timestamp parsing for exports in another shape.
+
+    Raises:
+        InputError: The file is missing, unreadable, or of an unknown format.
+    """
+    options = _Options.of(path, format, dead_letter, batch_size, progress, fallback_dir)
+    convert: Convert = event_from_csv if options.format == "csv" else event_from_json
+    if mapping is not None:
+        convert = _mapped(convert, mapping)
+    return _ingest(store, options, convert, what="events")
+
+
+def _mapped(convert: Convert, mapping: EventMapping) -> Convert:
+    """A converter that applies `mapping` to each row first."""
+
+    def read(row: Row, raw_size: int) -> Event | Contact:
+        return convert(mapping.apply(row), raw_size)
+
+    return read
+
+
+def ingest_contacts(
+    store: EventStore,
+    path: str | Path,
+    *,
+    format: IngestFormat | None = None,
+    dead_letter: str | Path | None = None,
+    batch_size: int = 100_000,
+    progress: Progress | None = None,
+    fallback_dir: str | Path | None = None,
+) -> IngestReport:
+    """Stream contacts from a CSV or JSON Lines file (e.g. a HubSpot or Salesforce export).
+
+    Arguments, dead-lettering and errors are those of `ingest_events`.
+    """
+    options = _Options.of(path, format, dead_letter, batch_size, progress, fallback_dir)
+    return _ingest(store, options, contact_from_row, what="contacts")
+
+
+_REJECTIONS = (Rejected, InputError, ValidationError, TypeError, ValueError)
+
+
+@dataclass(frozen=True, slots=True)
+class _Options:
+    path: Path
+    format: IngestFormat
+    dead_letter: Path | None
+    fallback_dir: Path
+    batch_size: int
+    progress: Progress | None
+
+    @classmethod
+    def of(
+        cls,
+        path: str | Path,
+        format: IngestFormat | None,
+        dead_letter: str | Path | None,
+        batch_size: int,
+        progress: Progress | None,
+        fallback_dir: str | Path | None,
+    ) -> _Options:
+        if batch_size < 1:
+            raise ConfigError(f"batch_size {batch_size} is too small; pass 1 or more (e.g. 5000)")
+        source = Path(path).expanduser()
+        return cls(
+            path=source,
+            format=format_of(source, format),
+            dead_letter=None if dead_letter is None else Path(dead_letter).expanduser(),
+            fallback_dir=Path(fallback_dir or tempfile.gettempdir()).expanduser(),
+            batch_size=batch_size,
+            progress=progress,
+        )
+
+
+def _ingest(
+    store: EventStore,
+    options: _Options,
+    convert: Convert,
+    *,
+    what: Literal["events", "contacts"],
+) -> IngestReport:
+    accepted = duplicates = 0
+    with open_input(options.path, what) as handle, _DeadLetter(options) as dead:
+        items = _Items(
+            read_rows(handle, options.format, options.path, options.progress), convert, dead
+        )
+        while not items.done:
+            pulled = items.pulled
+            for result in _write_batch(store, items, options.batch_size, what):
+                accepted += result.accepted
+                duplicates += result.duplicates
+            if items.pulled == pulled and not items.done:
+                raise ConfigError(
+                    f"{type(store).__name__}.write_{what}() returned without reading the rows "
+                    "it was given; an EventStore must consume the whole iterable it is passed"
+                )
+    return IngestReport(accepted, duplicates, dead.count, items.blank, dead.path)
+
+
+def _write_batch(
+    store: EventStore, items: _Items, size: int, what: Literal["events", "contacts"]
+) -> list[WriteResult]:
+    """Write the next `size` valid rows in one store transaction (plus one for contacts)."""
+    if what == "contacts":
+        return [store.write_contacts(items.contacts(size))]
+    results = [store.write_events(items.events(size))]
+    if items.contacts_aside:
+        results.append(store.write_contacts(items.contacts_aside))
+        items.contacts_aside = []
+    return results
+
+
+class _Items:
+    """The valid rows of a file, pulled lazily by the store inside its write transaction.
+
+    Rows are converted as the store consumes them, so memory stays flat whatever the batch
+    size; rejected rows go to the dead letter and blank lines are counted on the way.
+    """
+
+    def __init__(self, rows: Iterator[RowItem], convert: Convert, dead: _DeadLetter) -> None:
+        self._rows = rows
+        self._convert = convert
+        self._dead = dead
+        self.blank = 0
+        self.pulled = 0
+        self.done = False
+        self.contacts_aside: list[Contact] = []
+
+    def events(self, limit: int) -> Iterator[Event]:
+        """Events of the next `limit` valid rows; contacts (Segment identify) are set aside."""
+        for item in self._take(limit):
+            if isinstance(item, Event):
+                yield item
+            else:
+                self.contacts_aside.append(item)
+
+    def contacts(self, limit: int) -> Iterator[Contact]:
+        """Contacts of the next `limit` valid rows."""
+        for item in self._take(limit):
+            if isinstance(item, Contact):
+                yield item
+
+    def _take(self, limit: int) -> Iterator[Event | Contact]:
+        taken = 0
+        for line_no, raw, row in self._rows:
+            self.pulled += 1
+            if row is None:
+                self.blank += 1
+                continue
+            try:
+                if isinstance(row, Rejected):
+                    raise row
+                item = self._convert(row, len(raw))
+            except _REJECTIONS as exc:
+                self._dead.write(line_no, rejection_reason(exc), raw)
+                continue
+            yield item
+            taken += 1
+            if taken >= limit:
+                return
+        self.done = True
+
+
+class _DeadLetter:
+    """Rejected rows as JSON Lines; the file is created on the first rejection only."""
+
+    def __init__(self, options: _Options) -> None:
+        self._options = options
+        self._handle: IO[str] | None = None
+        self.path: Path | None = None
+        self.count = 0
+
+    def __enter__(self) -> _DeadLetter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._handle is not None:
+            self._handle.close()
+
+    def write(self, line_no: int, reason: str, raw: str | bytes) -> None:
+        if self._handle is None:
+            self._handle, self.path = self._open()
+        text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+        record = {"line": line_no, "reason": reason, "raw": text.rstrip("\r\n")}
+        self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.count += 1
+
+    def _open(self) -> tuple[IO[str], Path]:
+        failures = []
+        for candidate in self._candidates():
+            try:
+                candidate.parent.mkdir(parents=True, exist_ok=True)
+                return candidate.open("w", encoding="utf-8"), candidate
+            except OSError as exc:
+                failures.append(f"'{candidate}' ({exc.strerror or exc})")
+        raise RunError(
+            f"cannot write rejected rows of '{self._options.path}' to {' or '.join(failures)}; "
+            "pass dead_letter= a writable file or folder"
+        )
+
+    def _candidates(self) -> list[Path]:
+        name = f"{self._options.path.name}.dead-letter.jsonl"
+        chosen = self._options.dead_letter
+        if chosen is not None:
+            return [chosen / name if chosen.is_dir() else chosen]
+        return [self._options.path.with_name(name), self._options.fallback_dir / name]

@@ -1,0 +1,324 @@
+"""Reading ingestion input: JSON Lines and CSV rows, decoded and turned into events or contacts.
+
+Each reader yields `(line number, raw text, row)` where the row is a dict, a `Rejected` reason, or
+None for a blank line; `event_from_json` and `event_from_csv` turn a row into an `Event` (or a
+Segment `identify` into a `Contact`), raising an input error the dead letter can quote. The write
+loop that batches rows into the store is `gtmflow.tools.events.ingest`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any, Final, Literal, TypeGuard
+
+from gtmflow.errors import ConfigError, InputError
+from gtmflow.models import MAX_PROPERTIES_BYTES, Contact, Event
+from gtmflow.tools.events.crm import json_object
+from gtmflow.tools.events.event_store import derived_event_id
+from gtmflow.tools.events.reasons import short
+from gtmflow.tools.events.segment import from_segment, is_segment_payload
+
+__all__ = [
+    "Convert",
+    "IngestFormat",
+    "Progress",
+    "Rejected",
+    "Row",
+    "RowItem",
+    "event_from_csv",
+    "event_from_json",
+    "format_of",
+    "open_input",
+    "read_rows",
+]
+
+IngestFormat = Literal["jsonl", "csv"]
+Progress = Callable[[int], object]
+Row = dict[str, Any]
+
+_EVENT_KEYS: Final = frozenset({"id", "type", "contact_id", "timestamp", "properties"})
+_EVENT_COLUMNS: Final = {
+    "id": "id", "event_id": "id",
+    "type": "type", "event_type": "type",
+    "contact_id": "contact_id", "user_id": "contact_id",
+    "timestamp": "timestamp", "occurred_at": "timestamp",
+    "properties": "properties",
+}  # fmt: skip
+_SUFFIXES: Final[Mapping[str, IngestFormat]] = {
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv"
+}  # fmt: skip
+_PROGRESS_STEP = 1 << 20
+_PENDING_ID = "pending"
+_MAX_ID = 256  # models.Id's max_length
+
+
+class Rejected(InputError):
+    """A row that cannot be stored; the message is the dead-letter reason."""
+
+
+RowItem = tuple[int, str | bytes, Row | Rejected | None]
+Convert = Callable[[Row, int], Event | Contact]  # (row, length of its raw text)
+
+
+def format_of(path: Path, format: IngestFormat | None) -> IngestFormat:
+    if format is not None:
+        if format not in ("jsonl", "csv"):
+            raise ConfigError(f"format '{format}' is not supported; pass 'jsonl' or 'csv'")
+        return format
+    found = _SUFFIXES.get(path.suffix.lower())
+    if found is None:
+        raise InputError(
+            f"cannot tell the format of '{path}' from its suffix '{path.suffix}'; name it "
+            ".jsonl, .ndjson, .json or .csv, or pass format='jsonl' or format='csv'"
+        )
+    return found
+
+
+def open_input(path: Path, what: str) -> IO[bytes]:
+    try:
+        return path.open("rb")
+    except FileNotFoundError:
+        why, fix = "it does not exist", f"check the path (relative paths start at '{Path.cwd()}')"
+    except IsADirectoryError:
+        why, fix = "it is a folder", "pass a .jsonl or .csv file inside it"
+    except PermissionError:
+        why, fix = "permission denied", "make it readable (chmod u+r) or copy it somewhere readable"
+    except OSError as exc:
+        why, fix = str(exc.strerror or exc), "check the file and the disk it is on"
+    raise InputError(f"cannot read {what} file '{path}': {why}; {fix}")
+
+
+def read_rows(
+    handle: IO[bytes], format: IngestFormat, path: Path, progress: Progress | None
+) -> Iterator[RowItem]:
+    """The numbered rows of a JSON Lines or CSV input (`path` is for messages)."""
+    lines = _numbered_lines(handle, progress)
+    if format == "csv":
+        return _csv_rows(lines)
+    return _jsonl_rows(lines, path)
+
+
+def _numbered_lines(handle: IO[bytes], progress: Progress | None) -> Iterator[tuple[int, bytes]]:
+    consumed = reported = 0
+    for line_no, line in enumerate(handle, 1):
+        consumed += len(line)
+        yield line_no, line[3:] if line_no == 1 and line.startswith(codecs.BOM_UTF8) else line
+        if progress is not None and consumed - reported >= _PROGRESS_STEP:
+            progress(consumed)
+            reported = consumed
+    if progress is not None:
+        progress(consumed)
+
+
+def _jsonl_rows(lines: Iterator[tuple[int, bytes]], path: Path) -> Iterator[RowItem]:
+    seen_content = False
+    for line_no, line in lines:
+        if not line.strip():
+            yield line_no, line, None
+            continue
+        row = _parse_json_line(line)
+        if not seen_content and line.lstrip().startswith(b"[") and not isinstance(row, dict):
+            raise InputError(
+                f"'{path}' holds a JSON array; gtmflow reads JSON Lines, one object per line: "
+                f"convert it with `jq -c '.[]' {path.name} > {path.stem}.jsonl`"
+            )
+        seen_content = True
+        yield line_no, line, row
+
+
+def _parse_json_line(line: bytes) -> Row | Rejected:
+    try:
+        row = json.loads(line.decode("utf-8"))  # str skips json's encoding sniffing
+    except UnicodeDecodeError as exc:
+        return Rejected(f"line is not valid UTF-8 (byte {exc.start + 1}); save the file as UTF-8")
+    except json.JSONDecodeError as exc:
+        if exc.pos >= len(exc.doc.rstrip()) or exc.msg.startswith("Unterminated string"):
+            return Rejected(
+                "line is not valid JSON: it ends before the object is complete (a truncated line?)"
+            )
+        message = exc.msg.removesuffix(" at")  # "Invalid control character at"
+        return Rejected(f"line is not valid JSON: {message} at column {exc.colno}")
+    if not isinstance(row, dict):
+        kind = "an array" if isinstance(row, list) else f"a {type(row).__name__}"
+        return Rejected(f"line is JSON but {kind}, not an object; write one object per line")
+    return row
+
+
+class _CsvLines:
+    """Decoded lines fed to `csv.reader`, remembering the raw text of the current record."""
+
+    def __init__(self, lines: Iterator[tuple[int, bytes]]) -> None:
+        self._lines = lines
+        self._raw: list[str] = []
+        self._bad: str | None = None
+        self.line_no = 0
+
+    def __iter__(self) -> _CsvLines:
+        return self
+
+    def __next__(self) -> str:
+        self.line_no, data = next(self._lines)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            text = data.decode("utf-8", errors="replace")
+            self._bad = (
+                f"line {self.line_no} is not valid UTF-8 (byte {exc.start + 1}); "
+                "save the file as UTF-8"
+            )
+        self._raw.append(text)
+        return text
+
+    def take(self) -> tuple[int, str, str | None]:
+        """First line number, raw text and UTF-8 problem of the record just read."""
+        start, raw, bad = self.line_no - len(self._raw) + 1, "".join(self._raw), self._bad
+        self._raw, self._bad = [], None
+        return start, raw, bad
+
+
+def _csv_rows(lines: Iterator[tuple[int, bytes]]) -> Iterator[RowItem]:
+    source = _CsvLines(lines)
+    reader = csv.reader(source)
+    header: list[str] = []
+    for cells in reader:  # the first non-blank record is the header
+        start, raw, _ = source.take()
+        if any(cell.strip() for cell in cells):
+            header = _csv_header(cells)
+            break
+        yield start, raw, None
+    while header:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            start, raw, _ = source.take()
+            yield start, raw, Rejected(f"line is not valid CSV: {exc}")
+            continue
+        start, raw, bad = source.take()
+        yield start, raw, _csv_row(header, cells, bad)
+
+
+def _csv_header(cells: list[str]) -> list[str]:
+    header: list[str] = []
+    for index, cell in enumerate(cells, 1):
+        name = cell.strip() or f"column_{index}"
+        header.append(name if name not in header else f"{name}_{index}")
+    return header
+
+
+def _csv_row(header: list[str], cells: list[str], bad_utf8: str | None) -> Row | Rejected | None:
+    if bad_utf8:
+        return Rejected(bad_utf8)
+    if not any(cell.strip() for cell in cells):
+        return None
+    if len(cells) != len(header):
+        return Rejected(
+            f"row has {len(cells)} cells but the header has {len(header)} columns; "
+            "quote values that contain commas"
+        )
+    return dict(zip(header, cells, strict=True))
+
+
+# Events ----------------------------------------------------------------------------------------
+
+
+def event_from_json(row: Row, raw_size: int) -> Event | Contact:
+    if is_segment_payload(row):
+        return from_segment(row)
+    if not _EVENT_KEYS.issuperset(row):
+        row = _fold_extras(row)
+    # JSON-escaping at most sextuples a byte ("é" → "\u00e9", "9e15" → 18 digits), so the
+    # properties of a short line cannot exceed the size limit and need no measuring.
+    quick = raw_size * 6 <= MAX_PROPERTIES_BYTES
+    return (quick and _quick_event(row)) or _event(row)
+
+
+def event_from_csv(row: Row, raw_size: int) -> Event:
+    fields: Row = {}
+    properties: Row = {}
+    for column, value in row.items():
+        if value == "":
+            continue
+        target = _EVENT_COLUMNS.get(column.strip().lower())
+        if target is None:
+            properties[column] = value
+        else:
+            fields[target] = value
+    # Column names are not in the row's text, so bound the size from the cells: a character
+    # escapes to at most 12 bytes (an emoji's surrogate pair), plus quotes, colon and comma.
+    quick = (
+        "properties" not in fields
+        and 2 + sum(6 + 12 * (len(key) + len(value)) for key, value in properties.items())
+        <= MAX_PROPERTIES_BYTES
+    )
+    if "properties" in fields:
+        properties = {**properties, **json_object(fields["properties"], "properties")}
+    fields["properties"] = properties
+    return (quick and _quick_event(fields)) or _event(fields)
+
+
+def _quick_event(row: Row) -> Event | None:
+    """The hot path: build a plainly valid event without pydantic; None means "validate it".
+
+    Only rows that `Event` would accept unchanged take this path (trimmed ids of 1-256
+    characters, an ISO-8601 timestamp with an offset, properties small enough by line length);
+    anything else goes through `Event.model_validate`, which also explains what is wrong.
+    """
+    kind, contact_id, stamp = row.get("type"), row.get("contact_id"), row.get("timestamp")
+    properties = row.get("properties")
+    if properties is None:
+        properties = {}
+    if type(stamp) is not str or type(properties) is not dict:
+        return None
+    if not (_plain_id(kind) and _plain_id(contact_id)):
+        return None
+    try:
+        timestamp = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    if timestamp.utcoffset() is None:
+        return None
+    event_id = row.get("id")
+    if event_id is None or event_id == "":
+        event_id = derived_event_id(contact_id, kind, timestamp, properties)
+    elif not _plain_id(event_id):
+        return None
+    return Event.model_construct(
+        id=event_id, type=kind, contact_id=contact_id, timestamp=timestamp, properties=properties
+    )
+
+
+def _plain_id(value: Any) -> TypeGuard[str]:
+    return (
+        type(value) is str
+        and 0 < len(value) <= _MAX_ID
+        and not value[0].isspace()
+        and not value[-1].isspace()
+    )
+
+
+def _event(row: Row) -> Event:
+    if "properties" in row and row["properties"] is None:
+        row = {**row, "properties": {}}
+    event_id = row.get("id")
+    if event_id is None or (isinstance(event_id, str) and not event_id.strip()):
+        event = Event.model_validate({**row, "id": _PENDING_ID})
+        derived = derived_event_id(event.contact_id, event.type, event.timestamp, event.properties)
+        return event.model_copy(update={"id": derived})
+    return Event.model_validate(row)
+
+
+def _fold_extras(row: Row) -> Row:
+    properties = row.get("properties")
+    if properties is not None and not isinstance(properties, dict):
+        raise Rejected(f"'properties' must be a JSON object, got {short(properties)}")
+    extras = {key: value for key, value in row.items() if key not in _EVENT_KEYS}
+    folded = {key: row[key] for key in _EVENT_KEYS if key in row}
+    folded["properties"] = {**extras, **(properties or {})}
+    return folded
