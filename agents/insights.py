@@ -21,10 +21,13 @@ from gtmflow.brains import BrainRun
 from gtmflow.models import Transcript
 
 __all__ = [
+    "Ask",
+    "AskKind",
     "Authority",
     "Budget",
     "BuyingSignal",
     "CompetitorMention",
+    "CompetitorRole",
     "Evidence",
     "Grounder",
     "Insight",
@@ -42,6 +45,11 @@ ObjectionCategory = Literal[
     "price", "timing", "authority", "need", "competition", "security", "integration",
     "implementation", "other",
 ]  # fmt: skip
+CompetitorRole = Literal["incumbent", "evaluating", "past", "mentioned"]
+"""What a named vendor is to the prospect: what they use now, weigh, used before, or just named."""
+AskKind = Literal["material", "reference", "pricing", "pilot", "meeting", "intro"]
+"""What the prospect asked for: a document or template, a reference customer, pricing, a pilot
+or trial, a meeting or demo, an introduction to someone."""
 _TYPOGRAPHY = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"',
                              "\u2013": "-", "\u2014": "-", "\u00a0": " "})  # fmt: skip
 _SPACE = re.compile(r"\s+")
@@ -84,9 +92,33 @@ class BuyingSignal(Insight):
 
 
 class CompetitorMention(Insight):
-    """A competitor named in the call (canonical name, tolerant of spelling)."""
+    """A vendor the prospect named (canonical name), with what it is to them.
+
+    An `incumbent` they like is context (what to integrate with), not an objection; `sentiment`
+    says how they feel about it when they said so.
+    """
 
     name: str
+    role: CompetitorRole = Field(
+        default="mentioned",
+        description="incumbent (used now), evaluating (being weighed), past (used before, left), "
+        "mentioned (named only).",
+    )
+    sentiment: Literal["positive", "neutral", "negative"] | None = Field(
+        default=None, description="How the prospect feels about this vendor, when they said so."
+    )
+
+
+class Ask(Insight):
+    """Something the prospect asked for, which a follow-up must answer."""
+
+    kind: AskKind = Field(
+        description="material (a document, template, checklist), reference (a customer to talk "
+        "to), pricing, pilot (a trial or a start with one team), meeting, intro (to a person)."
+    )
+    item: str | None = Field(
+        default=None, description="What exactly, in their words, e.g. 'migration template'."
+    )
 
 
 class Budget(Insight):
@@ -137,6 +169,7 @@ class TranscriptInsights(_Frozen):
     objections: tuple[Objection, ...] = ()
     buying_signals: tuple[BuyingSignal, ...] = ()
     competitors: tuple[CompetitorMention, ...] = ()
+    asks: tuple[Ask, ...] = ()
     budget: Budget | None = None
     timeline: Timeline | None = None
     authority: tuple[Authority, ...] = ()
@@ -158,7 +191,8 @@ class TranscriptInsights(_Frozen):
             *(("pain", i) for i in self.pain_points),
             *((f"objection ({i.category})", i) for i in self.objections),
             *(("buying signal", i) for i in self.buying_signals),
-            *(("competitor", i) for i in self.competitors),
+            *((f"competitor ({i.role})", i) for i in self.competitors),
+            *((f"asked for ({i.kind})", i) for i in self.asks),
             ("budget", self.budget), ("timeline", self.timeline),
             *(("decision maker", i) for i in self.authority),
             *(("next step", i) for i in self.next_steps),
@@ -169,7 +203,8 @@ class TranscriptInsights(_Frozen):
         """Every evidence quote of every item, in field order."""
         items: list[Insight | None] = [
             *self.pain_points, *self.objections, *self.buying_signals, *self.competitors,
-            self.budget, self.timeline, *self.authority, *self.next_steps, *self.suspicious,
+            *self.asks, self.budget, self.timeline, *self.authority, *self.next_steps,
+            *self.suspicious,
         ]  # fmt: skip
         return [e for item in items if item is not None for e in item.evidence]
 
