@@ -123,8 +123,9 @@ class RuleSet:
 
     @property
     def has_sweep(self) -> bool:
-        """Whether any rule needs a sweep (inactivity or scheduled trigger)."""
-        return any(rule.trigger != "realtime" for rule in self.rules)
+        """Whether any rule needs a sweep: time alone can make it fire (inactivity, scheduled,
+        or a realtime rule with an inactivity part such as `not_followed_by`)."""
+        return any(rule.trigger != "realtime" or rule.when.uses_inactivity() for rule in self.rules)
 
     def evaluate(
         self,

@@ -1,7 +1,8 @@
 """Pipes: deterministic rules over a contact's event history.
 
-`conditions` (what can hold), `rules` (rules and their actions) and `history` (what conditions
-are judged on) make up the vocabulary; import it all from here: `from gtmflow import pipes as p`.
+`conditions` (what can hold), `succession` (what follows an event), `rules` (rules and their
+actions) and `history` (what conditions are judged on) make up the vocabulary; import it all
+from here: `from gtmflow import pipes as p`.
 
 Conditions are values: they print as the code that builds them, compare equal when they mean the
 same thing, and combine with `&`, `|` and `~`. A `Rule` joins a condition to the actions it
@@ -39,6 +40,7 @@ from gtmflow.pipes.conditions import (
 )
 from gtmflow.pipes.history import EvalContext, EventFilter, History, Match
 from gtmflow.pipes.rules import ActionSpec, Rule, TriggerKind, action, alert_sales, enroll
+from gtmflow.pipes.succession import FollowedBy, followed_by, not_followed_by
 
 __all__ = [
     # conditions
@@ -48,6 +50,8 @@ __all__ = [
     "inactive",
     "attr",
     "score",
+    "followed_by",
+    "not_followed_by",
     "AllOf",
     "AnyOf",
     "Not",
@@ -56,6 +60,7 @@ __all__ = [
     "InactiveCondition",
     "AttributeCondition",
     "ScoreCondition",
+    "FollowedBy",
     "NEVER",
     # rules and actions
     "Rule",

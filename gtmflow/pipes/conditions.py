@@ -7,6 +7,7 @@ whether the condition held and which events are the evidence.
 
 from __future__ import annotations
 
+import difflib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -294,22 +295,46 @@ class Not(Condition):
 # --------------------------------------------------------------------------- condition builders
 
 
-def event(type: str, /, *, within: str | timedelta | None = None, **properties: Any) -> Condition:
+def event(
+    type: str,
+    /,
+    *,
+    within: str | timedelta | None = None,
+    props: Mapping[str, Any] | None = None,
+    **properties: Any,
+) -> Condition:
     """An event of `type` with these property values has happened (within a window, if given).
+
+    Keyword arguments other than `within` are property filters; one that looks like a misspelled
+    option (`wihtin=`) is refused. Pass a property whose name really is close to an option as
+    `props={"name": value}`.
 
     Example:
         >>> event("content_download", asset_type="ebook")
         event('content_download', asset_type='ebook')
     """
+    filters = _filters("event", type, properties, props)
     window = None if within is None else _positive(within, "within")
-    return EventCondition(_type(type), _props(properties), window)
+    return EventCondition(_type(type), filters, window)
 
 
-def count(type: str, /, *, at_least: int, within: str | timedelta, **properties: Any) -> Condition:
-    """At least `at_least` events of `type` within the sliding window ending now (inclusive)."""
+def count(
+    type: str,
+    /,
+    *,
+    at_least: int,
+    within: str | timedelta,
+    props: Mapping[str, Any] | None = None,
+    **properties: Any,
+) -> Condition:
+    """At least `at_least` events of `type` within the sliding window ending now (inclusive).
+
+    Property filters work as in `event`.
+    """
+    filters = _filters("count", type, properties, props)
     if at_least < 1:
         raise ConfigError(f"count('{type}', at_least={at_least}) needs at_least >= 1")
-    return CountCondition(_type(type), at_least, _positive(within, "within"), _props(properties))
+    return CountCondition(_type(type), at_least, _positive(within, "within"), filters)
 
 
 def inactive(type: str, /, *, for_: str | timedelta) -> Condition:
@@ -399,6 +424,29 @@ def _props(properties: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(properties.items()))
 
 
+_OPTIONS = {"within": "", "at_least": "count()", "for_": "inactive()", "cooldown": "Rule()",
+            "props": ""}  # fmt: skip
+"""Keyword options of the builders, and where each belongs when it is not the builder's own."""
+
+
+def _filters(
+    builder: str, type_: str, properties: Mapping[str, Any], explicit: Mapping[str, Any] | None
+) -> tuple[tuple[str, Any], ...]:
+    """Property filters; a keyword that looks like a misspelled option is refused, not a filter."""
+    own = {"event": ("within", "props"), "count": ("at_least", "within", "props")}[builder]
+    for key in properties:
+        if not _like_option(key):
+            continue
+        option = difflib.get_close_matches(key, _OPTIONS, n=1, cutoff=0.8)[0]
+        home = "" if option in own else f" (an option of {_OPTIONS[option]}, not {builder}())"
+        raise ConfigError(
+            f"{builder}('{type_}', {key}=...): '{key}' would filter on an event property named "
+            f"'{key}'; did you mean `{option}=`{home}? If '{key}' really is a property, pass "
+            f"props={{'{key}': ...}}"
+        )
+    return _props({**properties, **(explicit or {})})
+
+
 def _positive(value: str | timedelta, name: str) -> timedelta:
     delta = parse_duration(value)
     if delta < timedelta(seconds=1) or delta.microseconds:
@@ -465,8 +513,15 @@ def _call(
     shown += [
         f"{k}={_fmt(v)!r}" if isinstance(v, timedelta) else f"{k}={v!r}" for k, v in options.items()
     ]
-    shown += [f"{k}={v!r}" for k, v in properties]
+    plain = [(k, v) for k, v in properties if k.isidentifier() and not _like_option(k)]
+    shown += [f"{k}={v!r}" for k, v in plain]
+    if len(plain) < len(properties):  # names a keyword cannot carry: shown as props=
+        shown.append(f"props={ {k: v for k, v in properties if (k, v) not in plain}!r}")
     return f"{name}({', '.join(shown)})"
+
+
+def _like_option(key: str) -> bool:
+    return bool(difflib.get_close_matches(key, _OPTIONS, n=1, cutoff=0.8))
 
 
 def _wrap(cond: Condition, *kinds: type[Condition]) -> str:
