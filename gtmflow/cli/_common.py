@@ -16,19 +16,23 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from gtmflow.errors import ConfigError, GtmflowError, InputError
 from gtmflow.runtime.workspace import Workspace
 
 __all__ = [
     "JsonOpt",
+    "PlainConsole",
     "WorkspaceOpt",
     "console",
     "emit",
     "errors",
     "open_workspace",
     "parse_time",
+    "styled",
     "table",
 ]
 
@@ -38,9 +42,30 @@ WorkspaceOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
-def console() -> Console:
-    """The stdout console for people."""
-    return Console()
+class PlainConsole(Console):
+    """A console that prints strings as they are: brackets in messages are text, not markup.
+
+    Rich would read `pip install 'gtmflow[ollama]'` or `then=[...]` as markup and drop the
+    brackets; styling is explicit instead, through `styled`.
+    """
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        super().print(*(Text(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+def console(*, stderr: bool = False) -> Console:
+    """The console for people (stdout, or stderr for errors and warnings)."""
+    return PlainConsole(stderr=stderr)
+
+
+def styled(template: str, *values: object) -> Text:
+    """Rich markup in `template` with each `{}` filled by a value shown literally.
+
+    Example:
+        >>> styled("[bold red]error:[/] {}", "install 'gtmflow[ollama]'").plain
+        "error: install 'gtmflow[ollama]'"
+    """
+    return Text.from_markup(template.format(*(escape(str(value)) for value in values)))
 
 
 def emit(data: Any) -> None:
@@ -54,10 +79,10 @@ def errors() -> Iterator[None]:
     try:
         yield
     except (ConfigError, InputError) as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        console(stderr=True).print(styled("[bold red]error:[/] {}", exc))
         raise typer.Exit(2) from None
     except GtmflowError as exc:
-        Console(stderr=True).print(f"[bold red]failed:[/] {exc}", highlight=False)
+        console(stderr=True).print(styled("[bold red]failed:[/] {}", exc))
         raise typer.Exit(1) from None
 
 
@@ -83,9 +108,9 @@ def parse_time(value: str | None) -> datetime | None:
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
     """A rich table with a left-aligned title."""
-    table = Table(title=title, title_justify="left")
+    table = Table(title=Text(title), title_justify="left")
     for column in columns:
-        table.add_column(column)
+        table.add_column(Text(column))
     for row in rows:
-        table.add_row(*(str(cell) for cell in row))
+        table.add_row(*(Text(str(cell)) for cell in row))
     return table

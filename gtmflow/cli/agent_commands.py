@@ -14,7 +14,16 @@ from typing import Annotated, Any
 
 import typer
 
-from gtmflow.cli._common import JsonOpt, WorkspaceOpt, console, emit, errors, open_workspace, table
+from gtmflow.cli._common import (
+    JsonOpt,
+    WorkspaceOpt,
+    console,
+    emit,
+    errors,
+    open_workspace,
+    styled,
+    table,
+)
 from gtmflow.errors import ConfigError
 
 __all__ = ["register"]
@@ -185,9 +194,7 @@ def _date(value: str | None) -> date | None:
 
 
 def _exit(message: str) -> typer.Exit:
-    from rich.console import Console
-
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    console(stderr=True).print(styled("[bold red]error:[/] {}", message))
     return typer.Exit(2)
 
 
@@ -228,7 +235,11 @@ def _print_followup(data: dict[str, Any]) -> None:
     out = console()
     decision = data["decision"]
     confidence = f"{decision['confidence']:.2f}"
-    out.print(f"decision: [bold]{decision['action']}[/] ({confidence}) {decision['rationale']}")
+    out.print(
+        styled(
+            "decision: [bold]{}[/] ({}) {}", decision["action"], confidence, decision["rationale"]
+        )
+    )
     if decision["policy"].get("reasons"):
         out.print(f"policy: {'; '.join(decision['policy']['reasons'])}")
     draft = data["draft"]

@@ -25,6 +25,7 @@ from gtmflow.cli._common import (
     errors,
     open_workspace,
     parse_time,
+    styled,
     table,
 )
 from gtmflow.clock import parse_duration
@@ -339,7 +340,7 @@ def _context_store(root: Path) -> Any:
 
         return ContextStore.for_workspace(root)
     except (GtmflowError, ImportError, OSError) as exc:
-        console().print(f"[yellow]note:[/] context store not used: {exc}", highlight=False)
+        console().print(styled("[yellow]note:[/] context store not used: {}", exc))
         return None
 
 

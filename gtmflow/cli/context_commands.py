@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import typer
 
 from gtmflow._progress import progress_bar, wants_progress
-from gtmflow.cli._common import JsonOpt, WorkspaceOpt, console, emit, errors, table
+from gtmflow.cli._common import JsonOpt, WorkspaceOpt, console, emit, errors, styled, table
 from gtmflow.errors import ConfigError
 from gtmflow.tools.context.content_loader import load_content_dir
 from gtmflow.tools.context.context_store import ContextStore, UpsertReport
@@ -72,7 +72,7 @@ def ingest_content_command(
         table("content", ["pieces", "unchanged", "chunks added", "removed", "rejected"], rows)
     )
     for item in report.rejected:
-        out.print(f"[yellow]skipped[/] {item['file']}: {item['reason']}", highlight=False)
+        out.print(styled("[yellow]skipped[/] {}: {}", item["file"], item["reason"]))
 
 
 def search_command(

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from gtmflow.cli._common import (
     JsonOpt,
@@ -285,6 +284,6 @@ def schema(
         emit(schemas)
         return
     if model not in schemas:
-        Console(stderr=True).print(f"error: no model '{model}'; choose from {', '.join(schemas)}")
+        console(stderr=True).print(f"error: no model '{model}'; choose from {', '.join(schemas)}")
         raise typer.Exit(2)
     emit(schemas[model])
