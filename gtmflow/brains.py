@@ -30,6 +30,7 @@ import json
 import os
 import time
 import tomllib
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -59,7 +60,7 @@ from gtmflow._structured import (
     reask_messages,
     short,
 )
-from gtmflow.errors import ConfigError, RunError
+from gtmflow.errors import ConfigError, FallbackWarning, RunError
 
 if TYPE_CHECKING:
     from gtmflow.prompts import RenderedPrompt
@@ -165,8 +166,10 @@ class Brain:
         max_retries: Re-asks after invalid output (an int), or a `tenacity.Retrying` that retries
             on `OutputInvalid` to control stops and waits yourself.
         transient: The tenacity policy for transient errors inside one ask.
-        on_failure: "fallback" answers with the rules backend when the LLM path is exhausted;
-            "raise" raises a `RunError` instead.
+        on_failure: "fallback" answers with the rules backend when the LLM path is exhausted
+            and issues a `FallbackWarning`; "error" raises a `RunError` instead ("raise" is
+            the same as "error").
+        agent: The agent this brain thinks for (named in warnings and errors).
         method: How to ask for structured output, passed to `with_structured_output`
             ("function_calling", "json_mode", "json_schema"); None lets the provider choose.
             Local OpenAI-compatible servers often need "json_mode" (the schema then goes into
@@ -180,17 +183,23 @@ class Brain:
         name: str | None = None,
         max_retries: int | Retrying = 2,
         transient: Retrying | None = None,
-        on_failure: Literal["fallback", "raise"] = "fallback",
+        on_failure: Literal["fallback", "error", "raise"] = "fallback",
         method: Literal["function_calling", "json_mode", "json_schema"] | None = None,
+        agent: str | None = None,
     ) -> None:
         if isinstance(max_retries, int) and max_retries < 0:
             raise ConfigError(f"max_retries={max_retries} must be >= 0 (0 means no re-ask)")
+        if on_failure not in ("fallback", "error", "raise"):
+            raise ConfigError(f"on_failure={on_failure!r}: choose 'fallback' or 'error'")
         self.model = model
         self.name = name or ("rules" if model is None else type(model).__name__)
         self.max_retries = max_retries
         self.transient = transient or transient_retrying()
-        self.on_failure = on_failure
+        self.on_failure: Literal["fallback", "error"] = (
+            "error" if on_failure == "raise" else on_failure
+        )
         self.method = method
+        self.agent = agent
         self._structured: dict[type[BaseModel], Any] = {}  # schema -> runnable, or None: JSON
 
     def structured(self, schema: type[BaseModel]) -> Any:
@@ -292,12 +301,14 @@ class Brain:
         if isinstance(exc, AssertionError | NameError):
             raise exc  # a bug or an exhausted test script, not a model failure
         reason = failure_reason(exc)
-        if self.on_failure == "raise":
+        if self.on_failure == "error":
             raise RunError(
                 f"brain '{self.name}' failed for prompt '{call.prompt.id}' after "
                 f"{call.attempts} call(s): {reason}; set on_failure='fallback' to use the rules "
                 "backend instead"
             ) from exc
+        agent = self.agent or call.prompt.id
+        warnings.warn(FallbackWarning(agent, self.name, reason), stacklevel=2)
         output = rules()
         return Outcome(output, call.record(produced_by="rules", reason=reason))
 
@@ -438,6 +449,8 @@ class BrainsConfig:
 
     default: str | dict[str, Any] = "rules"
     agents: Mapping[str, str | dict[str, Any]] = field(default_factory=dict)
+    on_failure: Literal["fallback", "error"] = "fallback"
+    """What every LLM brain does when its calls are exhausted (a per-agent table may override)."""
 
     @classmethod
     def load(cls, root: str | Path) -> BrainsConfig:
@@ -452,7 +465,14 @@ class BrainsConfig:
         if not isinstance(table, dict):
             raise ConfigError(f"'{path}': [brains] must be a table, e.g. default = \"rules\"")
         default = table.get("default", "rules")
-        return cls(default=default, agents={k: v for k, v in table.items() if k != "default"})
+        on_failure = table.get("on_failure", "fallback")
+        if on_failure not in ("fallback", "error"):
+            raise ConfigError(
+                f"'{path}': [brains] on_failure = {on_failure!r}; choose \"fallback\" (answer "
+                'with the rules backend and warn) or "error" (stop with an error)'
+            )
+        agents = {k: v for k, v in table.items() if k not in ("default", "on_failure")}
+        return cls(default=default, agents=agents, on_failure=on_failure)
 
     def for_agent(self, agent: str) -> str | dict[str, Any]:
         """The configured choice for one agent (its own key, else `default`)."""
@@ -488,7 +508,9 @@ def resolve_brain(
     """
     if isinstance(spec, Brain):
         return spec
-    choice = spec if spec is not None else _configured(agent, config, root, env)
+    if config is None:
+        config = BrainsConfig.load(root) if root is not None else BrainsConfig()
+    choice = spec if spec is not None else _configured(agent, config, env)
     options: dict[str, Any] = {}
     if isinstance(choice, dict):
         options = dict(choice)
@@ -497,7 +519,8 @@ def resolve_brain(
             raise ConfigError(
                 f'[brains] {agent}: a table needs model = "provider:model", got {choice!r}'
             )
-    brain_options = {
+    brain_options: dict[str, Any] = {"on_failure": config.on_failure, "agent": agent}
+    brain_options |= {
         k: options.pop(k) for k in ("max_retries", "on_failure", "method") if k in options
     }
     if max_retries is not None:
@@ -510,20 +533,18 @@ def resolve_brain(
             f"got {type(choice).__name__}"
         )
     if choice.strip() == "rules":
-        return Brain(None, name="rules")
+        return Brain(None, name="rules", agent=agent)
     model = _chat_model(choice.strip(), options, chat_model_factory)
     return Brain(model, name=choice.strip(), transient=transient, **brain_options)
 
 
 def _configured(
-    agent: str, config: BrainsConfig | None, root: str | Path | None, env: Mapping[str, str] | None
+    agent: str, config: BrainsConfig, env: Mapping[str, str] | None
 ) -> str | dict[str, Any]:
     environ = os.environ if env is None else env
     for name in (f"{BRAIN_ENV}_{agent.upper()}", BRAIN_ENV):
         if environ.get(name, "").strip():
             return environ[name].strip()
-    if config is None:
-        config = BrainsConfig.load(root) if root is not None else BrainsConfig()
     return config.for_agent(agent)
 
 

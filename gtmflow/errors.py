@@ -6,6 +6,9 @@ GtmflowError                 anything gtmflow raises on purpose
 ├── InputError               the data's fault: a row, file or payload that does not validate
 └── RunError                 the world failed: a store, a transport, a model
     └── StoreError           the workspace database could not be read or written
+
+GtmflowWarning (UserWarning) something a person should see, though the run went on
+└── FallbackWarning          an LLM brain failed and the agent's rules backend answered instead
 ```
 
 Catch `GtmflowError` to handle everything gtmflow raises; catch a branch to handle one kind of
@@ -14,7 +17,15 @@ fault. Every message says what is wrong, why, and how to fix it, quoting names a
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "GtmflowError", "InputError", "RunError", "StoreError"]
+__all__ = [
+    "ConfigError",
+    "FallbackWarning",
+    "GtmflowError",
+    "GtmflowWarning",
+    "InputError",
+    "RunError",
+    "StoreError",
+]
 
 
 class GtmflowError(Exception):
@@ -35,3 +46,23 @@ class RunError(GtmflowError):
 
 class StoreError(RunError):
     """The workspace database could not be read or written."""
+
+
+class GtmflowWarning(UserWarning):
+    """Root of the warnings gtmflow issues: the run went on, but a person should know."""
+
+
+class FallbackWarning(GtmflowWarning):
+    """An LLM brain failed and the agent's rules backend answered instead.
+
+    Issued once per failing call (Python shows each distinct message once); the command line
+    prints one `warning:` line per agent and reason. `[brains] on_failure = "error"` turns the
+    fallback into a `RunError` instead.
+    """
+
+    def __init__(self, agent: str, brain: str, reason: str) -> None:
+        self.agent, self.brain, self.reason = agent, brain, reason
+        super().__init__(
+            f"agent '{agent}' fell back to its rules backend: brain '{brain}' failed ({reason}); "
+            'check the model server or key, or set [brains] on_failure = "error" to stop instead'
+        )

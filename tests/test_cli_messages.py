@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
+from gtmflow.brains import BrainsConfig
 from gtmflow.cli import app
 from gtmflow.cli._common import console, styled, table
+from gtmflow.errors import ConfigError, FallbackWarning
 
 from .conftest import at, ev, write_events
+from .local_servers import HTTPReceiver
 
 runner = CliRunner()
 
@@ -42,3 +48,57 @@ def test_styling_is_explicit_and_values_stay_literal(capsys: object) -> None:
     assert "pip install 'gtmflow[ollama]'" in text
     assert "error: [red]not a style[/]" in text
     assert "t [x]" in text and "a[b]" in text and "[c]" in text
+
+
+def _analyze(tmp_path: Path, receiver_url: str, *extra: str) -> Result:
+    from gtmflow.examples.sample_transcripts import SELLER, write_sample_transcripts
+
+    path = write_sample_transcripts(tmp_path / "calls")[0]
+    env = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": receiver_url}
+    args = ["analyze", str(path), "--seller-company", SELLER, "--embeddings", "off"]
+    return runner.invoke(
+        app, [*args, "--brain", "openai:gpt-4.1-mini", "-w", str(tmp_path), *extra], env=env
+    )
+
+
+def test_an_llm_brain_falling_back_to_rules_prints_a_warning_line(tmp_path: Path) -> None:
+    with HTTPReceiver([401]) as server:  # a bad key: not transient, so no retries
+        result = _analyze(tmp_path, server.url("/v1"), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["run"]["fallback"] is True
+    stderr = " ".join(result.stderr.split())  # rich wraps at the terminal's width
+    assert stderr.count("warning:") == 1  # one line per agent and reason, not one per call
+    assert "warning: agent 'transcript_analyst' fell back to its rules backend" in stderr
+    assert 'set [brains] on_failure = "error"' in stderr
+
+
+def test_on_failure_error_stops_instead_of_falling_back(tmp_path: Path) -> None:
+    (tmp_path / "gtmflow.toml").write_text('[brains]\non_failure = "error"\n')
+    with HTTPReceiver([401]) as server:
+        result = _analyze(tmp_path, server.url("/v1"))
+    assert result.exit_code == 1
+    assert "failed:" in result.stderr and "openai:gpt-4.1-mini" in result.stderr
+
+
+def test_a_misspelled_on_failure_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "gtmflow.toml").write_text('[brains]\non_failure = "raise-it"\n')
+    with pytest.raises(ConfigError, match=r'choose "fallback"'):
+        BrainsConfig.load(tmp_path)
+
+
+def test_the_library_issues_a_fallback_warning_a_notebook_shows() -> None:
+    from pydantic import BaseModel
+
+    from gtmflow.brains import Brain
+    from gtmflow.prompts import RenderedPrompt
+    from gtmflow.testing import ModelHTTPError, ScriptedChatModel
+
+    class City(BaseModel):
+        name: str
+
+    brain = Brain(ScriptedChatModel(script=[ModelHTTPError(401)]), agent="geo", max_retries=0)
+    with pytest.warns(FallbackWarning, match="agent 'geo' fell back"):
+        outcome = brain.run(
+            City, RenderedPrompt("demo", 1, "s", "u"), rules=lambda: City(name="rules")
+        )
+    assert outcome.output.name == "rules"

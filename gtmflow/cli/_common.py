@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -20,7 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from gtmflow.errors import ConfigError, GtmflowError, InputError
+from gtmflow.errors import ConfigError, GtmflowError, GtmflowWarning, InputError
 from gtmflow.runtime.workspace import Workspace
 
 __all__ = [
@@ -75,7 +76,33 @@ def emit(data: Any) -> None:
 
 @contextmanager
 def errors() -> Iterator[None]:
-    """Turn gtmflow errors into one clear line on stderr and an exit code."""
+    """Turn gtmflow errors into one clear line on stderr and an exit code; print warnings.
+
+    Warnings a person must see (an LLM brain that fell back to rules) are printed on stderr,
+    one line per distinct message, whatever the command's outcome and with `--json` too.
+    """
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as recorded:
+            warnings.simplefilter("always", GtmflowWarning)
+            caught = recorded
+            with _exit_codes():
+                yield
+    finally:
+        _print_warnings(caught)
+
+
+def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
+    ours = (w for w in caught if issubclass(w.category, GtmflowWarning))
+    for text in dict.fromkeys(str(w.message) for w in ours):
+        console(stderr=True).print(styled("[yellow]warning:[/] {}", text))
+    for item in caught:  # anything else goes back to Python's own handling
+        if not issubclass(item.category, GtmflowWarning):
+            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+
+
+@contextmanager
+def _exit_codes() -> Iterator[None]:
     try:
         yield
     except (ConfigError, InputError) as exc:
