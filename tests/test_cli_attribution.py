@@ -184,3 +184,34 @@ def test_score_backtest_checks_scores_against_later_deals(demo: Path) -> None:
     assert data["auc"] > 0.6  # demo requests and pricing views precede deals
     text = run("score", "--backtest", "-w", str(demo))
     assert "AUC" in text and "lift by decile" in text
+
+
+def test_report_and_attribution_judge_as_of_the_same_default_moment(tmp_path: Path) -> None:
+    """Deals created after the last event still count in the report, as in `attribution`."""
+    root = tmp_path / "late"
+    events = root / "events.jsonl"
+    root.mkdir()
+    rows = [
+        {"id": f"e{i}", "type": "page_view", "contact_id": f"c{i}",
+         "timestamp": "2026-03-01T10:00:00Z", "properties": {"path": "/blog", "utm_source": s}}
+        for i, s in enumerate(["google", "linkedin", "google"])
+    ]  # fmt: skip
+    events.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    deals = root / "deals.jsonl"
+    deal = {"amount": 1000, "stage": "open", "created_at": "2026-03-10T00:00:00Z"}
+    lines = [json.dumps(deal | {"id": f"d{i}", "contact_ids": [f"c{i}"]}) for i in range(3)]
+    deals.write_text("\n".join(lines) + "\n")
+    with Workspace.open(root) as ws:
+        ws.ingest(events, progress=False)
+    credited = run("attribution", "-w", str(root), "--json")
+    summary = run("report", "-w", str(root), "--json", "--briefs", "1", "--no-context")
+    assert credited["total_conversions"] == 3 == summary["conversions"]
+    assert summary["as_of"].startswith("2026-03-10")
+
+
+def test_a_report_without_conversions_says_so_and_writes_no_brief(demo: Path) -> None:
+    args = ["report", "-w", str(demo), "--as-of", "2025-01-01T00:00:00Z", "--briefs", "2"]
+    summary = run(*args, "--json")
+    assert summary["conversions"] == 0 and summary["briefs"] == []
+    assert "no content brief was written" in summary["note"]
+    assert "no content brief was written" in " ".join(run(*args).split())

@@ -5,8 +5,10 @@ Deals come from `--deals FILE` (JSONL or CSV, see
 `gtmflow.tools.attribution.touchpoints.load_deals`) or, by default, the first of `deals.jsonl`,
 `deals.csv`, `data/deals.jsonl`, `data/deals.csv` in the workspace. Lead scores use the workspace's
 `scoring.py` (`SCORER = LeadScorer(...)`, or a function returning one) when it exists, else
-`gtmflow.tools.attribution.scoring.default_scorer()`. Without `--as-of`, everything is judged as of
-the latest event in the workspace, so a historical export scores as it stood, not decayed to today.
+`gtmflow.tools.attribution.scoring.default_scorer()`. Without `--as-of`, `attribution` and `report`
+judge as of the latest event or deal (`default_as_of`), so a historical export scores as it stood,
+not decayed to today, and deals created after the last event still count. A report whose window
+holds no conversion says so and writes no brief.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from gtmflow.tools.attribution.touchpoints import (
     Outcome,
     build_journeys,
     collect_touches,
+    default_as_of,
     load_deals,
 )
 
@@ -52,7 +55,8 @@ DealsOpt = Annotated[
     Path | None, typer.Option("--deals", help="Deals file (JSONL or CSV); default: found in -w.")
 ]
 AsOfOpt = Annotated[
-    str | None, typer.Option("--as-of", help="Judge as of this ISO time (default: latest event).")
+    str | None,
+    typer.Option("--as-of", help="Judge as of this ISO time (default: latest event or deal)."),
 ]
 LookbackOpt = Annotated[str, typer.Option(help="Touches count this long before a conversion.")]
 
@@ -182,8 +186,11 @@ def report_cmd(
     with open_workspace(workspace) as ws:
         deal_list = load_deals(_deals_file(ws.root, deals))
         touches = collect_touches(ws.events, outbox=ws.outbox, until=parse_time(as_of))
-        when = parse_time(as_of) or touches.latest
+        when = parse_time(as_of) or default_as_of(touches, deal_list)  # as `attribution` does
         data = pipeline_data(touches, deal_list, lookback=lookback, as_of=when)
+        converted = data.journeys["pipeline", "channel"].total_conversions
+        if not converted:
+            briefs = 0  # nothing drove pipeline in the window: a brief would be made up
         store = _context_store(ws.root) if context else None
         try:
             retrieve = context_retriever(store) if store is not None else None
@@ -203,10 +210,14 @@ def report_cmd(
         path = write_html(
             out or ws.root / REPORT_FILE, result, scores, thresholds=lead_scorer.thresholds
         )
-    summary = _report_summary(path, result, len(scores))
+    summary = _report_summary(path, result, len(scores)) | {"conversions": converted}
+    if not converted:
+        summary["note"] = _no_conversions(when, lookback)
     if json_out:
         emit(summary)
         return
+    if not converted:
+        console().print(styled("[yellow]note:[/] {}", summary["note"]))
     console().print(f"wrote {path}")
     for key, top in summary["top"].items():
         console().print(f"  {key}: {', '.join(top)}")
@@ -375,6 +386,15 @@ def _score_row(score: Any) -> dict[str, Any]:
         "groups": score.groups,
         "thresholds": list(score.thresholds),
     }
+
+
+def _no_conversions(as_of: datetime | None, lookback: str) -> str:
+    end = as_of.isoformat() if as_of else "the end of the data"
+    return (
+        f"no deals were created in the {lookback} before {end}, so nothing can be credited and "
+        "no content brief was written; pass --as-of or --lookback to look at another window, "
+        "or --deals with the deals that followed these events"
+    )
 
 
 def _groups(groups: dict[str, float]) -> str:

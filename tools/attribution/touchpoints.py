@@ -58,6 +58,7 @@ __all__ = [
     "build_journeys",
     "collect_touches",
     "deal_to_json",
+    "default_as_of",
     "load_deals",
     "touches_from_events",
     "touches_from_outbox",
@@ -293,7 +294,7 @@ def build_journeys(
     config = config or TouchpointConfig()
     window = parse_duration(lookback)
     deals = _one_currency(deals, currency)
-    end = as_of or _latest(data, deals)
+    end = as_of or default_as_of(data, deals)
     builder = _JourneyBuilder(data, level)
     converted: set[str] = set()
     for deal, at in _converting(deals, outcome, config, since, end):
@@ -517,7 +518,12 @@ def _one_currency(deals: Sequence[Deal], currency: str | None) -> list[Deal]:
     return list(deals)
 
 
-def _latest(data: TouchData, deals: Sequence[Deal]) -> datetime | None:
+def default_as_of(data: TouchData, deals: Sequence[Deal]) -> datetime | None:
+    """The default end of an attribution window: the latest touch or deal date (None: no data).
+
+    `gtmflow attribution` and `gtmflow report` both judge as of this moment unless told
+    otherwise, so deals after the last event still count.
+    """
     moments = [d.closed_at or d.created_at for d in deals]
     if data.latest is not None:
         moments.append(data.latest)
