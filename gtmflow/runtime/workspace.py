@@ -33,6 +33,7 @@ from gtmflow.runtime._threads import ThreadRunner
 from gtmflow.runtime.enrollments import Enrollments, EnrollTransport
 from gtmflow.tools._sqlite import connect
 from gtmflow.tools.attribution.scoring import load_scorer
+from gtmflow.tools.context.graph_store import ContextGraphStore
 from gtmflow.tools.decisions import DecisionLog, LoggedDecision
 from gtmflow.tools.delivery.approvals import Approval, ApprovalBook
 from gtmflow.tools.delivery.outbox import DeliveryReport, Outbox, OutboxRecord, Verdict
@@ -261,9 +262,22 @@ class Workspace:
         return RunReport(len(contacts), sum(by_rule.values()), dict(sorted(by_rule.items())), as_of)
 
     def _attach(self, graph: Any) -> Any:
+        """The graph with this workspace's checkpointer and store, unless it brought its own."""
+        update: dict[str, Any] = {}
         if getattr(graph, "checkpointer", None) is None:
-            graph = graph.copy(update={"checkpointer": self.checkpointer})
-        return graph
+            update["checkpointer"] = self.checkpointer
+        if getattr(graph, "store", None) is None:
+            update["store"] = self.graph_store
+        return graph.copy(update=update) if update else graph
+
+    @cached_property
+    def graph_store(self) -> ContextGraphStore:
+        """The context store as a LangGraph `BaseStore`, attached to every graph this runs.
+
+        A node reads and writes it as `runtime.store` (namespaces `("contacts", <id>)` and
+        `("content",)`); Chroma opens on the first operation, not before.
+        """
+        return ContextGraphStore(lambda: self.context)
 
     def _due_contacts(self, graph: Any, as_of: datetime) -> tuple[list[str], int]:
         """Contacts to invoke, and the store cursor to resume from next time."""

@@ -7,6 +7,7 @@
 | `embeddings`, `static_embedding` | offline text embeddings registered with Chroma |
 | `chunking` | documents split into retrieval chunks along headings and paragraphs |
 | `content_loader` | a content library read from a folder (markdown, HTML, text) |
+| `graph_store` | the context store as a LangGraph `BaseStore` (`runtime.store` in a node) |
 | `writer_lock` | one writer process per store |
 
 `ContextStore` is imported on first use: importing this room does not import chromadb.
@@ -17,12 +18,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gtmflow.tools.context.content_loader import load_content_dir
+from gtmflow.tools.context.graph_store import ContextGraphStore
 from gtmflow.tools.context.records import ContactNote, ContextHit
 
 if TYPE_CHECKING:
     from gtmflow.tools.context.context_store import ContextStore
 
-__all__ = ["ContactNote", "ContextHit", "ContextStore", "load_content_dir"]
+__all__ = ["ContactNote", "ContextGraphStore", "ContextHit", "ContextStore", "load_content_dir"]
 
 
 def __getattr__(name: str) -> Any:

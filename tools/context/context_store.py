@@ -429,6 +429,49 @@ class ContextStore:
         ]
         return sorted(hits, key=lambda h: (-int(h.metadata.get("date_ts", 0)), h.source_id, h.id))
 
+    def chunks(self, kind: ContextKind, source_id: str) -> list[ContextHit]:
+        """The chunks of one content item or note (`<contact_id>/<note id>`), in order."""
+        return self.listing(kind, where={"source_id": source_id})
+
+    def listing(
+        self,
+        kind: ContextKind,
+        *,
+        contact_id: str | None = None,
+        where: dict[str, Any] | None = None,
+    ) -> list[ContextHit]:
+        """Every chunk of a collection matching the filters, unranked (score 0).
+
+        Notes come newest first; chunks of one source keep their order.
+        """
+        filters = [dict(where)] if where else []
+        if contact_id is not None:
+            filters.append({"contact_id": contact_id})
+        rows = self._collections[kind].get(
+            where=_all_of(filters), include=["documents", "metadatas"]
+        )
+        hits = [
+            hit_from(kind, i, doc, meta, 1.0, "")
+            for i, doc, meta in zip(rows["ids"], rows["documents"], rows["metadatas"], strict=True)
+        ]
+        return sorted(
+            hits,
+            key=lambda h: (
+                -int(h.metadata.get("date_ts", 0)),
+                h.source_id,
+                int(h.metadata.get("chunk_index", 0)),
+            ),
+        )
+
+    def delete_source(self, kind: ContextKind, source_id: str) -> int:
+        """Remove one content item's or note's chunks; returns how many were removed."""
+        return self._delete(kind, {"source_id": source_id})
+
+    def contacts_with_notes(self) -> list[str]:
+        """Ids of the contacts the store holds notes about, sorted."""
+        rows = self._collections["contacts"].get(include=["metadatas"])
+        return sorted({str(m["contact_id"]) for m in rows["metadatas"] or []})
+
     def counts(self) -> dict[str, int]:
         """Records (chunks) per collection."""
         return {kind: int(self._collections[kind].count()) for kind in KINDS}
