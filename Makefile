@@ -40,7 +40,7 @@ pytest: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev  ## speed and memory figures -> benchmarks/RESULTS.md
 	$(BIN)/python benchmarks/run.py --write benchmarks/RESULTS.md
-	-$(BIN)/pip install channelattribution matplotlib  # the reference library, when it builds
+	-$(BIN)/pip install channelattribution  # the reference library, when it builds
 	$(BIN)/python benchmarks/attribution.py --append benchmarks/RESULTS.md
 	$(BIN)/python benchmarks/context.py --append benchmarks/RESULTS.md
 	$(BIN)/python benchmarks/agents.py --write benchmarks/RESULTS.md

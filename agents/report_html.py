@@ -13,9 +13,9 @@ from html import escape
 from pathlib import Path
 
 from gtmflow.agents.pipeline_scorer import ContentBrief, PipelineReport, Section
-from gtmflow.tools.attribution.charts import grouped_bars, histogram
 from gtmflow.tools.attribution.heuristics import Credit
 from gtmflow.tools.attribution.scoring import ScoreBreakdown, Threshold
+from gtmflow.tools.charts import grouped_bars, histogram
 
 __all__ = ["render_html", "write_html"]
 
@@ -74,7 +74,7 @@ def _section(section: Section, models: Sequence[str]) -> str:
     keys = [r.key for r in section.top]
     by_model: dict[str, dict[str, Credit]] = {a.model: a.by_key() for a in section.attributions}
     series = {m: [by_model[m][k].value for k in keys] for m in models}
-    chart = grouped_bars(keys, series, title=f"{name}: attributed value by model")
+    chart = grouped_bars(keys, series, title=f"{name}: attributed value by model").svg()
     header = "".join(f"<th>{escape(m)}</th>" for m in models)
     rows = "".join(
         f"<tr><td>{escape(r.key)}{_title(r.title)}</td><td>{r.consensus_rank:.1f}</td>"
@@ -140,7 +140,7 @@ def _scores(scores: Sequence[ScoreBreakdown], thresholds: Sequence[Threshold]) -
         values,
         markers={t.name: t.at_least for t in thresholds},
         title=f"Lead score distribution ({len(values)} contacts)",
-    )
+    ).svg()
     counts = "".join(
         f"<li>{escape(t.name)} (score at least {t.at_least:g}): "
         f"{sum(v >= t.at_least for v in values)} contacts</li>"

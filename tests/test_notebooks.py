@@ -9,6 +9,8 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+CHARTS = {"quickstart.ipynb": 2, "attribution.ipynb": 3}
+"""Charts each notebook must show (as SVG or PNG outputs)."""
 
 
 @pytest.mark.slow
@@ -28,3 +30,10 @@ def test_notebook_executes(path: Path, tmp_path: Path) -> None:
         if o.get("output_type") == "error"
     ]
     assert not errors
+    shown = [
+        o
+        for cell in notebook.cells
+        for o in cell.get("outputs", [])
+        if {"image/svg+xml", "image/png"} & set(o.get("data", {}))
+    ]
+    assert len(shown) >= CHARTS.get(path.name, 0), f"{path.name} shows {len(shown)} charts"

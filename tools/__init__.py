@@ -9,6 +9,7 @@
 | `gtmflow.tools.transcripts` | reading call transcripts (text lines or JSON utterances) |
 | `gtmflow.tools.deps` | what the runtime injects into every graph node |
 | `gtmflow.tools.decisions` | the decision log behind `explain` |
+| `gtmflow.tools.charts` | charts for notebooks and the HTML report (matplotlib) |
 
 Tools never import agents, graphs or the runtime (a test checks the direction of imports).
 """

@@ -1,5 +1,5 @@
 """Attribution: touchpoints, journeys (touch paths), heuristic/Markov/Shapley models, lead
-scoring, backtests and charts.
+scoring and backtests (their charts are `gtmflow.tools.charts`).
 
 | module | holds |
 | --- | --- |
@@ -8,7 +8,6 @@ scoring, backtests and charts.
 | `heuristics` | `attribute(journeys, model=...)`: first, last, linear, time decay, position, W |
 | `markov`, `shapley` | data-driven models: Markov removal effects, Shapley values |
 | `scoring`, `backtest` | lead scoring as code, and its backtest against outcomes |
-| `charts` | the report's charts |
 """
 
 from __future__ import annotations
