@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from gtmflow._progress import progress_bar, wants_progress
-from gtmflow.clock import Clock, SystemClock, VirtualClock
+from gtmflow.clock import Clock, SystemClock, VirtualClock, require_aware
 from gtmflow.config import WorkspaceConfig, load_graphs, load_rules, load_sequences
 from gtmflow.errors import ConfigError
 from gtmflow.governor import Governor
@@ -113,6 +113,7 @@ class Workspace:
             self.config.governor_policy(), events=self.events, outbox=self.outbox
         )
         self._enrollments: Enrollments | None = None
+        self._graph_nodes: dict[str, frozenset[str]] = {}
 
     @classmethod
     def open(cls, path: str | Path = ".", *, clock: Clock | None = None) -> Workspace:
@@ -212,9 +213,10 @@ class Workspace:
         This is what `gtmflow run` and `gtmflow serve` do. Returns each graph's report by name,
         the router (`inbound_router`) first.
         """
-        as_of = as_of or self.clock.now()
+        as_of = require_aware(as_of, "as_of") if as_of is not None else self.clock.now()
+        graphs = self.graphs()  # load_graphs refuses names used twice or by the router
         reports = {GRAPH_NAME: self.run(as_of=as_of, progress=progress)}
-        for graph in self.graphs():
+        for graph in graphs:
             reports[graph.name] = self.run(graph, as_of=as_of, progress=progress)
         return reports
 
@@ -239,9 +241,9 @@ class Workspace:
             progress: Show a progress bar (None: when a person is watching).
         """
         graph = self._attach(
-            graph if graph is not None else build_inbound_router(rules=self.rules())
+            self._named(graph if graph is not None else build_inbound_router(rules=self.rules()))
         )
-        as_of = as_of or self.clock.now()
+        as_of = require_aware(as_of, "as_of") if as_of is not None else self.clock.now()
         contacts, resume_seq = self._due_contacts(graph, as_of)
         woken = self.scheduler.due(as_of, graph=graph.name)
         contacts = sorted({*contacts, *(w.contact_id for w in woken)})
@@ -260,6 +262,27 @@ class Workspace:
             self.scheduler.complete(wait.id)
         self._save_cursor(graph.name, resume_seq, as_of)
         return RunReport(len(contacts), sum(by_rule.values()), dict(sorted(by_rule.items())), as_of)
+
+    def _named(self, graph: Any) -> Any:
+        """The graph, once its name is known to be its own (names key cursors and threads)."""
+        name = getattr(graph, "name", None)
+        if not name or name == "LangGraph":
+            raise ConfigError(
+                "this graph has no name of its own (LangGraph calls every unnamed graph "
+                "'LangGraph'), so it would share a cursor and threads with other unnamed graphs "
+                "and find nothing new to do: compile it with a name, e.g. "
+                "builder.compile(name='trial-nudges')"
+            )
+        nodes = frozenset(getattr(getattr(graph, "builder", None), "nodes", {}))
+        known = self._graph_nodes.setdefault(name, nodes)
+        if known != nodes:
+            raise ConfigError(
+                f"graph name '{name}' already names another graph in this workspace (nodes "
+                f"{sorted(known)}, now {sorted(nodes)}); two graphs under one name share one "
+                "cursor, so the second would do nothing: give each graph its own name= "
+                "(a graph you changed on purpose runs in a new Workspace.open)"
+            )
+        return graph
 
     def _attach(self, graph: Any) -> Any:
         """The graph with this workspace's checkpointer and store, unless it brought its own."""
@@ -377,7 +400,7 @@ class Workspace:
         `enroll` actions start sequence threads; every other action goes to `transport`
         (default: the one `gtmflow.toml` configures) if the governor allows it now.
         """
-        now = now or self.clock.now()
+        now = require_aware(now, "now") if now is not None else self.clock.now()
         if transport is None:
             with self.transport() as configured:
                 return self.deliver(configured, now=now)
@@ -423,7 +446,7 @@ class Workspace:
         if transport is None:
             with self.transport() as configured:
                 return self.tick(until, transport=configured, progress=progress)
-        end = until or self.clock.now()
+        end = require_aware(until, "until") if until is not None else self.clock.now()
         totals: Counter[str] = Counter()
         with progress_bar("tick", None, enabled=wants_progress(progress)) as advance:
             for moment in self._moments(end):
