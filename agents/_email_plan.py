@@ -219,6 +219,10 @@ def _objection(w: _Writer, need: Need) -> None:
     said = restate(need.quote, names=w.s.names)
     if not said:
         return
+    rivals = [c for c in w.s.rivals_named if c.lower() in need.quote.lower()]
+    if rivals:  # a price comparison with another vendor: answered, never called "a fair point"
+        w.add(_say("objection_compare", objection=said), "transcript", need.quote)
+        return
     w.add(_say("objection", objection=said), "transcript", need.quote)
     piece = w.piece_for(need)
     if piece is not None:
@@ -290,6 +294,7 @@ def _request(w: _Writer, need: Need) -> None:
         match = pattern.match(text)
         if match:
             rest = _swap(_THEIR_PART.split(match.group("rest"))[0].strip(" ,"))
+            rest = re.split(r",?\s+and let'?s\b", rest, flags=re.I)[0]
             if name == "request_send" and not _WHEN.search(rest):
                 rest += " this week"
             w.add(_say(name, request=rest), "transcript", need.quote)

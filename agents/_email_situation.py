@@ -99,6 +99,7 @@ class Situation:
     activity: Activity = Activity()
     events: tuple[Event, ...] = ()
     names: frozenset[str] = frozenset()
+    rivals_named: tuple[str, ...] = ()
     prospect_quotes: tuple[str, ...] = ()
     seller_quotes: tuple[str, ...] = ()
 
@@ -163,6 +164,7 @@ def situation(
         activity=_activity(activity),
         events=tuple(activity),
         names=_names(contact, found, transcript),
+        rivals_named=tuple(c.name for c in found.competitors),
         prospect_quotes=tuple(roles.prospect_texts),
         seller_quotes=tuple(roles.seller_texts),
     )
@@ -310,6 +312,7 @@ def _objections(
 ) -> list[Need]:
     """Real objections: not a complaint about a competitor, not about a tool they like."""
     context = [normalise(c.quote) for c in competitors if c is not None]
+    names = [c.name.lower() for c in insights.competitors]
     kept = []
     for objection in insights.objections:
         if not roles.theirs(objection):
@@ -317,8 +320,14 @@ def _objections(
         quote = _quote(objection, roles)
         if any(_overlaps(quote, other) for other in context):
             continue
+        named = any(name and name in quote.lower() for name in names)
+        if named and not _PRICE_WORDS.search(quote):
+            continue  # about another vendor, not about us: liked or disliked, never "a concern"
         kept.append(Need("objection", objection, quote))
     return kept
+
+
+_PRICE_WORDS = re.compile(r"\b(?:price|pricing|cost|cheaper|expensive|quote|budget)\w*", re.I)
 
 
 def _overlaps(a: str, b: str) -> bool:

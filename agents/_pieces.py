@@ -195,7 +195,7 @@ def _bonus(piece: Piece, need: Need | None, key: str) -> float | None:
         what = getattr(need.item, "item", None) if need.kind == "ask" else promised(need.quote)
         item = content_words(str(what or ""))
         shared = len(item & content_words(f"{piece.title} {piece.type} {' '.join(piece.topics)}"))
-        if (want == "material" or need.kind == "promise") and item and not shared:
+        if (want == "material" and item and not shared) or (need.kind == "promise" and shared < 2):
             return None  # "a proposal" is not answered by whatever piece comes first
         bonus += 0.1 * min(3, shared)
     elif piece.type == "pricing":

@@ -232,6 +232,39 @@ def test_a_tool_they_love_is_context_and_a_past_vendor_is_not_a_concern() -> Non
             assert not re.search(r"concern|worr|objection|fair point", sentence, re.I), sentence
 
 
+def test_an_objection_naming_another_vendor_is_never_a_fair_concern() -> None:
+    text = (
+        "Dana Reyes (Account Executive, Northwind): Anything else?\n"
+        "Sam Lee (COO, Acme Freight): We're on Restaurant365 for accounting and happy with it, I "
+        "don't want to change it. Honestly the price is higher than we expected, Looker came in "
+        "about 20% cheaper."
+    )
+    transcript = parse_transcript(text, seller_company="Northwind").transcript
+    g = Grounder(transcript)
+    happy = "We're on Restaurant365 for accounting and happy with it, I don't want to change it."
+    cheaper = "Honestly the price is higher than we expected, Looker came in about 20% cheaper."
+    insights = (
+        TranscriptInsights(  # what today's analyst reports: both "competition", roles unknown
+            transcript_id="t",
+            objections=tuple(
+                Objection(summary=q, category="competition", evidence=(g.locate(q),))  # type: ignore[arg-type]
+                for q in (happy, cheaper)
+            ),
+            competitors=tuple(
+                CompetitorMention(summary=n, name=n, evidence=(g.locate(q),))  # type: ignore[arg-type]
+                for n, q in (("Restaurant365", happy), ("Looker", cheaper))
+            ),
+        )
+    )
+    body = ContentWriter().followup(SAM, insights, transcript=transcript, step=1).body
+    assert "Restaurant365" not in body
+    assert (
+        "You said the price is higher than you expected, Looker came in about 20% cheaper; "
+        "I'm happy to walk you through where the difference comes from." in body
+    )
+    assert not re.search(r"concern|fair point", body)
+
+
 def test_explicit_asks_are_answered_with_the_piece_that_answers_them() -> None:
     library = Library()
     draft = write(content=library)
