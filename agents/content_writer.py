@@ -70,6 +70,10 @@ AGENT = "content_writer"
 ContentSource = ContentLibrary
 """The retrieval hook: content chunks that answer pains (`gtmflow.tools.context.context_store`)."""
 Occasion = Literal["call", "webinar"]
+EmailAngle = Literal["answer", "new_angle", "check_in"]
+SocialAngle = Literal[
+    "number", "problem", "outcome", "quote", "how", "why", "detail", "in_short", "takeaway"
+]
 _ANGLES = {
     "answer": "answer their main pain and everything they asked for",
     "new_angle": "take a new angle they have not heard from us yet",
@@ -95,8 +99,11 @@ class Draft(BaseModel):
     recommended: tuple[str, ...] = Field(default=(), description="Content ids recommended.")
     occasion: Occasion | None = Field(default=None, description="What the email follows up.")
     step: int | None = Field(default=None, description="Position in the sequence, from 1.")
-    angle: Literal["answer", "new_angle", "check_in"] | None = Field(
-        default=None, description="Why this email exists: answer, new angle or check-in."
+    angle: EmailAngle | SocialAngle | None = Field(
+        default=None,
+        description="Why it exists: an email answers, takes a new angle or checks in; a social "
+        "variant leads with a number, the problem, the outcome, a quote, how it works, why it "
+        "matters, one detail, a summary or the takeaway.",
     )
     pains: tuple[str, ...] = Field(default=(), description="Quotes of the pains it answers.")
     run: BrainRun | None = None

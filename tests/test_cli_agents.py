@@ -107,5 +107,10 @@ def test_repurpose_writes_variants_per_platform(tmp_path: Path) -> None:
     drafts = json.loads(result.stdout)["drafts"]
     assert [d["platform"] for d in drafts] == ["linkedin", "linkedin", "x", "x"]
     assert all(len(d["body"]) <= 280 for d in drafts if d["platform"] == "x")
+    assert drafts[0]["angle"] != drafts[1]["angle"] and drafts[0]["body"] != drafts[1]["body"]
+    shown = runner.invoke(app(), ["repurpose", str(post), "--platforms", "x", "--variants", "2"])
+    assert "x #1" in shown.output and "x #2" in shown.output and "leads with:" in shown.output
     bad = runner.invoke(app(), ["repurpose", str(post), "--platforms", "myspace"])
     assert bad.exit_code == 2 and "unknown platform" in bad.output
+    many = runner.invoke(app(), ["repurpose", str(post), "--platforms", "x", "--variants", "5"])
+    assert many.exit_code == 2 and "at most 2 (--variants)" in " ".join(many.output.split())

@@ -9,6 +9,7 @@ itself. Each test fails on the old template writer.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from gtmflow.agents._claims import is_factual
-from gtmflow.agents._social import PLATFORMS
+from gtmflow.agents._social import PLATFORMS, markdown_problems, shared_sentences
 from gtmflow.agents.content_writer import ContentWriter, Draft, body_sentences
 from gtmflow.agents.insights import (
     Ask,
@@ -34,6 +35,7 @@ from gtmflow.agents.transcript_analyst import TranscriptAnalyst
 from gtmflow.errors import ConfigError
 from gtmflow.examples.sample_transcripts import SAMPLE_CALLS, SELLER
 from gtmflow.models import Contact, ContentItem, Event, Transcript
+from gtmflow.prompts import load_prompt
 from gtmflow.testing import ScriptedChatModel
 from gtmflow.tools.transcripts import parse_transcript
 
@@ -667,6 +669,32 @@ POST = ContentItem(
 )
 
 
+LEADS = {
+    line.strip()
+    for name, text in load_prompt("social_post_rules").sections.items()
+    if name.startswith("lead_")
+    for line in text.splitlines()
+    if line.strip()
+}
+MARKDOWN_POST = ContentItem(
+    id="blog-md",
+    title="Closing the books in four days",
+    url="https://example.com/blog/close",
+    topics=("finance ops",),
+    body=(
+        "# Closing the books in four days\n\n"
+        "Month-end close used to take the **finance team** nine working days.\n\n"
+        "## What was slow\n\n"
+        "- Intercompany matching was done by hand in spreadsheets.\n"
+        "- Approvals waited in [shared inboxes](https://example.com/inbox) for days.\n\n"
+        "## What changed\n\n"
+        "After automating the matching, the team now closes in four days.\n"
+        "The controller says exceptions surface on day one instead of day eight.\n"
+        "Auditors get the reconciliation trail with one export from the ledger.\n"
+    ),
+)
+
+
 def test_rules_social_variants_fit_every_platform_and_quote_the_post() -> None:
     result = ContentWriter().repurpose(POST, list(PLATFORMS), variants=2)
     assert len(result.drafts) == 2 * len(PLATFORMS)
@@ -678,11 +706,63 @@ def test_rules_social_variants_fit_every_platform_and_quote_the_post() -> None:
         assert low <= len(draft.hashtags) <= high
         assert "API key" not in draft.body
         for sentence in body_sentences(draft):
-            text = re.sub(r"https?://\S+|#\w+", "", sentence).strip().removeprefix("- ")
+            text = re.sub(r"https?://\S+|#\w+", "", sentence).strip()
+            for lead in LEADS:
+                text = text.removeprefix(lead).strip()
             if text:
                 assert normalise(text).rstrip("…") in source, text
-    x = [d for d in result.drafts if d.platform == "x"]
-    assert x[0].body != x[1].body  # two different variants
+
+
+def test_n_variants_have_their_own_hook_angle_and_sentences() -> None:
+    result = ContentWriter().repurpose(MARKDOWN_POST, ["linkedin", "x"], variants=4)
+    for platform in ("linkedin", "x"):
+        drafts = [d for d in result.drafts if d.platform == platform]
+        assert len(drafts) == 4
+        hooks = [body_sentences(d)[1] if platform == "linkedin" else d.body[:60] for d in drafts]
+        assert len(set(hooks)) == 4
+        assert len({d.angle for d in drafts}) == 4
+        for a, b in itertools.combinations(drafts, 2):
+            assert shared_sentences(a.body, b.body, ignore=[MARKDOWN_POST.title]) <= 0.5
+
+
+def test_variants_are_plain_text_even_from_a_markdown_post() -> None:
+    result = ContentWriter().repurpose(MARKDOWN_POST, list(PLATFORMS), variants=3)
+    for draft in result.drafts:
+        assert markdown_problems(draft.body) == [], draft.body
+        assert not re.search(r"(?m)^\s*#{1,6}\s|\*\*|\]\(|^- ", draft.body), draft.body
+        assert "What was slow" not in draft.body  # a heading is not a sentence of the post
+
+
+def test_more_variants_than_the_post_can_give_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match=r"cannot give 9 distinct variants; ask for at most 6"):
+        ContentWriter().repurpose(MARKDOWN_POST, ["x"], variants=9)
+
+
+def test_llm_variants_that_are_alike_or_marked_up_are_asked_again() -> None:
+    same = "After automating matching, the team now closes in four days."
+    alike = {
+        "variants": [
+            {"platform": "x", "angle": "outcome", "text": same, "hashtags": ["Finance"],
+             "quotes": [same]},
+            {"platform": "x", "angle": "outcome", "text": same, "hashtags": ["Finance"],
+             "quotes": [same]},
+        ]
+    }  # fmt: skip
+    headed = {"variants": [{**v, "text": "## Close\n" + v["text"]} for v in alike["variants"]]}
+    other = "Month-end close used to take Acme's finance team nine days."
+    good = {
+        "variants": [
+            alike["variants"][0],
+            {"platform": "x", "angle": "problem", "text": other, "hashtags": ["Finance"],
+             "quotes": [other]},
+        ]
+    }  # fmt: skip
+    model = ScriptedChatModel(script=[alike, headed, good])
+    result = ContentWriter(brain=model).repurpose(POST, ["x"], variants=2)
+    assert result.run is not None and result.run.reasks == 2
+    assert "variants 1 and 2 (x) are too alike" in str(model.calls[1][-1].content)
+    assert "has a markdown heading; write plain text" in str(model.calls[2][-1].content)
+    assert [d.angle for d in result.drafts] == ["outcome", "problem"]
 
 
 def test_llm_social_variant_over_the_limit_is_reasked_then_accepted() -> None:
