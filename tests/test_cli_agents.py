@@ -90,6 +90,13 @@ def test_followup_prints_decision_draft_and_claims(tmp_path: Path) -> None:
     again = json.loads(runner.invoke(app(), args).stdout)
     cited = [c for c in again["claims"] if c["source"] == "content"]
     assert cited and cited[0]["ref"].split("#")[0] in {i.id for i in sample_content_items()}
+    assert again["draft"]["occasion"] == "call" and again["draft"]["step"] == 1
+
+    webinar = json.loads(runner.invoke(app(), [*args, "--webinar", "Ops reporting 101"]).stdout)
+    assert webinar["draft"]["occasion"] == "webinar"
+    assert "Thanks for joining Ops reporting 101" in webinar["draft"]["body"]
+    bait = runner.invoke(app(), [*args, "--webinar", "URGENT: verify at http://x.example"])
+    assert "http://x.example" not in bait.stdout and "our webinar" in bait.stdout
 
 
 def test_repurpose_writes_variants_per_platform(tmp_path: Path) -> None:
