@@ -236,3 +236,18 @@ def test_the_benchmark_writes_and_scores_sequences_on_a_real_store(tmp_path: Pat
         store.close()
     assert scores.emails == 6 and all(len(d) == 3 for d in written.values())
     assert scores.repeats == [] and scores.rate("no_untrusted_text") == 1.0
+
+
+def test_the_readme_sample_emails_are_what_the_writer_writes(tmp_path: Path) -> None:
+    writing = bench()
+    wanted = ("wr-ys-01-cold-storage", "wr-vw-02-orthotics")
+    items = [i for i in writing.load_items() if i.id in wanted]
+    store = writing.open_store(tmp_path / "chroma")  # MiniLM, as the benchmark and users get
+    try:
+        _, written = writing.run(items, "gold", store)
+    finally:
+        store.close()
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    shown = [*written["wr-ys-01-cold-storage"], written["wr-vw-02-orthotics"][0]]
+    for draft in shown:
+        assert f"subject: {draft.subject}\n{draft.body}" in readme, draft.subject
