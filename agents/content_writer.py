@@ -300,10 +300,16 @@ class ContentWriter:
             content=_json([_piece_json(key, p, plan) for key, p in plan.pieces.items()]),
             activity=_json([_event_json(e) for e in s.events]),
             earlier=_json(
-                [
-                    {"step": i, "subject": subject, "already_used": sorted(s.usage.refs)}
-                    for i, subject in enumerate(s.usage.subjects, 1)
-                ]
+                {
+                    "emails": [
+                        {"step": i, "subject": subject}
+                        for i, subject in enumerate(s.usage.subjects, 1)
+                    ],
+                    "already_used": {
+                        "quotes_and_pains": sorted(s.usage.refs),
+                        "pieces": sorted(s.usage.pieces),
+                    },
+                }
             ),
         )
 

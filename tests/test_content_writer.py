@@ -559,6 +559,7 @@ def test_the_llm_prompt_gets_the_same_inputs() -> None:
     assert "email 2 of a sequence" in prompt.system and "a webinar" in prompt.system
     assert '"path":"/pricing"' in prompt.user and first.subject in prompt.user
     assert '<data name="webinar"' in prompt.user and "Ops 101" in prompt.user
+    assert '"already_used"' in prompt.user and normalise(first.pains[0]).lower() in prompt.user
 
 
 def test_the_sample_call_reads_like_a_person_wrote_it() -> None:
