@@ -98,7 +98,7 @@ _SECOND = {
 _FIRST = re.compile(
     r"(?<![\w'])(?:" + "|".join(sorted(_SECOND, key=len, reverse=True)) + r")(?![\w'])", re.I
 )
-_ADDRESSES_SELLER = re.compile(r"\byou(?:'re|'ve|'d|'ll|r|rs)?\b", re.IGNORECASE)
+_ADDRESSES_SELLER = re.compile(r"(?<![\w-])you(?:'re|'ve|'d|'ll|r|rs)?(?![\w-])", re.IGNORECASE)
 _STOP = _words(
     "a an and are as at be been but by can could did do does for from had has have how i "
     "i'm if in into is it it's its just me more my no not of on or our so some than that "
@@ -254,7 +254,7 @@ def problem_phrase(restated: str, *, limit: int = 9) -> str:
             best = end
     best = comma if comma >= 3 else best
     chosen = words[:best] if best >= 3 else words[: min(6, len(words))]
-    while len(chosen) > 1 and chosen[-1].lower().strip(",.;:") in _EDGE_STOP:
+    while len(chosen) > 1 and chosen[-1].lower().strip(",.;:") in _EDGE_STOP | _WEAK_END:
         chosen.pop()
     phrase = " ".join(chosen).strip(" ,;:")
     return phrase[:1].upper() + phrase[1:]
