@@ -537,7 +537,7 @@ def _notes(items: list[Item], seconds: float, load_before: str) -> list[str]:
         f"was tuned on the {tune} items of three sellers ({', '.join(TUNE)}); the other "
         f"{len(items) - tune} (three other sellers, libraries and vocabularies) were held out, "
         "and only their gold column is gated (how the held-out half was used: "
-        "). *Gold*: the writer gets the labelled insights (its "
+        "`benchmarks/data/writing/README.md`). *Gold*: the writer gets the labelled insights (its "
         "own quality). *End to end*: it gets what `TranscriptAnalyst` (default settings) finds, "
         "which is what users get today; the analyst does not yet fill asks or competitor roles "
         "(issue 13), so those rows measure the analyst as much as the writer and are reported, "
