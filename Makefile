@@ -44,6 +44,7 @@ bench: $(VENV)/.installed-dev  ## speed and memory figures -> benchmarks/RESULTS
 	$(BIN)/python benchmarks/attribution.py --append benchmarks/RESULTS.md
 	$(BIN)/python benchmarks/context.py --append benchmarks/RESULTS.md
 	$(BIN)/python benchmarks/agents.py --write benchmarks/RESULTS.md
+	$(BIN)/python benchmarks/writing.py --write benchmarks/RESULTS.md
 	$(BIN)/python benchmarks/delivery.py --write benchmarks/RESULTS.md
 
 train-head: $(VENV)/.installed-dev  ## retrain the analyser's sentence head from training/calls

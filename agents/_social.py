@@ -1,9 +1,13 @@
 """Social variants of a blog post: per-platform limits, hashtags and tone, every fact quoted.
 
-The rules backend uses the post's own sentences (the title, the lead and the sentences that
-carry numbers or the title's key words) laid out per platform by `prompts/social_post_rules.md`;
-the LLM backend must quote the post for each factual sentence. Both are checked the same way:
-length within the platform's limit, hashtag count within its range, quotes found in the post.
+The rules backend uses the post's own sentences, read as plain text (markdown headings, emphasis,
+link syntax and list markers removed), ranked by what makes a hook (numbers, the title's key
+words). Each of the N variants of a platform gets its own hook and angle (a number, the problem,
+the outcome, a quote, how it works) and its own share of the remaining sentences, so no two
+variants share more than half their sentences; layouts come from `prompts/social_post_rules.md`.
+The LLM backend must quote the post for each factual sentence. Both are checked the same way:
+length within the platform's limit, hashtag count within its range, plain text (no markdown
+headings), N distinct variants per platform, quotes found in the post.
 """
 
 from __future__ import annotations
@@ -28,7 +32,14 @@ from gtmflow.prompts import RenderedPrompt, load_prompt
 if TYPE_CHECKING:
     from gtmflow.agents.content_writer import Draft
 
-__all__ = ["PLATFORMS", "Platform", "SocialWriter", "platforms_named"]
+__all__ = [
+    "PLATFORMS",
+    "Platform",
+    "SocialWriter",
+    "markdown_problems",
+    "platforms_named",
+    "shared_sentences",
+]
 
 _STOP_WORDS = (
     "a an and are as at be but by for from has have how in is it its of on or our so that the "
@@ -64,7 +75,8 @@ PLATFORMS: dict[str, Platform] = {
 
 class _Variant(BaseModel):
     platform: str
-    text: str = Field(description="The post text, without hashtags.")
+    angle: str = Field(default="", description="What it leads with: number, problem, outcome, ...")
+    text: str = Field(description="The post text, plain (no markdown), without hashtags.")
     hashtags: list[str] = Field(default_factory=list, description="Without the # sign.")
     quotes: list[str] = Field(
         default_factory=list, description="Verbatim quotes from the post behind its facts."
@@ -151,13 +163,31 @@ def _problems(
             problems.append(
                 f"variant {number} ({found.name}) has {len(v.hashtags)} hashtags; use {low}-{high}"
             )
-    return "; ".join(problems) or None
+        problems += [f"variant {number} ({found.name}) has {p}; write plain text"
+                     for p in markdown_problems(v.text)]  # fmt: skip
+    return "; ".join([*problems, *_alike(draft, post)]) or None
+
+
+def _alike(draft: SocialDraft, post: ContentItem) -> list[str]:
+    """Variants of one platform that share their hook or more than half their sentences."""
+    problems = []
+    for first, a in enumerate(draft.variants, 1):
+        for second, b in enumerate(draft.variants[first:], first + 1):
+            if a.platform.lower() != b.platform.lower():
+                continue
+            share = shared_sentences(a.text, b.text, ignore=[post.title])
+            if share > 0.5 or split_text(a.text)[:1] == split_text(b.text)[:1]:
+                problems.append(
+                    f"variants {first} and {second} ({a.platform}) are too alike ({share:.0%} of "
+                    "their sentences shared): give each its own hook, angle and sentences"
+                )
+    return problems
 
 
 def _draft(variant: _Variant, post: ContentItem) -> Draft:
     from gtmflow.agents.content_writer import Draft
 
-    source = normalise(f"{post.title} {post.body}")
+    source = normalise(f"{post.title} {post.body} {_plain_markdown(post.body)}")
     quotes = [
         q for q in variant.quotes if normalise(q).strip(" .") and normalise(q).strip(" .") in source
     ]
@@ -186,35 +216,103 @@ def _draft(variant: _Variant, post: ContentItem) -> Draft:
         claims=tuple(claims),
         removed=tuple(sorted(bad)),
         recommended=(post.id,),
+        angle=variant.angle if variant.angle in _ANGLE_NAMES else None,
     )
+
+
+_ANGLE_NAMES = ("number", "problem", "outcome", "quote", "how", "why", "detail", "in_short",
+                "takeaway")  # fmt: skip
 
 
 def _rules_variants(post: ContentItem, chosen: list[Platform], variants: int) -> SocialDraft:
     sentences = _key_sentences(post)
+    if variants > max(len(sentences), 1):
+        raise ConfigError(
+            f"post '{post.id}' has {len(sentences)} sentence(s) that can open a post, so it "
+            f"cannot give {variants} distinct variants; ask for at most {max(len(sentences), 1)} "
+            "(--variants), or use an LLM brain"
+        )
     tags = _hashtags(post)
+    plans = _plans(sentences, variants) if sentences else [("outcome", post.title, [])]
     out = []
     for platform in chosen:
-        for n in range(variants):
-            hook = sentences[n % len(sentences)] if sentences else post.title
-            points = [s for s in sentences if s != hook][: 3 if platform.layout == "long" else 0]
-            hashtags = tags[: platform.hashtags[1]] if len(tags) >= platform.hashtags[0] else tags
-            text = _layout(platform, post, hook, points, hashtags)
+        hashtags = tags[: platform.hashtags[1]] if len(tags) >= platform.hashtags[0] else tags
+        for angle, hook, points in plans:
+            kept = points[: 3 if platform.layout == "long" else 0]
+            text = _layout(platform, post, angle, hook, kept, hashtags)
             out.append(
                 _Variant(
-                    platform=platform.name, text=text, hashtags=hashtags, quotes=[hook, *points]
+                    platform=platform.name,
+                    angle=angle,
+                    text=text,
+                    hashtags=hashtags,
+                    quotes=[hook, *kept],
                 )
             )
     return SocialDraft(variants=out)
 
 
+def _plans(sentences: list[str], variants: int) -> list[tuple[str, str, list[str]]]:
+    """Per variant: an angle, its own hook, and its own share of the other sentences.
+
+    Hooks are the best-ranked sentences, each variant preferring an angle no other took; the
+    rest are dealt round-robin, so two variants never share a sentence (the title aside).
+    """
+    remaining = list(sentences)
+    hooks: list[tuple[str, str]] = []
+    for _ in range(variants):
+        taken = {angle for angle, _ in hooks}
+        natural = next((s for s in remaining if _angle_of(s) not in taken | {None}), None)
+        pick = natural or remaining[0]
+        free = [a for a in _ANY_SENTENCE if a not in taken]
+        angle = _angle_of(pick) if natural else (free[0] if free else _angle_of(pick) or "why")
+        remaining.remove(pick)
+        hooks.append((angle or "why", pick))
+    shares: list[list[str]] = [[] for _ in hooks]
+    for index, sentence in enumerate(remaining):
+        shares[index % len(hooks)].append(sentence)
+    return [(angle, hook, share) for (angle, hook), share in zip(hooks, shares, strict=True)]
+
+
+def _angle_of(sentence: str) -> str | None:
+    """What a sentence naturally leads with (a quote, the problem, a number, the outcome, how it
+    works), or None when it fits only a general lead."""
+    return next((angle for angle, pattern in _ANGLES if pattern.search(sentence)), None)
+
+
+_PROBLEM = (
+    r"\b(?:used to|bottleneck|problem|manual|by hand|spreadsheets?|slow|late|wasted?|lost|chas\w+|"
+    r"worr\w+|struggl\w+)\b"
+)
+_ANGLES = (
+    ("quote", re.compile(r"\b(?:says|said|told us|puts it)\b|[\"\u201c]", re.I)),
+    ("problem", re.compile(_PROBLEM, re.I)),
+    ("number", re.compile(r"\d")),
+    (
+        "outcome",
+        re.compile(r"\b(?:now|after|cut|faster|fell|rose|saves?|halved?|doubled?)\b", re.I),
+    ),
+    ("how", re.compile(r"\b(?:by|with|through|automat\w*|instead of|step)\b", re.I)),
+)
+_ANY_SENTENCE = ("why", "detail", "in_short", "takeaway")
+"""Leads that suit any sentence, for variants once the natural angles are taken."""
+
+
 def _layout(
-    platform: Platform, post: ContentItem, hook: str, points: list[str], tags: list[str]
+    platform: Platform,
+    post: ContentItem,
+    angle: str,
+    hook: str,
+    points: list[str],
+    tags: list[str],
 ) -> str:
     """Fill the template; drop points, then shorten the hook, until it fits the limit."""
-    template = load_prompt("social_post_rules").sections[platform.layout]
+    sections = load_prompt("social_post_rules").sections
+    template = sections[platform.layout]
+    lead = sections[f"lead_{angle}"].strip()
     while True:
         text = template.replace("{{title}}", post.title).replace("{{hook}}", hook)
-        text = text.replace("{{points}}", "\n".join(f"- {p}" for p in points))
+        text = text.replace("{{lead}}", lead).replace("{{points}}", "\n\n".join(points))
         text = re.sub(r"\n{3,}", "\n\n", text.replace("{{link}}", post.url or "")).strip()
         if len(_compose(text, tags)) <= platform.max_chars:
             return text
@@ -228,20 +326,54 @@ def _layout(
 
 
 def _key_sentences(post: ContentItem) -> list[str]:
+    """The post's sentences that can stand alone in a post, best hooks first."""
+    body = _plain_markdown(post.body)
     sentences = [
         s.text
-        for s in split_sentences(0, post.body.replace("\n", " "))
-        if 30 <= len(s.text) <= 240 and not INJECTION.search(s.text)
+        for s in split_sentences(0, body)
+        if 30 <= len(s.text) <= 240 and not INJECTION.search(s.text) and "http" not in s.text
     ]
     keys = _keywords(post.title)
     ranked = sorted(
-        enumerate(sentences),
+        enumerate(dict.fromkeys(sentences)),
         key=lambda pair: (
             -(bool(re.search(r"\d", pair[1])) + len(keys & _keywords(pair[1]))),
             pair[0],
         ),
     )
-    return [s for _, s in ranked[:6]]
+    return [s for _, s in ranked[:12]]
+
+
+def _plain_markdown(text: str) -> str:
+    """Markdown as plain sentences: headings, emphasis, link syntax and list markers gone."""
+    lines = []
+    for line in text.splitlines():
+        if re.match(r"^\s*(?:#{1,6}\s|```|>|\|)", line):
+            continue  # headings, code fences, quotes and tables are not sentences of the post
+        line = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", line)
+        line = re.sub(r"^\s*(?:[-*+]|\d+[.)])\s+", "", line)
+        lines.append(re.sub(r"[*_`]{1,3}", "", line))
+    return " ".join(" ".join(lines).split())
+
+
+def markdown_problems(text: str) -> list[str]:
+    """Why a post's text is not plain: markdown headings, emphasis or list markers."""
+    problems = []
+    if re.search(r"(?m)^\s*#{1,6}\s", text):
+        problems.append("a markdown heading")
+    if re.search(r"\*\*|__|^\s*[-*+]\s", text, re.MULTILINE):
+        problems.append("markdown emphasis or list markers")
+    return problems
+
+
+def shared_sentences(a: str, b: str, *, ignore: Sequence[str] = ()) -> float:
+    """The share of the shorter post's sentences that the other one also has."""
+    skip = {normalise(i) for i in ignore if i}
+    first = {normalise(x) for x in split_text(a)} - skip
+    second = {normalise(x) for x in split_text(b)} - skip
+    first = {x for x in first if not x.startswith(("http", "#"))}
+    second = {x for x in second if not x.startswith(("http", "#"))}
+    return len(first & second) / min(len(first), len(second)) if first and second else 0.0
 
 
 def _hashtags(post: ContentItem) -> list[str]:

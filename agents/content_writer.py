@@ -6,47 +6,80 @@ Example:
     >>> from gtmflow.agents.transcript_analyst import TranscriptAnalyst
     >>> call = parse_transcript(
     ...     "Dana (AE, Northwind): What is slowing you down?\\n"
-    ...     "Sam (COO, Acme): Our reporting is a mess and it takes two days a month.",
+    ...     "Sam (COO, Acme): So, um, our reporting is a mess and it takes two days a month.",
     ...     seller_company="Northwind",
     ... )
     >>> insights = TranscriptAnalyst(embeddings="off").analyze(call.transcript)
     >>> sam = Contact(id="c-1", name="Sam Lee", email="sam@acme.com", company="Acme")
     >>> draft = ContentWriter().followup(sam, insights, transcript=call.transcript)
     >>> draft.subject
-    'Following up with Acme: next steps'
+    'Your reporting is a mess'
+    >>> print(draft.body.splitlines()[2])
+    Thanks for taking the time to talk with me.
     >>> all(c.supported for c in draft.claims)
     True
 
-The rules backend fills the templates in `prompts/followup_email_rules.md` with extracted facts
-only (the prospect's own quotes, CRM fields, retrieved content), so it cannot invent. The LLM
-backend must cite a source for every factual sentence; `check_claims` verifies each one and
-unsupported sentences are removed (or kept and flagged with `unsupported="flag"`). Recipients
-are never the model's to choose: a draft is always addressed to the contact's own email.
+An email is one step of a sequence (`step`, with the `earlier` emails of the enrollment and the
+contact's `activity` since the last one) after a call or a webinar (`occasion`, `topic`). Both
+brains write from the same situation (`gtmflow.agents._email_situation`: the needs the contact
+raised, minus what earlier emails used) and the same library pieces, one per need
+(`gtmflow.agents._pieces`). The rules brain fills sentence plans (`prompts/followup_email_rules.md`)
+with cleaned facts only; the LLM must cite a source for every factual sentence. Every draft then
+passes the same checks (`gtmflow.agents._email_checks`): claims verified, no link, address or
+instruction from untrusted text, one short quote of the prospect's own words, the seller's words
+never attributed to the prospect, nothing repeated from an earlier email; failing sentences are
+removed (or kept and flagged with `unsupported="flag"`). Recipients are never the model's to
+choose: a draft is always addressed to the contact's own email.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gtmflow.agents._claims import Claim, ClaimSource, check_claims, split_text
+from gtmflow.agents._claims import Claim, check_claims, split_text
+from gtmflow.agents._email_checks import EmailRules, from_evidence
+from gtmflow.agents._email_plan import EmailDraft, Sentence, compose, subject_for
+from gtmflow.agents._email_situation import Focus, Situation, focus, situation
+from gtmflow.agents._pieces import Piece, choose_pieces
+from gtmflow.agents._plain_text import plain
 from gtmflow.agents._social import PLATFORMS, Platform, SocialWriter
 from gtmflow.agents.insights import Grounder, TranscriptInsights
 from gtmflow.agents.next_action import Decision
 from gtmflow.brains import Brain, BrainRun, BrainSpec, resolve_brain
-from gtmflow.models import Contact, ContentItem, Transcript
+from gtmflow.models import Contact, ContentItem, Event, Transcript
 from gtmflow.prompts import RenderedPrompt, load_prompt
 from gtmflow.tools.deps import ContentLibrary
 
-__all__ = ["PLATFORMS", "ContentSource", "ContentWriter", "Draft", "Platform", "SocialDrafts"]
+__all__ = [
+    "PLATFORMS",
+    "ContentSource",
+    "ContentWriter",
+    "Draft",
+    "EmailDraft",
+    "Platform",
+    "SocialDrafts",
+]
 
 AGENT = "content_writer"
 ContentSource = ContentLibrary
 """The retrieval hook: content chunks that answer pains (`gtmflow.tools.context.context_store`)."""
+Occasion = Literal["call", "webinar"]
+EmailAngle = Literal["answer", "new_angle", "check_in"]
+SocialAngle = Literal[
+    "number", "problem", "outcome", "quote", "how", "why", "detail", "in_short", "takeaway"
+]
+_ANGLES = {
+    "answer": "answer their main pain and everything they asked for",
+    "new_angle": "take a new angle they have not heard from us yet",
+    "check_in": "a short check-in with one new reason to reply",
+}
+_LINKS_PER_STEP = {1: 3, 2: 2}
 
 
 class Draft(BaseModel):
@@ -64,6 +97,15 @@ class Draft(BaseModel):
     removed: tuple[str, ...] = Field(default=(), description="Unsupported sentences removed.")
     flagged: tuple[str, ...] = Field(default=(), description="Unsupported sentences kept.")
     recommended: tuple[str, ...] = Field(default=(), description="Content ids recommended.")
+    occasion: Occasion | None = Field(default=None, description="What the email follows up.")
+    step: int | None = Field(default=None, description="Position in the sequence, from 1.")
+    angle: EmailAngle | SocialAngle | None = Field(
+        default=None,
+        description="Why it exists: an email answers, takes a new angle or checks in; a social "
+        "variant leads with a number, the problem, the outcome, a quote, how it works, why it "
+        "matters, one detail, a summary or the takeaway.",
+    )
+    pains: tuple[str, ...] = Field(default=(), description="Quotes of the pains it answers.")
     run: BrainRun | None = None
 
 
@@ -77,23 +119,14 @@ class SocialDrafts(BaseModel):
     run: BrainRun | None = None
 
 
-class _Sentence(BaseModel):
-    text: str = Field(description="One sentence of the email body.")
-    source: ClaimSource = Field(description="transcript, crm, content, or none (no facts).")
-    ref: str | None = Field(
-        default=None, description="The verbatim quote, the CRM field name, or the content id."
-    )
-    new_paragraph: bool = Field(default=False, description="Start a new paragraph here.")
+@dataclass(frozen=True)
+class _Plan:
+    """One email's inputs, shared by both brains: the situation, its focus, the pieces."""
 
-
-class EmailDraft(BaseModel):
-    """What the LLM fills for a follow-up email."""
-
-    subject: str = Field(max_length=120)
-    greeting: str = Field(description="e.g. 'Hi Sam,'")
-    sentences: list[_Sentence] = Field(min_length=1, max_length=12)
-    sign_off: str = Field(description="e.g. 'Best regards,\\nDana'")
-    recommended: list[str] = Field(default_factory=list, description="Content ids recommended.")
+    situation: Situation
+    focus: Focus
+    pieces: dict[str, Piece]
+    transcript: Transcript | None
 
 
 class ContentWriter:
@@ -105,7 +138,7 @@ class ContentWriter:
         content: Retrieval hook for library content (None: whatever each call passes, which in
             the follow-up graph is the workspace's context store; else no recommendations).
         sender: Name to sign emails with.
-        unsupported: "remove" drops unsupported factual sentences; "flag" keeps and lists them.
+        unsupported: "remove" drops sentences that fail a check; "flag" keeps and lists them.
     """
 
     name = AGENT
@@ -134,19 +167,35 @@ class ContentWriter:
         decision: Decision | None = None,
         topic: str | None = None,
         content: ContentSource | None = None,
+        occasion: Occasion | None = None,
+        activity: Sequence[Event] = (),
+        earlier: Sequence[Draft] = (),
+        step: int = 1,
     ) -> Draft:
-        """A follow-up email to `contact` about what they said (or the webinar `topic`).
+        """One follow-up email to `contact` about what they said (or the webinar `topic`).
 
-        `content` is where to look for library content to recommend when this writer was
-        built without one (the follow-up graph passes the workspace's context store).
+        Args:
+            contact: Who it is for (and the only address it goes to).
+            insights: What they said, from the analyst (None: a webinar without a transcript).
+            transcript: The call or Q&A the insights come from, to check quotes against.
+            decision: The next-best-action decision behind the email, if any.
+            topic: The webinar's title (untrusted: refused when it holds a link or bait).
+            content: Library to recommend from when this writer was built without one.
+            occasion: "call" or "webinar"; None infers it (a topic means a webinar).
+            activity: What the contact did since the last step, oldest first.
+            earlier: The emails already written in this enrollment, oldest first; none of
+                their quotes, pains or pieces is used again.
+            step: The 1-based position of this email in the sequence.
         """
-        chunks = self._chunks(insights, topic, content)
+        plan = self._plan(
+            contact, insights, transcript, topic, content, occasion, activity, earlier, step
+        )
         outcome = self.brain.run(
             EmailDraft,
-            self.prompt(contact, insights, decision=decision, chunks=chunks),
-            rules=lambda: _rules_email(contact, insights, chunks, self.sender, topic),
+            self._prompt(contact, insights, decision, plan),
+            rules=lambda: compose(plan.situation, plan.focus, plan.pieces, sender=self.sender),
         )
-        return self._finish(outcome.output, outcome.run, contact, transcript, chunks)
+        return self._finish(outcome.output, outcome.run, contact, plan)
 
     async def afollowup(
         self,
@@ -157,15 +206,21 @@ class ContentWriter:
         decision: Decision | None = None,
         topic: str | None = None,
         content: ContentSource | None = None,
+        occasion: Occasion | None = None,
+        activity: Sequence[Event] = (),
+        earlier: Sequence[Draft] = (),
+        step: int = 1,
     ) -> Draft:
         """`followup` for asyncio batch runs."""
-        chunks = self._chunks(insights, topic, content)
+        plan = self._plan(
+            contact, insights, transcript, topic, content, occasion, activity, earlier, step
+        )
         outcome = await self.brain.arun(
             EmailDraft,
-            self.prompt(contact, insights, decision=decision, chunks=chunks),
-            rules=lambda: _rules_email(contact, insights, chunks, self.sender, topic),
+            self._prompt(contact, insights, decision, plan),
+            rules=lambda: compose(plan.situation, plan.focus, plan.pieces, sender=self.sender),
         )
-        return self._finish(outcome.output, outcome.run, contact, transcript, chunks)
+        return self._finish(outcome.output, outcome.run, contact, plan)
 
     def repurpose(
         self, post: ContentItem, platforms: Sequence[str], *, variants: int = 1
@@ -180,171 +235,158 @@ class ContentWriter:
         insights: TranscriptInsights | None,
         *,
         decision: Decision | None = None,
-        chunks: Sequence[Any] = (),
+        transcript: Transcript | None = None,
+        topic: str | None = None,
+        occasion: Occasion | None = None,
+        activity: Sequence[Event] = (),
+        earlier: Sequence[Draft] = (),
+        step: int = 1,
     ) -> RenderedPrompt:
-        """The rendered prompt for a follow-up email."""
+        """The rendered LLM prompt for one follow-up email (without library pieces)."""
+        plan = self._plan(
+            contact, insights, transcript, topic, None, occasion, activity, earlier, step
+        )
+        return self._prompt(contact, insights, decision, plan)
+
+    def _plan(
+        self,
+        contact: Contact,
+        insights: TranscriptInsights | None,
+        transcript: Transcript | None,
+        topic: str | None,
+        content: ContentSource | None,
+        occasion: Occasion | None,
+        activity: Sequence[Event],
+        earlier: Sequence[Draft],
+        step: int,
+    ) -> _Plan:
+        known = transcript or (from_evidence(insights) if insights else None)
+        s = situation(
+            contact,
+            insights,
+            transcript=known,
+            occasion=occasion,
+            topic=topic,
+            activity=activity,
+            earlier=earlier,
+            step=step,
+        )
+        chosen = focus(s)
+        library = self.content if self.content is not None else content
+        limit = _LINKS_PER_STEP.get(s.step, 1)
+        return _Plan(s, chosen, choose_pieces(library, s, chosen, limit=limit), known)
+
+    def _prompt(
+        self,
+        contact: Contact,
+        insights: TranscriptInsights | None,
+        decision: Decision | None,
+        plan: _Plan,
+    ) -> RenderedPrompt:
+        s = plan.situation
         return load_prompt("followup_email").render(
             decision=f"{decision.action}: {decision.rationale}" if decision else "send_followup",
             sender=self.sender,
+            occasion=s.occasion,
+            step=str(s.step),
+            angle=_ANGLES[plan.focus.angle],
+            webinar=s.title or "-",
             contact=_json(contact.model_dump(include={"name", "title", "company", "attributes"})),
             insights=_json(
                 insights.model_dump(mode="json", exclude={"run", "dropped", "transcript_id"})
                 if insights
                 else {}
             ),
-            content=_json(
-                [
-                    {"id": c.id, "title": c.metadata.get("title"), "text": c.text[:600]}
-                    for c in chunks
-                ]
+            content=_json([_piece_json(key, p, plan) for key, p in plan.pieces.items()]),
+            activity=_json([_event_json(e) for e in s.events]),
+            earlier=_json(
+                {
+                    "emails": [
+                        {"step": i, "subject": subject}
+                        for i, subject in enumerate(s.usage.subjects, 1)
+                    ],
+                    "already_used": {
+                        "quotes_and_pains": sorted(s.usage.refs),
+                        "pieces": sorted(s.usage.pieces),
+                    },
+                }
             ),
         )
 
-    def _chunks(
-        self,
-        insights: TranscriptInsights | None,
-        topic: str | None,
-        fallback: ContentSource | None,
-    ) -> list[Any]:
-        """Library chunks for the contact's pains (or the webinar's topic), via the hook."""
-        library = self.content if self.content is not None else fallback
-        if library is None:
-            return []
-        queries = [p.summary for p in insights.pain_points[:3]] if insights else []
-        if not queries and topic:
-            queries = [topic]
-        return list(library.content_for(queries, k=2)) if queries else []
-
-    def _finish(
-        self,
-        email: EmailDraft,
-        run: BrainRun,
-        contact: Contact,
-        transcript: Transcript | None,
-        chunks: Sequence[Any],
-    ) -> Draft:
-        known = {c.id: c.text for c in chunks} | {c.source_id: c.text for c in chunks}
+    def _finish(self, email: EmailDraft, run: BrainRun, contact: Contact, plan: _Plan) -> Draft:
+        pieces = list(plan.pieces.values())
+        known = {p.chunk_id: p.text for p in pieces} | {p.source_id: p.text for p in pieces}
+        rules = EmailRules(plan.situation, links=[p.url for p in pieces])
         ledger = check_claims(
             [Claim(sentence=s.text, source=s.source, ref=s.ref) for s in email.sentences],
-            transcript=Grounder(transcript) if transcript else None,
+            transcript=Grounder(plan.transcript) if plan.transcript else None,
             contact=contact,
             chunks=known,
+            known=[plan.situation.title or ""],
         )
-        bad = set(ledger.unsupported)
+        claims = [_vetted(c, s, rules) for c, s in zip(ledger.claims, email.sentences, strict=True)]
+        bad = {c.sentence for c in claims if not c.supported}
         keep = [s for s in email.sentences if self.unsupported == "flag" or s.text not in bad]
+        kept_refs = {s.ref for s in keep if s.ref}
         return Draft(
             kind="email",
             to=contact.email,
-            subject=" ".join(email.subject.split()),
-            body=_body(email.greeting, keep, email.sign_off),
-            claims=ledger.claims,
+            subject=self._subject(email.subject, rules, plan),
+            body=_body(*self._frame(email, rules, plan.situation), keep),
+            claims=tuple(claims),
             removed=tuple(sorted(bad)) if self.unsupported == "remove" else (),
             flagged=tuple(sorted(bad)) if self.unsupported == "flag" else (),
-            recommended=tuple(r for r in email.recommended if r in known),
+            recommended=tuple(r for r in email.recommended if r in known and r in kept_refs),
+            occasion=plan.situation.occasion,
+            step=plan.situation.step,
+            angle=plan.focus.angle,
+            pains=tuple(n.quote for n in plan.situation.pains if n.quote in kept_refs),
             run=run,
         )
 
+    def _subject(self, subject: str, rules: EmailRules, plan: _Plan) -> str:
+        text = " ".join(subject.split())
+        if rules.subject_problem(text) or not text:
+            return subject_for(plan.situation, plan.focus)
+        return text
 
-def _rules_email(
-    contact: Contact,
-    insights: TranscriptInsights | None,
-    chunks: Sequence[Any],
-    sender: str,
-    topic: str | None,
-) -> EmailDraft:
-    """The rules backend: the template's sentences, each filled with one extracted fact."""
-    quote = _first_quotes(insights)
-    chunk = chunks[0] if chunks else None
-    link = f" ({chunk.metadata['url']})" if chunk is not None and chunk.metadata.get("url") else ""
-    template = load_prompt("followup_email_rules").render_sections(
-        first_name=_first_name(contact),
-        company=f" with {contact.company}" if contact.company else "",
-        pain_quote=quote.get("pain", ""),
-        second_pain_quote=quote.get("second_pain", ""),
-        objection_quote=quote.get("objection", ""),
-        step_quote=quote.get("step", ""),
-        content_title=chunk.metadata.get("title", chunk.source_id) if chunk else "",
-        content_link=link,
-        sender=sender,
-        topic=topic or "our session",
-    )
-    sentences = _rules_sentences(template, quote, contact, chunk, webinar=insights is None)
-    subject = template["subject_webinar" if insights is None and topic else "subject"]
-    return EmailDraft(
-        subject=subject,
-        greeting=template["greeting"],
-        sentences=sentences,
-        sign_off=template["sign_off"],
-        recommended=[chunk.id] if chunk is not None else [],
-    )
+    def _frame(self, email: EmailDraft, rules: EmailRules, s: Situation) -> tuple[str, str]:
+        """The greeting and sign-off, replaced by ours when they fail the checks."""
+        greeting, sign_off = email.greeting, email.sign_off
+        if rules.subject_problem(greeting) or len(greeting) > 80:
+            greeting = f"Hi {s.first_name},"
+        if rules.subject_problem(sign_off) or len(sign_off) > 120:
+            sign_off = f"Best regards,\n{self.sender}"
+        return greeting, sign_off
 
 
-def _rules_sentences(
-    template: dict[str, str], quote: dict[str, str], contact: Contact, chunk: Any, *, webinar: bool
-) -> list[_Sentence]:
-    parts: list[_Sentence] = [
-        _Sentence(text=template["thanks_webinar" if webinar else "thanks"], source="none")
-    ]
-    for key in ("pain", "second_pain"):
-        if quote.get(key):
-            parts.append(
-                _Sentence(
-                    text=template[key],
-                    source="transcript",
-                    ref=quote[key],
-                    new_paragraph=key == "pain",
-                )
-            )
-    if chunk is not None:
-        parts.append(_Sentence(text=template["content"], source="content", ref=chunk.id))
-    if quote.get("objection"):
-        parts.append(
-            _Sentence(
-                text=template["objection"],
-                source="transcript",
-                ref=quote["objection"],
-                new_paragraph=True,
-            )
-        )
-    if quote.get("step"):
-        parts.append(
-            _Sentence(
-                text=template["step"], source="transcript", ref=quote["step"], new_paragraph=True
-            )
-        )
-    closing = template["closing_webinar" if webinar else "closing"]
-    parts.append(_Sentence(text=closing, source="none", new_paragraph=True))
-    return parts
+def _vetted(claim: Claim, sentence: Sentence, rules: EmailRules) -> Claim:
+    """The claim, failed with the reason when the sentence breaks one of the email rules."""
+    reason = rules.problem(sentence)
+    if reason is None:
+        return claim
+    return claim.model_copy(update={"supported": False, "factual": True, "note": reason})
 
 
-def _first_quotes(insights: TranscriptInsights | None) -> dict[str, str]:
-    if insights is None:
-        return {}
-    pains = [p.evidence[0].quote for p in insights.pain_points]
-    found = {"pain": pains[0] if pains else "", "second_pain": pains[1] if len(pains) > 1 else ""}
-    if insights.objections:
-        found["objection"] = insights.objections[0].evidence[0].quote
-    steps = [s for s in insights.next_steps if s.owner is None or s.owner != _speaker_of(insights)]
-    if steps or insights.next_steps:
-        found["step"] = (steps or list(insights.next_steps))[-1].evidence[0].quote
-    return {k: _sentence(v) for k, v in found.items() if v}
+def _piece_json(key: str, piece: Piece, plan: _Plan) -> dict[str, Any]:
+    need = next((n for n in plan.focus.needs() if n.key == key), None)
+    answers = f"{need.kind}: {need.quote}" if need else key
+    return {
+        "id": piece.chunk_id,
+        "answers": answers,
+        "title": piece.title,
+        "url": piece.url,
+        "text": piece.text[:600],
+    }
 
 
-def _speaker_of(insights: TranscriptInsights) -> str | None:
-    return insights.pain_points[0].evidence[0].speaker if insights.pain_points else None
+def _event_json(event: Event) -> dict[str, Any]:
+    keep = ("path", "content_id", "asset_id", "title", "campaign")
+    props = {k: plain(str(v))[:120] for k, v in event.properties.items() if k in keep}
+    return {"type": event.type, "at": event.timestamp.isoformat(), **props}
 
 
-def _sentence(quote: str) -> str:
-    """A quote as it sits inside our sentence: ends with its own punctuation, then ours."""
-    text = quote.strip()
-    return text if text[-1:] in ".!?" else text + "."
-
-
-def _first_name(contact: Contact) -> str:
-    return contact.name.split()[0] if contact.name and contact.name.split() else "there"
-
-
-def _body(greeting: str, sentences: Sequence[_Sentence], sign_off: str) -> str:
+def _body(greeting: str, sign_off: str, sentences: Sequence[Sentence]) -> str:
     paragraphs: list[list[str]] = [[]]
     for sentence in sentences:
         if sentence.new_paragraph and paragraphs[-1]:

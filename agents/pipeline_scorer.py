@@ -11,7 +11,10 @@ created and revenue won, at the channel and the content level, and returns a
 - N content briefs "along the same lines" as the content that worked, each citing the content
   ids and the figures it rests on (`gtmflow.agents.content_briefs`): the candidates are the
   content items (never `(channel)` keys) by consensus on pipeline, with the deals and contacts
-  they touched; themes and pains come through the optional retrieval hook.
+  they touched. Through the optional retrieval hook (the context store), a brief is built from
+  the candidate's real title, topics and chunks and the pains those contacts raised: a working
+  title, the angle, an outline of 4-6 sections each citing its source, and what not to repeat.
+  A candidate whose title is known neither from the events nor from the library is skipped.
 
 Briefs come from the brain (`gtmflow.brains`): `brain="rules"` (the offline default) or an LLM;
 `report.run` records which backend answered, with the prompt version, tokens and any fallback.
@@ -35,6 +38,7 @@ from gtmflow.agents.content_briefs import (
     BriefDrafts,
     Citation,
     ContentBrief,
+    OutlineSection,
     Passage,
     Retriever,
     context_retriever,
@@ -55,6 +59,7 @@ __all__ = [
     "Citation",
     "ContentBrief",
     "ModelAgreement",
+    "OutlineSection",
     "Passage",
     "PipelineData",
     "PipelineReport",
@@ -227,7 +232,7 @@ class PipelineScorer:
         """Attribute, rank, compare and write briefs."""
         sections = tuple(self._section(o, lv, j, data) for (o, lv), j in data.journeys.items())
         candidates = self._candidates(sections, data)
-        evidence = gather_evidence(candidates, self.retrieve)
+        evidence = gather_evidence(candidates, self.retrieve, enough=self.briefs)
         briefs, run = write_briefs(self.brain, candidates, evidence, self.briefs)
         return PipelineReport(
             as_of=data.as_of,
@@ -307,9 +312,7 @@ class PipelineScorer:
                 top_in=top_in,
             )
             chosen.append(BriefCandidate(citation, contacts))
-            if len(chosen) == max(self.briefs, 1) * 2:
-                break
-        return chosen
+        return chosen  # best first; evidence is read only until enough have a known title
 
 
 # --------------------------------------------------------------------------- internals

@@ -2,7 +2,8 @@
 
 `render_html(report, scores)` lays out what `PipelineScorer` found: per outcome and level, every
 model's attribution side by side (chart and table), how the models agree (Kendall tau matrix),
-the content briefs with the figures they cite, and the lead score distribution with its
+the content briefs (working title, angle, cited outline, what not to repeat) with the figures they
+cite, and the lead score distribution with its
 thresholds. `write_html` writes it to a file.
 """
 
@@ -117,11 +118,19 @@ def _brief(brief: ContentBrief) -> str:
         for c in brief.based_on
     )
     pains = "".join(f"<li>{escape(p)}</li>" for p in brief.target_pains)
+    outline = "".join(
+        f"<li><b>{escape(s.heading)}</b>: {escape(s.point)} "
+        f"<span class='muted'>[{escape(s.source)}]</span></li>"
+        for s in brief.outline
+    )
+    avoid = "".join(f"<li>{escape(a)}</li>" for a in brief.avoid)
     return (
         f"<div class='brief'><h3>{escape(brief.title)} <span class='muted'>({escape(brief.format)})"
         f"</span></h3><p>{escape(brief.angle)}</p><p><b>Themes:</b> "
         f"{escape(', '.join(brief.themes)) or '-'}</p>"
+        + (f"<p><b>Outline:</b></p><ol>{outline}</ol>" if outline else "")
         + (f"<p><b>Target pains:</b></p><ul>{pains}</ul>" if pains else "")
+        + (f"<p><b>Do not repeat:</b></p><ul>{avoid}</ul>" if avoid else "")
         + f"<p><b>Based on:</b></p><ul>{cites}</ul>"
         + (
             f"<p class='muted'>Evidence: {escape(', '.join(brief.evidence))}</p>"

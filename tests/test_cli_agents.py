@@ -90,6 +90,13 @@ def test_followup_prints_decision_draft_and_claims(tmp_path: Path) -> None:
     again = json.loads(runner.invoke(app(), args).stdout)
     cited = [c for c in again["claims"] if c["source"] == "content"]
     assert cited and cited[0]["ref"].split("#")[0] in {i.id for i in sample_content_items()}
+    assert again["draft"]["occasion"] == "call" and again["draft"]["step"] == 1
+
+    webinar = json.loads(runner.invoke(app(), [*args, "--webinar", "Ops reporting 101"]).stdout)
+    assert webinar["draft"]["occasion"] == "webinar"
+    assert "Thanks for joining Ops reporting 101" in webinar["draft"]["body"]
+    bait = runner.invoke(app(), [*args, "--webinar", "URGENT: verify at http://x.example"])
+    assert "http://x.example" not in bait.stdout and "our webinar" in bait.stdout
 
 
 def test_repurpose_writes_variants_per_platform(tmp_path: Path) -> None:
@@ -107,5 +114,10 @@ def test_repurpose_writes_variants_per_platform(tmp_path: Path) -> None:
     drafts = json.loads(result.stdout)["drafts"]
     assert [d["platform"] for d in drafts] == ["linkedin", "linkedin", "x", "x"]
     assert all(len(d["body"]) <= 280 for d in drafts if d["platform"] == "x")
+    assert drafts[0]["angle"] != drafts[1]["angle"] and drafts[0]["body"] != drafts[1]["body"]
+    shown = runner.invoke(app(), ["repurpose", str(post), "--platforms", "x", "--variants", "2"])
+    assert "x #1" in shown.output and "x #2" in shown.output and "leads with:" in shown.output
     bad = runner.invoke(app(), ["repurpose", str(post), "--platforms", "myspace"])
     assert bad.exit_code == 2 and "unknown platform" in bad.output
+    many = runner.invoke(app(), ["repurpose", str(post), "--platforms", "x", "--variants", "5"])
+    assert many.exit_code == 2 and "at most 2 (--variants)" in " ".join(many.output.split())

@@ -73,7 +73,7 @@ def test_calls_become_grounded_followups_in_the_outbox(ws: Workspace) -> None:
     assert (
         acme.payload["author"] == "template" and acme.payload["trigger"] == "ev-call-acme-discovery"
     )
-    assert '"Our weekly operations report is a mess."' in acme.payload["body"]
+    assert "your weekly operations report is a mess" in acme.payload["body"]  # said back
     assert all(c["supported"] for c in acme.payload["claims"])
     assert "c-cobalt-raj" not in actions  # unsubscribed: no email, nothing to do
     task = actions["c-dynamo-kim"][0]

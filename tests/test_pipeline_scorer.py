@@ -131,24 +131,25 @@ def test_rules_briefs_cite_real_content_with_the_figures_from_the_data() -> None
     report = PipelineScorer(models=("first", "linear"), briefs=2).report(data)
     assert report.run.produced_by == "rules" and not report.run.fallback
     assert report.run.prompt_id == "pipeline_scorer"
-    assert len(report.briefs) == 2
-    cited = [c for brief in report.briefs for c in brief.based_on]
-    assert all(not c.content_id.startswith("(") for c in cited)  # channels are not content
+    # Only cs-x has a known title: '/blog/a' and '/blog/b' are never titled from their slugs.
+    assert len(report.briefs) == 1
+    brief = report.briefs[0]
+    assert [c.content_id for c in brief.based_on] == ["cs-x"]
     linear = attribute(data.journeys["pipeline", "content"], model="linear").by_key()
     first = attribute(data.journeys["pipeline", "content"], model="first").by_key()
-    for citation in cited:
-        key = citation.content_id
-        assert citation.pipeline == pytest.approx((linear[key].value + first[key].value) / 2)
-        assert citation.revenue == pytest.approx(600.0 if key == "cs-x" else 0.0)
-    case_study = next(c for c in cited if c.content_id == "cs-x")
-    assert case_study.deals == 2 and case_study.title == "How X doubled SQLs"
-    brief = next(b for b in report.briefs if b.based_on[0].content_id == "cs-x")
+    citation = brief.based_on[0]
+    assert citation.pipeline == pytest.approx((linear["cs-x"].value + first["cs-x"].value) / 2)
+    assert citation.revenue == pytest.approx(600.0)
+    assert citation.deals == 2 and citation.title == "How X doubled SQLs"
     assert brief.format == "case study" and "How X doubled SQLs" in brief.title
-    assert "2 deals" in brief.angle
+    assert "2 converting deals" in brief.angle
+    assert brief.title == "How X doubled SQLs, one level deeper"  # nothing else is known
+    assert 4 <= len(brief.outline) <= 6 and all(s.source for s in brief.outline)
+    assert {s.source for s in brief.outline} <= {"cs-x", "attribution:cs-x"}
 
 
 class FakeRetriever:
-    """Records calls; returns one content passage per id and pains for contacts."""
+    """Records calls; one content passage per id (with its library title) and pain notes."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[str, ...]]] = []
@@ -163,7 +164,12 @@ class FakeRetriever:
                     id=f"chunk-{i}",
                     source_id=i,
                     kind="content",
-                    text="Pipeline velocity and forecasting for revenue operations teams",
+                    title={"/blog/a": "Forecasts your CFO trusts"}.get(i, "How X doubled SQLs"),
+                    topics=("forecasting", "revops"),
+                    section="Weekly pipeline reviews",
+                    type="blog_post",
+                    text="Pipeline velocity and forecasting for revenue operations teams. "
+                    "Review stuck deals every Monday.",
                 )
                 for i in ids
             ]
@@ -172,22 +178,35 @@ class FakeRetriever:
                 id=f"note-{c}",
                 source_id=c,
                 kind="contacts",
-                text=f"{c}: our forecasting is a spreadsheet nobody trusts",
+                type="transcript_insight",
+                text=f'Pain raised on the call: "{c}: our forecasting is a spreadsheet nobody '
+                'trusts".',
             )
             for c in ids
-        ]
+        ] + [Passage(id="note-x", source_id="x", kind="contacts", type="enrichment",
+                     text="Enrichment: uses HubSpot; 40 employees.")]  # fmt: skip
 
 
-def test_retrieval_hook_feeds_themes_pains_and_evidence() -> None:
+def test_briefs_are_built_from_the_content_and_the_buyers_pains() -> None:
     retriever = FakeRetriever()
-    report = PipelineScorer(models=("linear",), briefs=1, retrieve=retriever).report(_data())
+    report = PipelineScorer(models=("linear",), briefs=2, retrieve=retriever).report(_data())
     brief = report.briefs[0]
     key = brief.based_on[0].content_id
     assert ("content", (key,)) in retriever.calls
     contacts = next(ids for kind, ids in retriever.calls if kind == "contacts")
     assert set(contacts) <= {"c1", "c2", "c3", "c9"} and contacts
-    assert "forecasting" in brief.themes
+    assert brief.themes[:2] == ("forecasting", "revops")  # the library's own topics first
     assert brief.target_pains and "spreadsheet nobody trusts" in brief.target_pains[0]
+    assert all("Enrichment" not in p for p in brief.target_pains)  # a note that is not a pain
+    # The '/blog/a' brief takes its title from the library, not from the slug "a".
+    titles = {b.based_on[0].content_id: b.based_on[0].title for b in report.briefs}
+    assert titles.get("/blog/a") == "Forecasts your CFO trusts"
+    assert brief.title.startswith(brief.based_on[0].title or "-")
+    sources = {s.source for s in brief.outline}
+    assert 4 <= len(brief.outline) <= 6
+    assert f"chunk-{key}" in sources and any(s.startswith("note-") for s in sources)
+    assert any("Weekly pipeline reviews" in s.heading for s in brief.outline)
+    assert brief.avoid and "Pipeline velocity and forecasting" in brief.avoid[0]
     assert f"chunk-{key}" in brief.evidence and any(e.startswith("note-") for e in brief.evidence)
 
 
@@ -199,25 +218,36 @@ FAST = Retrying(
 )
 
 
+def outline(*sources: str) -> list[dict[str, str]]:
+    return [{"heading": f"Part {n}", "point": "p", "source": src} for n, src in enumerate(sources)]
+
+
+def llm_brief(based_on: str, sources: Sequence[str], **fields: object) -> dict[str, object]:
+    fixed = {"title": "t", "format": "blog post", "angle": "a", "themes": ["x"], "avoid": []}
+    return {**fixed, "outline": outline(*sources), "based_on": [based_on], **fields}
+
+
 def test_llm_backend_writes_the_words_but_never_the_figures() -> None:
     draft = {
         "briefs": [
-            {
-                "title": "Forecasting without spreadsheets",
-                "format": "ebook",
-                "angle": "It drove $9,999,999 of pipeline.",
-                "themes": ["forecasting"],
-                "target_pains": [],
-                "based_on": ["cs-x"],
-            }
+            llm_brief(
+                "cs-x",
+                ["cs-x", "attribution:cs-x", "cs-x", "cs-x"],
+                title="Forecasting without spreadsheets",
+                format="ebook",
+                angle="It drove $9,999,999 of pipeline.",
+                avoid=["The SQL story again"],
+            )
         ]
     }
     model = ScriptedChatModel(script=[draft])
     scorer = PipelineScorer(models=("linear",), briefs=1, brain=Brain(model, transient=FAST))
     report = scorer.report(_data())
-    assert report.run.produced_by == "llm" and report.run.prompt_version == 1
+    assert report.run.produced_by == "llm" and report.run.prompt_version == 2
     brief = report.briefs[0]
     assert brief.title == "Forecasting without spreadsheets"
+    assert [s.source for s in brief.outline] == ["cs-x", "attribution:cs-x", "cs-x", "cs-x"]
+    assert brief.avoid == ("The SQL story again",)
     linear = attribute(_data().journeys["pipeline", "content"], model="linear").by_key()
     assert brief.based_on[0].pipeline == pytest.approx(linear["cs-x"].value)  # not the model's
     assert brief.based_on[0].pipeline == pytest.approx(900.0)
@@ -226,40 +256,29 @@ def test_llm_backend_writes_the_words_but_never_the_figures() -> None:
     assert '<data name="candidates"' in text and "cs-x" in text
 
 
-def test_llm_citing_unknown_content_is_asked_again_then_falls_back() -> None:
-    bad = {
-        "briefs": [
-            {
-                "title": "t",
-                "format": "blog post",
-                "angle": "a",
-                "themes": ["x"],
-                "based_on": ["/blog/invented"],
-            }
-        ]
-    }
-    good = {
-        "briefs": [
-            {
-                "title": "Fixed",
-                "format": "blog post",
-                "angle": "a",
-                "themes": ["x"],
-                "based_on": ["/blog/a"],
-            }
-        ]
-    }
-    model = ScriptedChatModel(script=[bad, good])
-    report = PipelineScorer(
-        models=("linear",), briefs=1, brain=Brain(model, transient=FAST)
-    ).report(_data())
-    assert report.run.reasks == 1 and report.briefs[0].title == "Fixed"
-    stubborn = ScriptedChatModel(script=[bad], repeat_last=True)
+def test_llm_citing_unknown_content_or_sources_is_asked_again_then_falls_back() -> None:
+    retriever = FakeRetriever()
+    bad_id = {"briefs": [llm_brief("/blog/invented", ["cs-x"] * 4)]}
+    bad_source = {"briefs": [llm_brief("cs-x", ["cs-x", "chunk-made-up", "cs-x", "cs-x"])]}
+    short = {"briefs": [llm_brief("cs-x", ["cs-x"] * 3)]}
+    good = {"briefs": [llm_brief("cs-x", ["chunk-cs-x", "note-c3", "cs-x", "cs-x"], title="Fixed")]}
+    model = ScriptedChatModel(script=[bad_id, bad_source, short, good])
+    scorer = PipelineScorer(
+        models=("linear",), briefs=1, retrieve=retriever,
+        brain=Brain(model, transient=FAST, max_retries=3),
+    )  # fmt: skip
+    report = scorer.report(_data())
+    assert report.run.reasks == 3 and report.briefs[0].title == "Fixed"
+    asked = [str(call[-1].content) for call in model.calls[1:]]
+    assert "based_on must list candidate ids only" in asked[0]
+    assert "outline sources ['chunk-made-up'] are not among the ids given" in asked[1]
+    assert "the outline needs 4 to 6 sections, not 3" in asked[2]
+    stubborn = ScriptedChatModel(script=[bad_id], repeat_last=True)
     report = PipelineScorer(
         models=("linear",), briefs=1, brain=Brain(stubborn, transient=FAST)
     ).report(_data())
     assert report.run.fallback and report.run.produced_by == "rules"
-    assert report.briefs[0].based_on[0].content_id in {"/blog/a", "cs-x", "/blog/b"}
+    assert report.briefs[0].based_on[0].content_id == "cs-x"
 
 
 def test_rendered_prompt_matches_its_snapshot() -> None:
@@ -301,6 +320,10 @@ def test_html_report_is_self_contained_with_models_figures_and_scores(tmp_path: 
     assert f"{linear_top.by_model['first']:,.0f}" in html
     assert html.count("<svg") == 3 + 1  # three sections + the score histogram
     assert render_html(report).count("No contacts scored") == 1
+    built = PipelineScorer(models=("linear",), briefs=1, retrieve=FakeRetriever()).report(_data())
+    page = render_html(built)
+    for text in ("Outline:", "Do not repeat:", "Target pains:", "[chunk-cs-x]", "[note-c3]"):
+        assert text in page, text
 
 
 def test_svg_charts_are_well_formed_and_escape_text() -> None:
@@ -322,18 +345,33 @@ def test_context_retriever_reads_a_real_context_store(tmp_path: Path) -> None:
 
     with context.ContextStore.open(tmp_path / "chroma", embedder="hashing") as store:
         store.upsert_content([
-            ContentItem(id="cs-x", title="How X doubled SQLs",
-                        body="Forecasting pipeline velocity with fewer spreadsheets."),
+            ContentItem(id="cs-x", title="How X doubled SQLs", type="case_study",
+                        topics=("forecasting",),
+                        body="# Forecasting\n\nForecasting pipeline velocity with fewer "
+                             "spreadsheets."),
+            ContentItem(id="blog-a", title="Forecasts your CFO trusts", type="blog_post",
+                        url="https://acme.example/blog/a", body="Weekly reviews of stuck deals."),
             ContentItem(id="other", title="Other", body="Unrelated pricing page."),
         ])  # fmt: skip
-        store.remember("c3", "Our forecasting is a spreadsheet nobody trusts.")
+        store.remember_transcript("c3", "t-1", ["Our forecasting is a spreadsheet nobody trusts."])
+        store.remember("c1", "Enrichment: uses HubSpot.", source="enrichment")
         retrieve = context_retriever(store)
         chunks = retrieve("forecasting", kind="content", ids=["cs-x"], k=3)
         assert chunks and {p.source_id for p in chunks} == {"cs-x"}
+        assert chunks[0].title == "How X doubled SQLs" and chunks[0].topics == ("forecasting",)
+        by_path = retrieve("anything", kind="content", ids=["/blog/a"], k=3)
+        assert [p.source_id for p in by_path] == ["blog-a"]  # the page's path, resolved
         notes = retrieve("pains", kind="contacts", ids=["c3", "c1"], k=2)
-        assert [p.kind for p in notes] == ["contacts"] and "spreadsheet" in notes[0].text
-        report = PipelineScorer(models=("linear",), briefs=1, retrieve=retrieve).report(_data())
+        assert {p.kind for p in notes} == {"contacts"} and any(
+            "spreadsheet" in p.text for p in notes
+        )
+        report = PipelineScorer(models=("linear",), briefs=2, retrieve=retrieve).report(_data())
     brief = report.briefs[0]
     assert brief.based_on[0].content_id == "cs-x"  # the linear model's top content
     assert any(e.startswith("cs-x#") for e in brief.evidence)
-    assert brief.target_pains and "spreadsheet nobody trusts" in brief.target_pains[0]
+    assert brief.target_pains == ("your forecasting is a spreadsheet nobody trusts",) or (
+        brief.target_pains and "spreadsheet nobody trusts" in brief.target_pains[0]
+    )
+    assert brief.format == "case study" and brief.themes[0] == "forecasting"
+    titled = {b.based_on[0].content_id: b.based_on[0].title for b in report.briefs}
+    assert titled == {"cs-x": "How X doubled SQLs", "/blog/a": "Forecasts your CFO trusts"}

@@ -83,11 +83,18 @@ def followup_command(
     seller_company: SellerOpt = None,
     competitors: CompetitorsOpt = None,
     sender: Annotated[str, typer.Option(help="Name to sign the email with.")] = "The team",
+    webinar: Annotated[
+        str | None,
+        typer.Option("--webinar", help="The transcript is a webinar Q&A with this title."),
+    ] = None,
     embeddings: EmbeddingsOpt = "auto",
     workspace: WorkspaceOpt = Path(),
     json_out: JsonOpt = False,
 ) -> None:
-    """Analyse a call, decide the next action and draft the follow-up (a preview: no send)."""
+    """Analyse a call (or a webinar Q&A), decide the next action and draft the follow-up.
+
+    A preview: nothing is queued or sent.
+    """
     from gtmflow.agents.content_writer import ContentWriter
     from gtmflow.agents.next_action import NextBestAction
 
@@ -111,7 +118,13 @@ def followup_command(
             if decision.kind == "send_followup":
                 writer = ContentWriter(brain=brain, root=workspace, sender=sender)
                 draft = writer.followup(
-                    contact, insights, transcript=call, decision=decision, content=ws.library
+                    contact,
+                    insights,
+                    transcript=call,
+                    decision=decision,
+                    content=ws.library,
+                    topic=webinar,
+                    occasion="webinar" if webinar else "call",
                 )
     data = {
         "contact_id": contact_id,
@@ -151,8 +164,11 @@ def repurpose_command(
     if json_out:
         emit(result.model_dump(mode="json"))
         return
+    numbers: dict[str, int] = {}
     for draft in result.drafts:
-        console().rule(f"{draft.platform} ({len(draft.body)} characters)")
+        number = numbers[draft.platform or ""] = numbers.get(draft.platform or "", 0) + 1
+        angle = f", leads with: {draft.angle.replace('_', ' ')}" if draft.angle else ""
+        console().rule(f"{draft.platform} #{number} ({len(draft.body)} characters{angle})")
         console().print(draft.body, highlight=False, markup=False)
 
 
@@ -246,6 +262,8 @@ def _print_followup(data: dict[str, Any]) -> None:
     if draft:
         out.rule(f"to {draft['to']}: {draft['subject']}")
         out.print(draft["body"], highlight=False, markup=False)
+        if draft.get("removed"):
+            out.print(f"removed before sending: {'; '.join(draft['removed'])}", highlight=False)
         rows = [
             [
                 c["source"],

@@ -4,6 +4,7 @@
 | --- | --- |
 | `workspace` | `Workspace`: stores, checkpointer, `run`/`tick`/`deliver`/`explain`/`forget` |
 | `enrollments` | sequences running in a workspace: enroll, resume waits, react, approvals |
+| `library` | what nodes see of the context store (memory, content), opened lazily |
 | `scaffold` | the files `gtmflow init` writes |
 | `simulator` | weeks of sequences on a virtual clock, with invariants checked |
 """

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
@@ -31,6 +31,7 @@ from gtmflow.models import Event
 from gtmflow.pipes import Rule
 from gtmflow.runtime._threads import ThreadRunner
 from gtmflow.runtime.enrollments import Enrollments, EnrollTransport
+from gtmflow.runtime.library import LazyLibrary
 from gtmflow.tools._sqlite import connect
 from gtmflow.tools.attribution.scoring import load_scorer
 from gtmflow.tools.context.graph_store import ContextGraphStore
@@ -134,13 +135,13 @@ class Workspace:
         return ContextStore.for_workspace(self.root)
 
     @cached_property
-    def library(self) -> _LazyContext:
+    def library(self) -> LazyLibrary:
         """Content retrieval (and contact memory) that opens the context store only if needed.
 
         What `run` hands graph nodes as `Deps.content` and `Deps.memory`: a workspace that
         never had content ingested answers `content_for` with nothing, without opening Chroma.
         """
-        return _LazyContext(self)
+        return LazyLibrary(self)
 
     def close(self) -> None:
         """Close every store."""
@@ -547,45 +548,6 @@ def vars_of(report: DeliveryReport) -> dict[str, int]:
         "held": report.held,
         "cancelled": report.cancelled,
     }
-
-
-class _LazyContext:
-    """The workspace's context store for nodes: contact memory and content retrieval.
-
-    The store is opened only when something is written, or searched while it exists: a
-    workspace without a context store answers content queries with nothing, at no cost.
-    """
-
-    def __init__(self, workspace: Workspace) -> None:
-        self._workspace = workspace
-        self._store_path: Path | None = None  # where an embedded store would be
-
-    def remember_transcript(
-        self,
-        contact_id: str,
-        transcript_id: str,
-        insights: Sequence[str],
-        *,
-        date: datetime | None = None,
-    ) -> Any:
-        return self._workspace.context.remember_transcript(
-            contact_id, transcript_id, insights, date=date
-        )
-
-    def content_for(self, pains: str | Sequence[str], k: int = 5) -> Sequence[Any]:
-        if "context" not in self._workspace.__dict__ and not self._exists():
-            return []
-        return self._workspace.context.content_for(pains, k)
-
-    def _exists(self) -> bool:
-        if self._store_path is None:  # gtmflow.toml is read once, not once per email
-            from gtmflow.tools.context.context_store import ContextConfig
-
-            config = ContextConfig.load(self._workspace.root)
-            if config.mode != "embedded":
-                return True
-            self._store_path = self._workspace.root / config.path
-        return self._store_path.exists()
 
 
 class _Delta:
