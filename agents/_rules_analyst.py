@@ -18,11 +18,11 @@ from datetime import date
 from typing import Any, Literal, Protocol
 
 from gtmflow.agents._extractors import CompetitorMatcher, Sentence, find_money, split_sentences
+from gtmflow.agents._injection import find_injections
 from gtmflow.agents._lexicons import (
     AUTHORITY_TITLES,
     CUES,
     DEFAULT_COMPETITORS,
-    INJECTION,
     NEGATORS,
     OBJECTION_TOPICS,
     SALES_SENTIMENT,
@@ -119,7 +119,9 @@ class RulesAnalyst:
 
     def analyze(self, transcript: Transcript, *, call_date: date | None) -> TranscriptInsights:
         """Insights with sentence quotes; `call_date` resolves relative time expressions."""
-        scored = self._score(transcript)
+        flagged = list(find_injections(transcript))
+        machines = {f.utterance for f in flagged if f.reason.startswith("a turn labelled")}
+        scored = [s for s in self._score(transcript) if s.sentence.utterance not in machines]
         prospects = [s for s in scored if s.role != "seller"]
         return TranscriptInsights(
             transcript_id=transcript.id,
@@ -136,11 +138,14 @@ class RulesAnalyst:
             authority=self._authority(scored),
             next_steps=self._next_steps(scored, call_date),
             sentiment=self._sentiment(prospects or scored),
-            suspicious_instructions=any(_injection(s) for s in scored),
+            suspicious_instructions=bool(flagged),
             suspicious=tuple(
-                Insight(summary="Text addressed to an AI system", evidence=(_evidence(s),))
-                for s in scored
-                if _injection(s)
+                Insight(
+                    summary=f"Suspicious: {f.reason}",
+                    evidence=(_utterance_evidence(transcript, f.utterance, f.text),),
+                    confidence=0.9,
+                )
+                for f in flagged
             ),
         )
 
@@ -382,8 +387,9 @@ def _other_party(scored: list[_Scored], index: int) -> str | None:
     return None
 
 
-def _injection(item: _Scored) -> bool:
-    return bool(INJECTION.search(item.sentence.text))
+def _utterance_evidence(transcript: Transcript, index: int, text: str) -> Evidence:
+    u = transcript.utterances[index]
+    return Evidence(quote=text, speaker=u.speaker, timestamp=u.timestamp, utterance=index)
 
 
 def _evidence(item: _Scored) -> Evidence:

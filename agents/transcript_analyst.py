@@ -30,8 +30,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from gtmflow.agents._extractors import find_money, split_sentences
-from gtmflow.agents._lexicons import DEFAULT_COMPETITORS, INJECTION
+from gtmflow.agents._extractors import find_money
+from gtmflow.agents._injection import find_injections
+from gtmflow.agents._lexicons import DEFAULT_COMPETITORS
 from gtmflow.agents._rules_analyst import AnalystOptions, RulesAnalyst, SentenceClassifier
 from gtmflow.agents._timeline import find_time_bounds
 from gtmflow.agents.insights import (
@@ -385,25 +386,17 @@ def _checked_step(step: NextStep, day: dt.date | None) -> NextStep:
 
 
 def _injected(transcript: Transcript) -> bool:
-    return any(INJECTION.search(u.text) for u in transcript.utterances)
+    return next(find_injections(transcript), None) is not None
 
 
 def _injection_items(transcript: Transcript, g: Grounder) -> tuple[Insight, ...]:
     items = []
-    for u in transcript.utterances:
-        match = INJECTION.search(u.text)
-        if match:
-            evidence = g.evidence_quietly([_sentence_around(u.text, match.start(), match.end())])
-            if evidence:
-                items.append(Insight(summary="Text addressed to an AI system", evidence=evidence))
+    for flagged in find_injections(transcript):
+        evidence = g.evidence_quietly([flagged.text])
+        if evidence:
+            summary = f"Suspicious: {flagged.reason}"
+            items.append(Insight(summary=summary, evidence=evidence, confidence=0.9))
     return tuple(items)
-
-
-def _sentence_around(text: str, start: int, end: int) -> str:
-    for sentence in split_sentences(0, text):
-        if sentence.start <= start < sentence.end:
-            return sentence.text
-    return text[start:end]
 
 
 def _call_date(transcript: Transcript, call_date: dt.date | None) -> dt.date | None:
