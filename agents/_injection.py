@@ -102,18 +102,23 @@ class Flagged:
     reason: str
 
 
+_ANY_INJECTION = re.compile("|".join(f"(?:{p.pattern})" for p in INJECTION_PATTERNS), re.I)
+
+
 def looks_injected(text: str) -> bool:
     """Whether `text` (folded first) addresses an AI or gives it orders."""
-    folded = fold_text(text)
-    return any(p.search(folded) for p in INJECTION_PATTERNS)
+    return _ANY_INJECTION.search(fold_text(text)) is not None
 
 
 def find_injections(transcript: Transcript) -> Iterator[Flagged]:
     """Every suspicious sentence, verbatim, and every turn of a machine-named speaker."""
+    machines = {n for n in {u.speaker for u in transcript.utterances} if is_suspicious_speaker(n)}
     for index, utterance in enumerate(transcript.utterances):
-        if is_suspicious_speaker(utterance.speaker):
+        if utterance.speaker in machines:
             yield Flagged(index, utterance.text, f"a turn labelled '{utterance.speaker}'")
             continue
+        if not looks_injected(utterance.text):
+            continue  # one search per turn; sentences only where the turn has something
         for sentence in split_sentences(index, utterance.text):
             if looks_injected(sentence.text):
                 yield Flagged(index, sentence.text, "text addressed to an AI system")

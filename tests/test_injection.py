@@ -16,7 +16,7 @@ from gtmflow.tools.transcripts import fold_text, is_suspicious_speaker, parse_tr
 
 HERE = Path(__file__).resolve().parent
 CORPUS = json.loads((HERE / "data" / "injection_corpus.json").read_text(encoding="utf-8"))["lines"]
-TRAINING = HERE.parent / "training" / "calls"
+TRAINING = HERE.parent / "training"
 OPENING = "Dana (Account Executive, Northwind): Thanks for joining, Sam.\n"
 
 
@@ -27,7 +27,7 @@ def call(line: str) -> Transcript:
 
 def training_calls() -> list[Transcript]:
     calls = []
-    for path in sorted(TRAINING.glob("*.json")):
+    for path in sorted(TRAINING.glob("*calls/*.json")):
         for labelled in json.loads(path.read_text(encoding="utf-8"))["calls"]:
             turns = labelled["turns"]
             lines = [f"{t['speaker']}: {' '.join(s for s, _ in t['sentences'])}" for t in turns]
@@ -69,7 +69,7 @@ def test_the_llm_brain_cannot_talk_the_flag_away(item: dict[str, str]) -> None:
 
 def test_no_training_call_is_flagged() -> None:
     calls = training_calls()
-    assert len(calls) >= 99
+    assert len(calls) >= 99 + 12  # training/calls and training/vendor_calls
     flagged = {t.id: [f.text for f in find_injections(t)] for t in calls}
     assert {k: v for k, v in flagged.items() if v} == {}
 

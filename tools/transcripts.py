@@ -117,8 +117,11 @@ def fold_text(text: str) -> str:
     spelled out letter by letter ("i g n o r e") joined. Never shown to people: quotes stay
     verbatim; this is only what patterns are matched against.
     """
-    plain = unicodedata.normalize("NFKC", text)
-    plain = "".join(c for c in plain if unicodedata.category(c) != "Cf").translate(_CONFUSABLES)
+    plain = text
+    if not text.isascii():  # plain ASCII has no look-alikes or format characters to undo
+        plain = unicodedata.normalize("NFKC", text)
+        plain = "".join(c for c in plain if unicodedata.category(c) != "Cf")
+        plain = plain.translate(_CONFUSABLES)
     return _SPACED_LETTERS.sub(lambda m: re.sub(r"[ .\-_*]", "", m.group(0)), plain)
 
 
