@@ -82,9 +82,10 @@ _SENT_DOCUMENT = re.compile(
     rf"\b(?:send|share|email|forward|give|get)\b(?:\s+\S+){{0,8}}?\s+(?P<doc>{_DOCUMENT})\b", re.I
 )
 _ITEM = re.compile(
-    rf"\b(?:(?:the|that|this|a|an|your|some|those|these)\s+)?(?:[\w-]+\s+){{0,3}}?{_DOCUMENT}\b",
+    rf"\b(?:the|that|this|a|an|your|some|those|these|any)\s+(?:[\w-]+\s+){{0,3}}{_DOCUMENT}\b",
     re.I,
 )
+_BARE_ITEM = re.compile(rf"(?:[\w-]+\s+){{0,2}}?{_DOCUMENT}\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,8 @@ _NOT_AN_ASK = re.compile(
 
 
 def _item(text: str) -> str | None:
-    match = _ITEM.search(text)
+    match = _ITEM.search(text) or _BARE_ITEM.search(text)
     if match is None:
         return None
-    return re.sub(r"^(?:(?:me|us|you|over|it)\s+)+", "", match.group(0).strip(), flags=re.I)
+    verbs = r"^(?:(?:send|share|email|forward|give|get|have|see|me|us|you|over|it)\s+)+"
+    return re.sub(verbs, "", match.group(0).strip(), flags=re.I) or None
