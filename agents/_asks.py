@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 __all__ = ["AskMatch", "find_ask"]
@@ -96,6 +97,7 @@ class AskMatch:
     item: str | None
 
 
+@lru_cache(maxsize=4096)
 def find_ask(text: str) -> AskMatch | None:
     """The ask a prospect's sentence makes, or None when it requests nothing."""
     if not _REQUEST.search(text) or _NOT_AN_ASK.search(text):

@@ -203,7 +203,7 @@ _AFTER: tuple[tuple[str, Role], ...] = (
 _BEFORE_RE = re.compile(
     "|".join(rf"(?P<b{i}>{p})\s+{_DET}" for i, (p, _) in enumerate(_BEFORE)), re.I
 )
-_AFTER_RE = tuple((re.compile(p, re.I), role) for p, role in _AFTER)
+_AFTER_RE = re.compile("|".join(rf"(?P<a{i}>{p[1:]})" for i, (p, _) in enumerate(_AFTER)), re.I)
 _OPENING = re.compile(rf"^({_SPAN}),? (?:for|at) (?:the|our|all|every|both)\b")
 _TOOL_QUESTION = re.compile(
     r"\b(?:use|using|run|running|on|tool|tools|system|software|platform|vendor|track|"
@@ -391,11 +391,10 @@ def _framed(text: str) -> list[tuple[int, int, Role]]:
     if opening:  # "Commerce7 for the club and the tasting room, ..."
         out.append((0, opening.end(1), "incumbent"))
     for match in _ANY_SPAN.finditer(text):
-        tail = text[match.end() :]
-        for pattern, role in _AFTER_RE:
-            if pattern.match(tail):
-                out.append((match.start(), match.end(), _demoted(text[: match.start()], role)))
-                break
+        after = _AFTER_RE.match(text, match.end())
+        if after is not None:
+            role = _AFTER[int(str(after.lastgroup)[1:])][1]
+            out.append((match.start(), match.end(), _demoted(text[: match.start()], role)))
     return out
 
 
