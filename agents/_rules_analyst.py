@@ -2,7 +2,9 @@
 
 Every sentence of every turn is scored per category by weighted cue lexicons (`_lexicons.py`);
 an optional sentence classifier (the MiniLM `SentenceHead`, `sentence_head.py`) adds its vote.
-Competitors come from `rapidfuzz` matching, budgets from our money parser, timelines from
+Vendors come from how they are talked about (`_vendors.py`: frames, brand shapes, the workspace
+list and a default prior), asks from request forms (`_asks.py`; each ask is a buying signal too),
+injection flags from `_injection.py`, budgets from our money parser, timelines from
 fiscal-aware time rules, sentiment from VADER with a sales-language patch, computed over the
 prospect's sentences that are not pains (a prospect describing a painful status quo is not
 unhappy with you). Quotes are whole sentences, so they are verbatim by construction; the agent
@@ -17,19 +19,22 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal, Protocol
 
-from gtmflow.agents._extractors import CompetitorMatcher, Sentence, find_money, split_sentences
+from gtmflow.agents._asks import find_ask
+from gtmflow.agents._extractors import Sentence, find_money, split_sentences
+from gtmflow.agents._injection import find_injections
 from gtmflow.agents._lexicons import (
     AUTHORITY_TITLES,
     CUES,
     DEFAULT_COMPETITORS,
-    INJECTION,
     NEGATORS,
     OBJECTION_TOPICS,
     SALES_SENTIMENT,
     TIMELINE_CONTEXT,
 )
 from gtmflow.agents._timeline import TimeBound, find_time_bounds
+from gtmflow.agents._vendors import SaidSentence, VendorFinder, VendorMention
 from gtmflow.agents.insights import (
+    Ask,
     Authority,
     Budget,
     BuyingSignal,
@@ -82,7 +87,9 @@ class AnalystOptions:
     """Settings of the rules analyser.
 
     Attributes:
-        competitors: Canonical competitor names to look for.
+        competitors: The workspace's competitor names (spelling tolerant).
+        prior: Vendor names found like `competitors` without a frame; a prior, not a gate:
+            other vendors are found from how they are talked about.
         own_names: Your company and product names, never reported as competitors.
         fiscal_year_start: Month (1-12) your prospects' fiscal year starts, for "Q3".
         classifier: Optional sentence classifier (e.g. `SentenceHead`) fused with cues.
@@ -91,6 +98,7 @@ class AnalystOptions:
     """
 
     competitors: Sequence[str] = DEFAULT_COMPETITORS
+    prior: Sequence[str] = DEFAULT_COMPETITORS
     own_names: Sequence[str] = ()
     fiscal_year_start: int = 1
     classifier: SentenceClassifier | None = None
@@ -114,33 +122,47 @@ class RulesAnalyst:
 
     def __init__(self, options: AnalystOptions | None = None) -> None:
         self.options = options or AnalystOptions()
-        self.matcher = CompetitorMatcher(self.options.competitors, exclude=self.options.own_names)
+        self.vendors = VendorFinder(
+            known=self.options.competitors,
+            prior=self.options.prior,
+            own_names=self.options.own_names,
+        )
         self._vader: Any = None
 
     def analyze(self, transcript: Transcript, *, call_date: date | None) -> TranscriptInsights:
         """Insights with sentence quotes; `call_date` resolves relative time expressions."""
-        scored = self._score(transcript)
+        flagged = list(find_injections(transcript))
+        machines = {f.utterance for f in flagged if f.reason.startswith("a turn labelled")}
+        scored = [s for s in self._score(transcript) if s.sentence.utterance not in machines]
         prospects = [s for s in scored if s.role != "seller"]
+        said = [SaidSentence(s.sentence.text, s.role, s.speaker) for s in scored]
+        mentions = self.vendors.find(said)
+        rivals = [m for m in mentions if not m.kept]
         return TranscriptInsights(
             transcript_id=transcript.id,
             call_date=call_date,
             pain_points=tuple(PainPoint(**i) for i in _items(scored, "pain")),
             objections=tuple(
-                Objection(category=self._category(i["evidence"][0].quote), **i)
+                Objection(category=_category(i["evidence"][0].quote, rivals), **i)
                 for i in _items(scored, "objection")
             ),
             buying_signals=tuple(BuyingSignal(**i) for i in _items(scored, "buying_signal")),
-            competitors=self._competitors(scored),
+            competitors=tuple(_mention(m, scored) for m in rivals),
+            stack=tuple(_mention(m, scored) for m in mentions if m.kept),
+            asks=_asks(scored),
             budget=self._budget(scored),
             timeline=self._timeline(prospects or scored, call_date),
             authority=self._authority(scored),
             next_steps=self._next_steps(scored, call_date),
             sentiment=self._sentiment(prospects or scored),
-            suspicious_instructions=any(_injection(s) for s in scored),
+            suspicious_instructions=bool(flagged),
             suspicious=tuple(
-                Insight(summary="Text addressed to an AI system", evidence=(_evidence(s),))
-                for s in scored
-                if _injection(s)
+                Insight(
+                    summary=f"Suspicious: {f.reason}",
+                    evidence=(_utterance_evidence(transcript, f.utterance, f.text),),
+                    confidence=0.9,
+                )
+                for f in flagged
             ),
         )
 
@@ -161,26 +183,6 @@ class RulesAnalyst:
         for item in scored:
             item.labels = _labels(item, roles_known, self.options.threshold)
         return scored
-
-    def _category(self, quote: str) -> ObjectionCategory:
-        if self.matcher.find(quote):
-            return "competition"
-        for category in _OBJECTION_ORDER:
-            if OBJECTION_TOPICS[category].search(quote):
-                return category
-        return "other"
-
-    def _competitors(self, scored: list[_Scored]) -> tuple[CompetitorMention, ...]:
-        found: dict[str, list[Evidence]] = {}
-        for item in scored:
-            for name, _said in self.matcher.find(item.sentence.text):
-                found.setdefault(name, []).append(_evidence(item))
-        return tuple(
-            CompetitorMention(
-                name=name, summary=f"{name} mentioned", evidence=tuple(ev[:3]), confidence=0.9
-            )
-            for name, ev in found.items()
-        )
 
     def _budget(self, scored: list[_Scored]) -> Budget | None:
         best: tuple[float, _Scored, list[Any]] | None = None
@@ -331,6 +333,8 @@ def _labels(item: _Scored, roles_known: bool, threshold: float) -> set[str]:
         labels.discard(loser)
     if "budget" in labels and not (find_money(item.sentence.text) or item.scores["budget"] >= 1.5):
         labels.discard("budget")
+    if item.role != "seller" and find_ask(item.sentence.text):
+        labels.add("buying_signal")  # an ask for pricing, a pilot or a reference shows intent
     return labels
 
 
@@ -382,8 +386,50 @@ def _other_party(scored: list[_Scored], index: int) -> str | None:
     return None
 
 
-def _injection(item: _Scored) -> bool:
-    return bool(INJECTION.search(item.sentence.text))
+def _category(quote: str, rivals: Sequence[VendorMention]) -> ObjectionCategory:
+    if any(re.search(rf"(?<!\w){re.escape(m.name)}(?!\w)", quote, re.I) for m in rivals):
+        return "competition"
+    for category in _OBJECTION_ORDER:
+        if OBJECTION_TOPICS[category].search(quote):
+            return category
+    return "other"
+
+
+def _mention(mention: VendorMention, scored: list[_Scored]) -> CompetitorMention:
+    said = {"incumbent": "uses", "evaluating": "is evaluating", "past": "used before",
+            "mentioned": "mentioned"}[mention.role]  # fmt: skip
+    summary = f"{mention.name}: {'kept, works with' if mention.kept else said}"
+    return CompetitorMention(
+        name=mention.name,
+        summary=summary,
+        evidence=tuple(_evidence(scored[i]) for i in mention.sentences[:3]),
+        confidence=0.8 if mention.role != "mentioned" else 0.6,
+        role=mention.role,
+        sentiment=mention.sentiment,
+    )
+
+
+def _asks(scored: list[_Scored]) -> tuple[Ask, ...]:
+    """The prospect's requests, one per sentence, with the item asked for when named."""
+    asks = []
+    for item in scored:
+        found = find_ask(item.sentence.text) if item.role != "seller" else None
+        if found is not None:
+            asks.append(
+                Ask(
+                    kind=found.kind,
+                    item=found.item,
+                    summary=_summary(item.sentence.text),
+                    evidence=(_evidence(item),),
+                    confidence=0.75,
+                )
+            )
+    return tuple(asks)
+
+
+def _utterance_evidence(transcript: Transcript, index: int, text: str) -> Evidence:
+    u = transcript.utterances[index]
+    return Evidence(quote=text, speaker=u.speaker, timestamp=u.timestamp, utterance=index)
 
 
 def _evidence(item: _Scored) -> Evidence:

@@ -169,6 +169,11 @@ class TranscriptInsights(_Frozen):
     objections: tuple[Objection, ...] = ()
     buying_signals: tuple[BuyingSignal, ...] = ()
     competitors: tuple[CompetitorMention, ...] = ()
+    stack: tuple[CompetitorMention, ...] = Field(
+        default=(),
+        description="Tools the prospect uses and keeps (their CRM, their ERP) and wants the offer "
+        "to work with: context for a follow-up, not competitors.",
+    )
     asks: tuple[Ask, ...] = ()
     budget: Budget | None = None
     timeline: Timeline | None = None
@@ -192,6 +197,7 @@ class TranscriptInsights(_Frozen):
             *((f"objection ({i.category})", i) for i in self.objections),
             *(("buying signal", i) for i in self.buying_signals),
             *((f"competitor ({i.role})", i) for i in self.competitors),
+            *(("uses and keeps", i) for i in self.stack),
             *((f"asked for ({i.kind})", i) for i in self.asks),
             ("budget", self.budget), ("timeline", self.timeline),
             *(("decision maker", i) for i in self.authority),
@@ -203,7 +209,7 @@ class TranscriptInsights(_Frozen):
         """Every evidence quote of every item, in field order."""
         items: list[Insight | None] = [
             *self.pain_points, *self.objections, *self.buying_signals, *self.competitors,
-            *self.asks, self.budget, self.timeline, *self.authority, *self.next_steps,
+            *self.stack, *self.asks, self.budget, self.timeline, *self.authority, *self.next_steps,
             *self.suspicious,
         ]  # fmt: skip
         return [e for item in items if item is not None for e in item.evidence]

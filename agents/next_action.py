@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from gtmflow.agents.insights import Evidence, TranscriptInsights
+from gtmflow.agents.insights import Ask, Evidence, TranscriptInsights
 from gtmflow.brains import Brain, BrainRun, BrainSpec, resolve_brain
 from gtmflow.clock import parse_duration
 from gtmflow.errors import ConfigError
@@ -40,6 +40,10 @@ AGENT = "next_action"
 DEFAULT_ALLOWED = (
     "send_followup", "alert_sales", "enroll:nurture", "wait:14d", "create_task", "no_action",
 )  # fmt: skip
+_ASKED = {
+    "material": "material", "reference": "a reference customer", "pricing": "pricing",
+    "pilot": "a pilot", "meeting": "a meeting", "intro": "an introduction",
+}  # fmt: skip
 _KINDS = ("send_followup", "alert_sales", "enroll", "wait", "create_task", "no_action")
 
 
@@ -289,6 +293,10 @@ def _rules_choice(
         return wait, "They asked for time; wait before following up.", 0.6, quotes
     if intent >= 3 and (hot := agent.pick("alert_sales")) and not _has_asks(insights):
         return hot, "Strong buying intent: budget, timeline or an explicit ask.", 0.75, quotes
+    if insights is not None and insights.asks and (send := agent.pick("send_followup")):
+        asked = insights.asks[:3]
+        why = f"They asked for {_listing([_asked(a) for a in asked])}; a follow-up answers it."
+        return send, why, 0.75, [a.evidence[0].quote for a in asked]
     if (
         insights is not None
         and (insights.pain_points or insights.next_steps or intent)
@@ -311,15 +319,30 @@ def _intent(
     points += insights.budget is not None and insights.budget.amount is not None
     points += insights.timeline is not None and insights.timeline.within_days is not None
     points += any(a.role in ("decision_maker", "approver") for a in insights.authority)
+    points += any(a.kind in ("pricing", "pilot") for a in insights.asks)
     quotes = [e.quote for item in insights.buying_signals[:2] for e in item.evidence[:1]]
     return int(points), quotes
 
 
 def _has_asks(insights: TranscriptInsights | None) -> bool:
     """The prospect asked for something an email answers (a proposal, a case study, ...)."""
-    return bool(
-        insights and any(s.owner and s.owner != _prospect(insights) for s in insights.next_steps)
+    if insights is None:
+        return False
+    answerable = any(a.kind in ("material", "reference", "pricing") for a in insights.asks)
+    return answerable or any(
+        s.owner and s.owner != _prospect(insights) for s in insights.next_steps
     )
+
+
+def _asked(ask: Ask) -> str:
+    """What an ask was for, in a few words: "the migration template", "a reference"."""
+    if ask.item:
+        return ask.item
+    return _ASKED[ask.kind]
+
+
+def _listing(parts: Sequence[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def _prospect(insights: TranscriptInsights) -> str | None:

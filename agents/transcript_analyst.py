@@ -29,16 +29,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+from rapidfuzz import fuzz
 
-from gtmflow.agents._extractors import find_money, split_sentences
-from gtmflow.agents._lexicons import DEFAULT_COMPETITORS, INJECTION
+from gtmflow.agents._analyst_settings import AnalystSettings
+from gtmflow.agents._extractors import find_money
+from gtmflow.agents._injection import find_injections
+from gtmflow.agents._lexicons import DEFAULT_COMPETITORS
 from gtmflow.agents._rules_analyst import AnalystOptions, RulesAnalyst, SentenceClassifier
 from gtmflow.agents._timeline import find_time_bounds
 from gtmflow.agents.insights import (
+    Ask,
+    AskKind,
     Authority,
     Budget,
     BuyingSignal,
     CompetitorMention,
+    CompetitorRole,
     Evidence,
     Grounder,
     Insight,
@@ -74,7 +80,22 @@ class _ObjectionClaim(_Claim):
 
 
 class _CompetitorClaim(_Claim):
-    name: str = Field(description="The competitor's name as usually written.")
+    name: str = Field(description="The vendor's name as usually written; never the seller's.")
+    role: CompetitorRole = Field(
+        default="mentioned",
+        description="incumbent (used now), evaluating (being weighed), past (used before, left), "
+        "mentioned (named only).",
+    )
+    sentiment: Literal["positive", "neutral", "negative"] | None = Field(
+        default=None, description="How the prospect feels about it (incumbents), when they said."
+    )
+
+
+class _AskClaim(_Claim):
+    kind: AskKind = Field(
+        description="material, reference, pricing, pilot, meeting or intro: what they asked for."
+    )
+    item: str | None = Field(default=None, description="What exactly, in their words.")
 
 
 class _BudgetClaim(_Claim):
@@ -104,6 +125,11 @@ class InsightsDraft(BaseModel):
     objections: list[_ObjectionClaim] = Field(default_factory=list)
     buying_signals: list[_Claim] = Field(default_factory=list)
     competitors: list[_CompetitorClaim] = Field(default_factory=list)
+    stack: list[_CompetitorClaim] = Field(
+        default_factory=list,
+        description="Tools the prospect uses and keeps and wants the offer to work with.",
+    )
+    asks: list[_AskClaim] = Field(default_factory=list)
     budget: _BudgetClaim | None = None
     timeline: _TimelineClaim | None = None
     authority: list[_AuthorityClaim] = Field(default_factory=list)
@@ -119,9 +145,12 @@ class TranscriptAnalyst:
     Args:
         brain: "rules" (default), "provider:model", a chat model or a `Brain`; None reads the
             workspace config and `GTMFLOW_BRAIN*` (see `gtmflow.brains.resolve_brain`).
-        root: Workspace folder whose `gtmflow.toml` `[brains]` table to read.
-        competitors: Competitor names to look for (spelling-tolerant).
-        own_names: Your company and product names, never reported as competitors.
+        root: Workspace folder whose `gtmflow.toml` `[brains]` and `[analyst]` tables to read.
+        competitors: The workspace's competitor names (spelling tolerant); None: `[analyst]
+            competitors` from `gtmflow.toml`. Either way the default list stays a prior and
+            other vendors are found from how they are talked about.
+        own_names: Your company and product names, never reported as competitors; added to
+            `[analyst] own_names`.
         fiscal_year_start: Month your prospects' fiscal year starts, for "Q3" and "this FY".
         embeddings: The rules backend's sentence head on the offline MiniLM embedder: "auto"
             uses it when the model is installed, "on" requires it, "off" uses cue lexicons only
@@ -136,16 +165,17 @@ class TranscriptAnalyst:
         *,
         brain: BrainSpec = None,
         root: str | Path | None = None,
-        competitors: Sequence[str] = DEFAULT_COMPETITORS,
+        competitors: Sequence[str] | None = None,
         own_names: Sequence[str] = (),
         fiscal_year_start: int = 1,
         embeddings: Literal["auto", "on", "off"] = "auto",
         classifier: SentenceClassifier | None = None,
     ) -> None:
         self.brain: Brain = resolve_brain(brain, agent=AGENT, root=root)
-        self.competitors = tuple(competitors)
+        settings = AnalystSettings.load(root)
+        self.competitors = tuple(settings.competitors if competitors is None else competitors)
         self.fiscal_year_start = fiscal_year_start
-        self.own_names = tuple(own_names)
+        self.own_names = tuple(dict.fromkeys([*settings.own_names, *own_names]))
         self.embeddings = embeddings
         if classifier is not None or embeddings == "on":  # "on" fails now if it cannot load
             self.classifier = classifier or _classifier(embeddings)
@@ -206,7 +236,8 @@ class TranscriptAnalyst:
         return load_prompt(AGENT).render(
             transcript=render_transcript(transcript),
             call_date=call_date.isoformat() if call_date else "unknown",
-            competitors=", ".join(self.competitors[:12]) or "none listed",
+            competitors=", ".join((self.competitors or DEFAULT_COMPETITORS)[:12]),
+            own_names=", ".join(self.own_names) or "the seller's company and products",
         )
 
     def _rules(self, transcript: Transcript, day: dt.date | None) -> TranscriptInsights:
@@ -222,7 +253,12 @@ class TranscriptAnalyst:
         if run.produced_by == "rules":
             model = "rules:lexicons+embeddings" if self.classifier else "rules:lexicons"
             run = run.model_copy(update={"model": model})
-        grounded = ground_insights(insights, transcript, fiscal_year_start=self.fiscal_year_start)
+        grounded = ground_insights(
+            insights,
+            transcript,
+            fiscal_year_start=self.fiscal_year_start,
+            own_names=self.own_names,
+        )
         return grounded.model_copy(update={"run": run})
 
 
@@ -237,13 +273,18 @@ def _as_draft(insights: TranscriptInsights) -> InsightsDraft:
 
 
 def ground_insights(
-    insights: TranscriptInsights, transcript: Transcript, *, fiscal_year_start: int = 1
+    insights: TranscriptInsights,
+    transcript: Transcript,
+    *,
+    fiscal_year_start: int = 1,
+    own_names: Sequence[str] = (),
 ) -> TranscriptInsights:
     """Keep only items whose quotes occur in `transcript`; re-derive amounts and dates.
 
     Every evidence quote is looked up (whitespace-normalised) and replaced by the transcript's
-    own words, speaker and timestamp; pains and objections must be the prospect's words when
-    roles are known. Dropped items are counted by reason in `dropped`.
+    own words, speaker and timestamp; pains, objections and asks must be the prospect's words
+    when roles are known. A vendor must be named in its quotes and never be one of
+    `own_names` ('own_name'). Dropped items are counted by reason in `dropped`.
     """
     g = Grounder(transcript)
     day = insights.call_date
@@ -265,7 +306,9 @@ def ground_insights(
             "pain_points": tuple(keep(insights.pain_points, prospect=True)),
             "objections": tuple(keep(insights.objections, prospect=True)),
             "buying_signals": tuple(keep(insights.buying_signals)),
-            "competitors": tuple(keep(insights.competitors)),
+            "competitors": tuple(_named(keep(insights.competitors), own_names, g.dropped)),
+            "stack": tuple(_named(keep(insights.stack), own_names, g.dropped)),
+            "asks": tuple(keep(insights.asks, prospect=True)),
             "budget": _checked_budget(budget[0]) if budget else None,
             "timeline": _checked_timeline(timeline[0], day, fiscal_year_start)
             if timeline
@@ -314,7 +357,11 @@ def _from_draft(
         pain_points=tuple(items(draft.pain_points, PainPoint)),
         objections=tuple(items(draft.objections, Objection, category=None)),
         buying_signals=tuple(items(draft.buying_signals, BuyingSignal)),
-        competitors=tuple(items(draft.competitors, CompetitorMention, name=None)),
+        competitors=tuple(
+            items(draft.competitors, CompetitorMention, name=None, role=None, sentiment=None)
+        ),
+        stack=tuple(items(draft.stack, CompetitorMention, name=None, role=None, sentiment=None)),
+        asks=tuple(items(draft.asks, Ask, kind=None, item=None)),
         budget=budgets[0] if budgets else None,
         timeline=timelines[0] if timelines else None,
         authority=tuple(items(draft.authority, Authority, person=None, role=None)),
@@ -332,23 +379,46 @@ def _fields(claim: _Claim, extra: dict[str, Any]) -> dict[str, Any]:
 def _empty_claims(draft: InsightsDraft) -> int:
     groups: list[Sequence[_Claim]] = [
         draft.pain_points, draft.objections, draft.buying_signals, draft.competitors,
-        draft.authority, draft.next_steps,
+        draft.stack, draft.asks, draft.authority, draft.next_steps,
     ]  # fmt: skip
     singles = [c for c in (draft.budget, draft.timeline) if c is not None]
     return sum(1 for g in [*groups, singles] for c in g if not any(q.strip() for q in c.quotes))
 
 
 def _dedupe(items: list[Any], dropped: Counter[str]) -> list[Any]:
+    """One item per quote set; two vendors (or asks) in one sentence are two items."""
     seen: set[tuple[str, ...]] = set()
     out = []
     for item in items:
-        key = tuple(sorted(e.quote for e in item.evidence))
+        named = (str(getattr(item, "name", "")), str(getattr(item, "kind", "")))
+        key = (*named, *sorted(e.quote for e in item.evidence))
         if key in seen:
             dropped["duplicate"] += 1
             continue
         seen.add(key)
         out.append(item)
     return out
+
+
+def _named(
+    mentions: list[CompetitorMention], own_names: Sequence[str], dropped: Counter[str]
+) -> list[CompetitorMention]:
+    """Vendors named in their own quotes (spelling tolerant), never the seller's own names."""
+    own = {_letters(n) for n in own_names} - {""}
+    kept = []
+    for mention in mentions:
+        name = _letters(mention.name)
+        if any(o in name or name in o for o in own):
+            dropped["own_name"] += 1
+        elif not any(fuzz.partial_ratio(name, _letters(e.quote)) >= 85 for e in mention.evidence):
+            dropped["name_not_in_quote"] += 1
+        else:
+            kept.append(mention)
+    return kept
+
+
+def _letters(text: str) -> str:
+    return "".join(c for c in text.lower() if c.isalnum())
 
 
 def _checked_budget(budget: Budget) -> Budget:
@@ -385,25 +455,17 @@ def _checked_step(step: NextStep, day: dt.date | None) -> NextStep:
 
 
 def _injected(transcript: Transcript) -> bool:
-    return any(INJECTION.search(u.text) for u in transcript.utterances)
+    return next(find_injections(transcript), None) is not None
 
 
 def _injection_items(transcript: Transcript, g: Grounder) -> tuple[Insight, ...]:
     items = []
-    for u in transcript.utterances:
-        match = INJECTION.search(u.text)
-        if match:
-            evidence = g.evidence_quietly([_sentence_around(u.text, match.start(), match.end())])
-            if evidence:
-                items.append(Insight(summary="Text addressed to an AI system", evidence=evidence))
+    for flagged in find_injections(transcript):
+        evidence = g.evidence_quietly([flagged.text])
+        if evidence:
+            summary = f"Suspicious: {flagged.reason}"
+            items.append(Insight(summary=summary, evidence=evidence, confidence=0.9))
     return tuple(items)
-
-
-def _sentence_around(text: str, start: int, end: int) -> str:
-    for sentence in split_sentences(0, text):
-        if sentence.start <= start < sentence.end:
-            return sentence.text
-    return text[start:end]
 
 
 def _call_date(transcript: Transcript, call_date: dt.date | None) -> dt.date | None:

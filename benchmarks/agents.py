@@ -8,6 +8,11 @@ Run standalone (prints a rich table; `--write FILE` appends a Markdown section):
 
 Quality is measured on labelled calls the analyser was not tuned on:
 - `benchmarks/data/heldout_calls.json`: 8 calls, 124 sentences labelled by category (ours);
+- `benchmarks/data/heldout_vendor_calls.json`: 13 calls from industries not in `training/`, with
+  gold vendors (roles), kept tools and asks (`analyst_vendors.py`); the analyser runs with the
+  default vendor prior only (no per-call list: vendors by context) and the seller's company as
+  its own name. Targets: competitor precision and recall >= 0.85, role accuracy >= 0.8, asks
+  recall >= 0.8, every evidence quote verbatim;
 - the 3 roadchimp calls with `KeyInsights` gold (`../shared/data/external/transcripts/`),
   each gold phrase mapped by hand to the sentences that state it (`ROADCHIMP_GOLD` below);
   a phrase counts as found when any of its sentences is predicted in its category. That gold
@@ -31,6 +36,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from analyst_vendors import VendorCall, evaluate_vendors, load_vendor_calls, same_vendor
 from rich.console import Console
 from rich.table import Table
 
@@ -211,6 +217,10 @@ def evaluate_heldout(
         predicted: dict[str, set[str]] = {c: set() for c in CATEGORIES}
         for category, quote in sentence_labels(insights):
             predicted[category].add(_sentence_of(normalise(quote), call.gold))
+        for tool in insights.stack:  # this gold labels every sentence naming a listed vendor
+            if any(same_vendor(tool.name, listed) for listed in call.competitors):
+                for e in tool.evidence:
+                    predicted["competitor"].add(_sentence_of(normalise(e.quote), call.gold))
         for category in CATEGORIES:
             gold = {s for s, labels in call.gold if category in labels}
             scores.tally(category).add(predicted[category], gold)
@@ -374,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
             held = evaluate_heldout(make, heldout)
             console.print(_table(f"held-out calls, {label}", held))
             rows.append((f"held-out micro F1 ({label})", f"{held.micro().f1:.2f}", "report", True))
+            rows += _vendor_rows(classifier, label, console)
             chimp = evaluate_roadchimp(make)
             if chimp is not None:
                 console.print(_table(f"roadchimp KeyInsights, {label}", chimp))
@@ -414,6 +425,34 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         _write_markdown(args.write, rows)
     return 0 if all(ok for *_, ok in rows) else 1
+
+
+def _vendor_rows(classifier: Any, label: str, console: Console) -> list[tuple[str, str, str, bool]]:
+    """The vendor and ask figures on the new held-out calls, as summary rows."""
+
+    def make(call: VendorCall) -> RulesAnalyst:
+        options = AnalystOptions(
+            competitors=(), own_names=(call.seller_company,), classifier=classifier
+        )
+        return RulesAnalyst(options)
+
+    v = evaluate_vendors(make, load_vendor_calls())
+    for miss in v.misses:
+        console.print(f"  {miss}", highlight=False)
+    verbatim = v.quotes_verbatim / v.quotes if v.quotes else 1.0
+    return [
+        (f"vendor held-out competitor precision ({label})", f"{v.precision:.3f}", ">= 0.85",
+         v.precision >= 0.85),
+        (f"vendor held-out competitor recall ({label})", f"{v.recall:.3f}", ">= 0.85",
+         v.recall >= 0.85),
+        (f"vendor held-out role accuracy ({label})", f"{v.role_accuracy:.3f}", ">= 0.80",
+         v.role_accuracy >= 0.8),
+        (f"vendor held-out asks recall ({label})", f"{v.asks_recall:.3f}", ">= 0.80",
+         v.asks_recall >= 0.8),
+        (f"vendor held-out asks precision ({label})", f"{v.asks_precision:.2f}", "report", True),
+        (f"vendor held-out quotes verbatim ({label})", f"{v.quotes_verbatim}/{v.quotes}",
+         "all", verbatim == 1.0),
+    ]  # fmt: skip
 
 
 def _write_markdown(path: Path, rows: list[tuple[str, str, str, bool]]) -> None:

@@ -26,7 +26,9 @@ changes; the rendered-prompt snapshots in the test suite fail until you do.
 
 Example:
     >>> prompt = load_prompt("transcript_analyst")
-    >>> rendered = prompt.render(transcript="Ann: hi", call_date="2026-03-02", competitors="-")
+    >>> rendered = prompt.render(
+    ...     transcript="Ann: hi", call_date="2026-03-02", competitors="-", own_names="Acme"
+    ... )
     >>> rendered.id, '<data name="transcript"' in rendered.user
     ('transcript_analyst', True)
 """

@@ -20,6 +20,13 @@ company matches `seller_company`, their name is in `seller_speakers`, or their l
 seller, every other speaker with a company that is not the seller's is a prospect. Without any of
 these, `infer_roles` uses what people say ("let me show you", "our platform" vs "we're
 struggling", "our budget") and leaves roles `unknown` when the evidence is not clear.
+
+Transcripts are untrusted text. A line labelled `SYSTEM:`, `Assistant:`, `AI:` (or `ChatGPT`,
+`Bot`, `Developer`, ... also spelled with look-alike letters or zero-width characters) is not a
+person on the call: it stays a turn, verbatim, with role `unknown`, takes no part in role
+resolution, and is listed in `ParsedTranscript.suspicious_speakers`; the analyst flags it.
+`fold_text` is the form detectors read: NFKC, format characters (zero-width) removed and
+look-alike Cyrillic and Greek letters folded to Latin.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -44,7 +52,9 @@ __all__ = [
     "SpeakerInfo",
     "TranscriptFolder",
     "TranscriptSource",
+    "fold_text",
     "infer_roles",
+    "is_suspicious_speaker",
     "parse_timestamp",
     "parse_transcript",
     "read_transcript",
@@ -79,6 +89,46 @@ _PROSPECT_TALK = re.compile(
     r"we can'?t|how much|what does it cost|what'?s the pricing)\b",
     re.I,
 )
+
+
+_SUSPICIOUS_SPEAKER = re.compile(
+    r"^(?:system|sys|assistant|ai|a\.i\.|ai assistant|bot|chat ?gpt|gpt[\w.-]*|claude|gemini|"
+    r"copilot|llm|model|developer|dev|admin|administrator|root|instructions?|prompt|"
+    r"system (?:message|prompt|note)|note to (?:the )?ai)$",
+    re.I,
+)
+# Look-alike letters (Unicode "confusables") that NFKC leaves alone: Cyrillic and Greek.
+_CONFUSABLES = str.maketrans(
+    "\u0430\u0432\u0435\u0455\u0456\u0458\u043a\u043c\u043d\u043e\u0440\u0441\u0442\u0443"
+    "\u0445\u0501\u051b\u051d\u0410\u0412\u0415\u0405\u0406\u0408\u041a\u041c\u041d\u041e"
+    "\u0420\u0421\u0422\u0423\u0425\u03b1\u03b5\u03b9\u03ba\u03bd\u03bf\u03c1\u03c4\u03c5"
+    "\u03c7\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c\u039d\u039f\u03a1\u03a4\u03a5"
+    "\u03a7\u0131",
+    "aBesijkmHopcTyxdqwABESIJKMHOPCTYXaeikvopTuxABEZHIKMNOPTYXi",
+)
+_SPACED_LETTERS = re.compile(r"\b(?:[A-Za-z][ .\-_*]){3,}[A-Za-z]\b")
+
+
+def fold_text(text: str) -> str:
+    """Text as a detector should read it: look-alikes, zero-width and spaced-out letters undone.
+
+    NFKC (full-width and styled letters become plain), format characters such as zero-width
+    spaces and joiners removed, Cyrillic and Greek look-alike letters folded to Latin, and words
+    spelled out letter by letter ("i g n o r e") joined. Never shown to people: quotes stay
+    verbatim; this is only what patterns are matched against.
+    """
+    plain = text
+    if not text.isascii():  # plain ASCII has no look-alikes or format characters to undo
+        plain = unicodedata.normalize("NFKC", text)
+        plain = "".join(c for c in plain if unicodedata.category(c) != "Cf")
+        plain = plain.translate(_CONFUSABLES)
+    return _SPACED_LETTERS.sub(lambda m: re.sub(r"[ .\-_*]", "", m.group(0)), plain)
+
+
+def is_suspicious_speaker(name: str) -> bool:
+    """Whether a speaker label names a machine or a prompt role (`SYSTEM`, `Assistant`, `AI`)."""
+    label = re.sub(r"[\s*_\[\]<>|#]+", " ", fold_text(name)).strip()
+    return bool(_SUSPICIOUS_SPEAKER.match(label))
 
 
 class TranscriptSource(Protocol):
@@ -139,10 +189,18 @@ class SpeakerInfo:
 
 @dataclass(frozen=True)
 class ParsedTranscript:
-    """A transcript and the title/company of each speaker where the file gave them."""
+    """A transcript, the title/company of each speaker, and labels that are not people.
+
+    Attributes:
+        transcript: The turns, verbatim.
+        speakers: Title, company and role of each speaker where the file gave them.
+        suspicious_speakers: Labels such as `SYSTEM` or `Assistant` that address a machine;
+            their turns keep role `unknown` and the analyst flags them.
+    """
 
     transcript: Transcript
     speakers: Mapping[str, SpeakerInfo] = field(default_factory=dict)
+    suspicious_speakers: tuple[str, ...] = ()
 
 
 def read_transcript(
@@ -207,7 +265,10 @@ def parse_transcript(
     speakers = _resolve_roles(turns, seller_company, set(seller_speakers), prospect_company)
     utterances = [
         Utterance(
-            speaker=t.name, text=t.text, timestamp=t.timestamp, role=t.role or speakers[t.name].role
+            speaker=t.name,
+            text=t.text,
+            timestamp=t.timestamp,
+            role="unknown" if is_suspicious_speaker(t.name) else t.role or speakers[t.name].role,
         )
         for t in turns
     ]
@@ -219,7 +280,8 @@ def parse_transcript(
         title=title or meta.get("title"),
         source=source,
     )
-    return ParsedTranscript(infer_roles(transcript), speakers)
+    suspicious = tuple(n for n in speakers if is_suspicious_speaker(n))
+    return ParsedTranscript(infer_roles(transcript), speakers, suspicious)
 
 
 def infer_roles(transcript: Transcript) -> Transcript:
@@ -231,20 +293,23 @@ def infer_roles(transcript: Transcript) -> Transcript:
     """
     if any(u.role != "unknown" for u in transcript.utterances):
         return transcript
-    names = {u.speaker for u in transcript.utterances}
+    names = {u.speaker for u in transcript.utterances if not is_suspicious_speaker(u.speaker)}
     if len(names) < 2:
         return transcript
     score: Counter[str] = Counter()
     for u in transcript.utterances:
-        score[u.speaker] += 2 * len(_SELLER_TALK.findall(u.text))
-        score[u.speaker] -= len(_PROSPECT_TALK.findall(u.text))
+        if u.speaker in names:
+            score[u.speaker] += 2 * len(_SELLER_TALK.findall(u.text))
+            score[u.speaker] -= len(_PROSPECT_TALK.findall(u.text))
     ranked = score.most_common()
     top, best = ranked[0]
     runner = ranked[1][1] if len(ranked) > 1 else 0
     if best < 2 or best < 2 * max(runner, 1):
         return transcript
     utterances = tuple(
-        u.model_copy(update={"role": "seller" if u.speaker == top else "prospect"})
+        u
+        if u.speaker not in names
+        else u.model_copy(update={"role": "seller" if u.speaker == top else "prospect"})
         for u in transcript.utterances
     )
     return transcript.model_copy(update={"utterances": utterances})
@@ -359,13 +424,19 @@ def _resolve_roles(
     roles = {
         n: _role(t, seller_company, seller_speakers, prospect_company) for n, t in first.items()
     }
+    machines = {n for n in first if is_suspicious_speaker(n)}
+    roles.update(dict.fromkeys(machines, "unknown"))
     seller_companies = {_key(first[n].company) for n, r in roles.items() if r == "seller"}
     if "seller" in roles.values():
         for name, role in roles.items():
             company = _key(first[name].company)
-            if role == "unknown" and (not company or company not in seller_companies):
+            if (
+                role == "unknown"
+                and name not in machines
+                and (not company or company not in seller_companies)
+            ):
                 roles[name] = "prospect"
-    unknown = [name for name, role in roles.items() if role == "unknown"]
+    unknown = [n for n, role in roles.items() if role == "unknown" and n not in machines]
     if "prospect" in roles.values() and "seller" not in roles.values() and len(unknown) == 1:
         roles[unknown[0]] = "seller"  # the one unlabelled speaker facing known prospects
     return {

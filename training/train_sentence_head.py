@@ -3,7 +3,7 @@
     python training/train_sentence_head.py            # cross-validate, train, write the head
     python training/train_sentence_head.py --check    # retrain and compare with the shipped head
 
-The calls in `training/calls/` (51 calls, 1,373 sentences) were written and labelled for
+The calls in `training/calls/` (99 calls, 2,928 sentences) were written and labelled for
 gtmflow by the labelling guide in `training/README.md`; the held-out evaluation calls in
 `benchmarks/data/` were never used here. Model selection is a grouped 5-fold cross-validation
 over calls (a call's sentences never sit on both sides): for each L2 strength and threshold, the

@@ -40,7 +40,10 @@ CallDateOpt = Annotated[
     str | None, typer.Option("--call-date", help="Call date, YYYY-MM-DD (resolves 'end of Q3').")
 ]
 CompetitorsOpt = Annotated[
-    str | None, typer.Option("--competitors", help="Comma-separated competitor names.")
+    str | None,
+    typer.Option(
+        "--competitors", help="Comma-separated competitor names; default: gtmflow.toml [analyst]."
+    ),
 ]
 EmbeddingsOpt = Annotated[
     str, typer.Option("--embeddings", help="Rules classifier: auto | on | off (faster).")
@@ -179,7 +182,6 @@ def _analyst(
     competitors: str | None,
     embeddings: str,
 ) -> Any:
-    from gtmflow.agents._lexicons import DEFAULT_COMPETITORS
     from gtmflow.agents.transcript_analyst import TranscriptAnalyst
 
     if embeddings not in ("auto", "on", "off"):
@@ -188,7 +190,7 @@ def _analyst(
     return TranscriptAnalyst(
         brain=brain,
         root=workspace,
-        competitors=names or DEFAULT_COMPETITORS,
+        competitors=names,  # None: [analyst] competitors in gtmflow.toml
         own_names=[seller_company] if seller_company else [],
         embeddings=embeddings,  # type: ignore[arg-type]
     )
@@ -221,18 +223,14 @@ def _print_insights(data: dict[str, Any]) -> None:
         "objections",
         "buying_signals",
         "competitors",
+        "stack",
+        "asks",
         "authority",
         "next_steps",
     ):
-        for item in data[field]:
+        for item in data.get(field, ()):
             quote = item["evidence"][0]
-            rows.append(
-                [
-                    field,
-                    item.get("category") or item.get("name") or item.get("owner") or "",
-                    f'{quote["speaker"]}: "{quote["quote"]}"',
-                ]
-            )
+            rows.append([field, _detail(item), f'{quote["speaker"]}: "{quote["quote"]}"'])
     for field in ("budget", "timeline"):
         if data[field]:
             detail = data[field].get("amount") or data[field].get("date") or ""
@@ -245,6 +243,16 @@ def _print_insights(data: dict[str, Any]) -> None:
         f"suspicious instructions: {data['suspicious_instructions']}; dropped: "
         f"{json.dumps(data['dropped'])}; brain {run.get('brain')} ({run.get('model')})"
     )
+
+
+def _detail(item: dict[str, Any]) -> str:
+    """The short column of an insight row: a category, a vendor and its role, an ask's kind."""
+    if "name" in item:
+        feeling = f", {item['sentiment']}" if item.get("sentiment") else ""
+        return f"{item['name']} ({item.get('role', 'mentioned')}{feeling})"
+    if "kind" in item:
+        return f"{item['kind']}: {item['item']}" if item.get("item") else item["kind"]
+    return str(item.get("category") or item.get("owner") or "")
 
 
 def _print_followup(data: dict[str, Any]) -> None:
