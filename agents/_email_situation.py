@@ -145,6 +145,7 @@ def situation(
     fresh = _Fresh(usage)
     pains = [Need("pain", p, _quote(p, roles)) for p in found.pain_points if roles.theirs(p)]
     competitors = [_competitor_need(c, roles) for c in found.competitors if roles.theirs(c)]
+    kept = [Need("liked", s, _quote(s, roles)) for s in found.stack if roles.theirs(s)]
     asks = [Need("ask", a, _quote(a, roles)) for a in found.asks if roles.theirs(a)]
     return Situation(
         contact=contact,
@@ -154,8 +155,8 @@ def situation(
         asked_in_qa=bool(roles.prospect_texts),
         pains=fresh(pains),
         asks=fresh(asks),
-        objections=fresh(_objections(found, roles, competitors)),
-        competitors=fresh([c for c in competitors if c is not None]),
+        objections=fresh(_objections(found, roles, [*kept, *competitors])),
+        competitors=fresh([*kept, *(c for c in competitors if c is not None)]),
         timeline=next(iter(fresh(_timeline(found, roles))), None),
         promises=fresh(_steps(found, roles, seller=True, asks=asks)),
         requests=fresh(_steps(found, roles, seller=False, asks=asks)),
@@ -312,7 +313,7 @@ def _objections(
 ) -> list[Need]:
     """Real objections: not a complaint about a competitor, not about a tool they like."""
     context = [normalise(c.quote) for c in competitors if c is not None]
-    names = [c.name.lower() for c in insights.competitors]
+    names = [c.name.lower() for c in (*insights.competitors, *insights.stack)]
     kept = []
     for objection in insights.objections:
         if not roles.theirs(objection):
@@ -384,7 +385,7 @@ def _names(
 ) -> frozenset[str]:
     """Words to keep capitalised when a clause is said back: names of people, firms, products."""
     names = {w for text in (contact.company or "", contact.name or "") for w in text.split()}
-    names |= {w for c in insights.competitors for w in c.name.split()}
+    names |= {w for c in (*insights.competitors, *insights.stack) for w in c.name.split()}
     lower: set[str] = set()
     for text in (u.text for u in transcript.utterances) if transcript else ():
         words = [w.strip(",.;:!?\"'") for w in text.split()]

@@ -801,3 +801,23 @@ def test_llm_social_invented_facts_are_removed() -> None:
 def test_unknown_platforms_are_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"unknown platform.*'myspace'.*linkedin, x"):
         ContentWriter().repurpose(POST, ["myspace"])
+
+
+def test_a_crm_the_analyst_keeps_in_their_stack_is_context_for_the_email() -> None:
+    """The analyst puts a tool the prospect uses and keeps in `stack`, not in competitors."""
+    text = (
+        "Dana Reyes (Account Executive, Northwind): What do you run today?\n"
+        "Sam Lee (COO, Acme Freight): We're on HubSpot and we love it, it stays. Our problem is "
+        "that lead routing takes two days and half our inbound leads go cold before a rep calls."
+    )
+    transcript = parse_transcript(text, seller_company="Northwind").transcript
+    insights = TranscriptAnalyst(own_names=["Northwind"], embeddings="off").analyze(transcript)
+    assert [s.name for s in insights.stack] == ["HubSpot"] and not insights.competitors
+    writer = ContentWriter()
+    first = writer.followup(SAM, insights, transcript=transcript, step=1)
+    second = writer.followup(SAM, insights, transcript=transcript, step=2, earlier=[first])
+    both = f"{first.body}\n{second.body}"
+    for sentence in re.split(r"(?<=[.!?])\s+", both):
+        if "HubSpot" in sentence:
+            assert not re.search(r"concern|worr|objection|fair point|switch", sentence, re.I)
+    assert "HubSpot" in both  # said back as what the offer works with
