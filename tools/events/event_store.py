@@ -30,7 +30,7 @@ import json
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,7 +41,10 @@ from typing import Any, Self
 from gtmflow.clock import require_aware
 from gtmflow.errors import ConfigError, StoreError
 from gtmflow.models import Contact, Event
+from gtmflow.pipes import EventFilter, HistoryNeed
 from gtmflow.tools._sqlite import connect
+from gtmflow.tools.events import scans
+from gtmflow.tools.events.scans import NewEvents
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -127,6 +130,46 @@ class EventStore(ABC):
         events = sum(1 for _ in self.changes())
         return StoreStats(contacts=contacts, events=events)
 
+    # Bulk reads for the run loop (`gtmflow.tools.events.scans` says what each answers). These
+    # portable versions go through the methods above; a backend overrides them with queries.
+
+    def scan_new(
+        self,
+        filters: Sequence[EventFilter] | None,
+        *,
+        after_seq: int,
+        upto_seq: int,
+        as_of: datetime,
+    ) -> NewEvents:
+        """Contacts with events in `(after_seq, upto_seq]` a filter accepts (None: any)."""
+        return scans.portable_scan_new(
+            self, filters, after_seq=after_seq, upto_seq=upto_seq, as_of=as_of
+        )
+
+    def unseen_starts(
+        self, cursors: Mapping[str, tuple[int, datetime | None]], *, as_of: datetime
+    ) -> dict[str, datetime]:
+        """Per contact `(seq, horizon)`, the earliest event it has not been judged on."""
+        return scans.portable_unseen_starts(self, cursors, as_of=as_of)
+
+    def read_histories(
+        self, starts: Mapping[str, datetime | None], needs: Sequence[HistoryNeed] | None
+    ) -> dict[str, list[Event]]:
+        """The events each contact's rules read, judged from its start on (None: all)."""
+        return scans.portable_read_histories(self, starts, needs)
+
+    def contacts(self, contact_ids: Iterable[str]) -> dict[str, Contact]:
+        """Known contacts among `contact_ids`, by id."""
+        found = {c: self.contact(c) for c in contact_ids}
+        return {c: contact for c, contact in found.items() if contact is not None}
+
+    def new_contacts(self, *, after: int) -> tuple[list[str], int]:
+        """Contacts added since a mark this method returned (0: all), and the new mark.
+
+        This portable version returns every contact and mark 0 each time (correct, not fast).
+        """
+        return list(self.contact_ids()), 0
+
 
 def derived_event_id(
     contact_id: str, type: str, timestamp: datetime, properties: Mapping[str, Any]
@@ -191,7 +234,7 @@ _UPSERT_CONTACT = (
 )
 
 
-class SQLiteEventStore(EventStore):
+class SQLiteEventStore(scans.SQLiteScans, EventStore):
     """The default event store: one SQLite file in WAL mode, safe to share between threads.
 
     Every call holds one lock, so LangGraph worker threads can share an instance. Timestamps
@@ -334,6 +377,19 @@ class SQLiteEventStore(EventStore):
             contacts = self._conn.execute("SELECT COUNT(*) FROM contacts").fetchone()[0]
             events = self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
         return StoreStats(contacts=int(contacts), events=int(events))
+
+    def contacts(self, contact_ids: Iterable[str]) -> dict[str, Contact]:
+        """Known contacts among `contact_ids`, by id (one query per 500)."""
+        found: dict[str, Contact] = {}
+        iterator = iter(contact_ids)
+        with self._reading("read contacts"):
+            while chunk := list(islice(iterator, _IN_CHUNK)):
+                sql = (
+                    f"SELECT {', '.join(_CONTACT_COLUMNS)}, attributes FROM contacts "
+                    f"WHERE id IN ({', '.join('?' * len(chunk))})"
+                )
+                found.update((row[0], _contact(row)) for row in self._conn.execute(sql, chunk))
+        return found
 
     def delete_contact(self, contact_id: str) -> int:
         with self._transaction("delete a contact"):
