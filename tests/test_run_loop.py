@@ -279,3 +279,18 @@ def test_json_filters_match_python_equality(tmp_path: Path) -> None:
         expected = {c for c, props in rows if props.get("k") == wanted}
         assert scan.due == expected, (wanted, json.dumps(sorted(scan.due)))
     store.close()
+
+
+def test_decoded_rows_are_the_events_that_were_written(tmp_path: Path) -> None:
+    written = Event(id="e1", type="page_view", contact_id="c", timestamp=at(1, hours=3),
+                    properties={"path": "/pricing", "n": [1, {"x": None}]})  # fmt: skip
+    with SQLiteEventStore(tmp_path / "d.db") as store:
+        store.write_events([written])
+        (read,) = store.events("c")
+        (_, changed), *_ = store.changes()
+        needed = store.read_histories({"c": None}, None)["c"][0]
+    for item in (read, changed, needed):
+        assert item == written and item.model_dump() == written.model_dump()
+        assert item.model_fields_set == written.model_fields_set
+        assert item.model_copy(update={"type": "x"}).type == "x" and item.type == "page_view"
+        assert hash(item.timestamp) == hash(written.timestamp)

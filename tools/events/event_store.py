@@ -570,15 +570,7 @@ def _contact(row: tuple[Any, ...]) -> Contact:
     return Contact.model_construct(**_contact_record(row))
 
 
-def _event(event_id: str, type_: str, contact_id: str, ts: int, props: str) -> Event:
-    # Rows were validated on write; model_construct skips validating them again.
-    return Event.model_construct(
-        id=event_id,
-        type=type_,
-        contact_id=contact_id,
-        timestamp=_EPOCH + timedelta(microseconds=ts),
-        properties=json.loads(props),
-    )
+_event = scans.decode
 
 
 def _dump(value: Mapping[str, Any]) -> str:

@@ -261,15 +261,26 @@ def _wanted(need: HistoryNeed, item: Event, start: datetime | None) -> bool:
 # --------------------------------------------------------------------------- rows
 
 
+_EVENT_FIELDS = frozenset(Event.model_fields)
+_new_object = object.__new__
+_set = object.__setattr__
+
+
 def decode(event_id: str, type_: str, contact_id: str, ts: int, props: str) -> Event:
-    """An `Event` from a stored row (validated on write, so not validated again)."""
-    return Event.model_construct(
-        id=event_id,
-        type=type_,
-        contact_id=contact_id,
-        timestamp=_EPOCH + timedelta(microseconds=ts),
-        properties=json.loads(props),
-    )
+    """An `Event` from a stored row (validated on write, so not validated again).
+
+    What `Event.model_construct` builds, without its per-call bookkeeping (a third of the
+    cost of reading a history): the same `__dict__`, fields set, no extras or private values.
+    """
+    item = _new_object(Event)
+    _set(item, "__dict__", {
+        "id": event_id, "type": type_, "contact_id": contact_id,
+        "timestamp": _EPOCH + timedelta(microseconds=ts), "properties": json.loads(props),
+    })  # fmt: skip
+    _set(item, "__pydantic_fields_set__", set(_EVENT_FIELDS))
+    _set(item, "__pydantic_extra__", None)
+    _set(item, "__pydantic_private__", None)
+    return item
 
 
 def micros(at: datetime) -> int:
