@@ -9,6 +9,9 @@ graphs = "graphs:GRAPHS"           # optional: compiled graphs `gtmflow run` run
 [outbox]
 transport = "file"                 # "file" (JSONL under .gtmflow/) or "console"
 
+[checkpoints]
+keep = "latest"                    # each thread's latest checkpoint; "all": LangGraph's history
+
 [governor]                         # every key optional; see gtmflow.governor.GovernorPolicy
 frequency_cap = [3, "7d"]          # or false
 quiet_hours = ["20:00", "08:00"]   # recipient-local; or false
@@ -55,6 +58,7 @@ class WorkspaceConfig:
     sequences: str = "sequences:SEQUENCES"
     graphs: str = "graphs:GRAPHS"
     governor: dict[str, Any] = field(default_factory=dict)
+    checkpoints: Literal["latest", "all"] = "latest"
 
     @classmethod
     def load(cls, root: Path) -> WorkspaceConfig:
@@ -93,9 +97,16 @@ class WorkspaceConfig:
         governor = data.get("governor", {})
         if not isinstance(governor, dict):
             raise ConfigError(f"'{path}': [governor] must be a table of settings")
+        keep = data.get("checkpoints", {}).get("keep", defaults.checkpoints)
+        if keep not in ("latest", "all"):
+            raise ConfigError(
+                f"'{path}': [checkpoints] keep = {keep!r} is not known; use 'latest' (each "
+                "thread's latest checkpoint) or 'all' (every checkpoint, for time travel)"
+            )
         return cls(
-            rules=rules, transport=transport, sequences=sequences, graphs=graphs, governor=governor
-        )
+            rules=rules, transport=transport, sequences=sequences, graphs=graphs,
+            governor=governor, checkpoints=keep,
+        )  # fmt: skip
 
     def governor_policy(self) -> GovernorPolicy:
         """The governor policy the `[governor]` table describes (defaults where silent)."""

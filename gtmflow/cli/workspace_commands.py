@@ -1,5 +1,5 @@
-"""Workspace commands: init, ingest events/contacts, run, outbox, deliver, explain, forget, demo,
-schema."""
+"""Workspace commands: init, ingest events/contacts, run, outbox, deliver, explain, forget,
+compact, demo, schema."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ __all__ = ["register"]
 
 def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
     """Add the workspace commands to the app, and `ingest events` / `ingest contacts`."""
-    for command in (init, run, outbox, deliver, explain, forget, demo, schema):
+    for command in (init, run, outbox, deliver, explain, forget, compact, demo, schema):
         app.command()(command)
     ingest_app.command("events")(ingest_events_cmd)
     ingest_app.command("contacts")(ingest_contacts_cmd)
@@ -254,6 +254,18 @@ def forget(
         emit(report)
         return
     console().print(table(f"forgot {contact_id}", list(report), [list(report.values())]))
+
+
+def compact(workspace: WorkspaceOpt = Path(), json_out: JsonOpt = False) -> None:
+    """Keep each thread's latest checkpoint only, and give the freed space back to the disk."""
+    with open_workspace(workspace) as ws:
+        report = ws.compact()
+    if json_out:
+        emit(report.to_json())
+        return
+    data = report.to_json()
+    data["skipped_graphs"] = ", ".join(report.skipped_graphs) or "none"
+    console().print(table("compacted checkpoints", list(data), [list(data.values())]))
 
 
 def demo(

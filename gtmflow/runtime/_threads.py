@@ -16,6 +16,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
 from gtmflow.models import Action, RouteDecision
+from gtmflow.runtime.retention import uses_delta_channels
 from gtmflow.tools.decisions import DecisionLog
 from gtmflow.tools.delivery.approvals import ApprovalBook
 from gtmflow.tools.delivery.outbox import Outbox
@@ -39,6 +40,17 @@ class ThreadRunner:
     deps: Deps
     last_state: dict[str, Any] = field(default_factory=dict)
     """The state the latest `run` ended with (empty when the thread was not invoked)."""
+    touched: set[str] = field(default_factory=set)
+    """Threads invoked since the workspace last pruned their superseded checkpoints."""
+    _chained: dict[str, bool] = field(default_factory=dict)
+
+    def invoked(self, graph: Any, thread_id: str) -> None:
+        """Note that a thread of `graph` wrote checkpoints (unless they chain: DeltaChannel)."""
+        chained = self._chained.get(graph.name)
+        if chained is None:
+            chained = self._chained[graph.name] = uses_delta_channels(graph)
+        if not chained:
+            self.touched.add(thread_id)
 
     def run(
         self,
@@ -62,6 +74,7 @@ class ThreadRunner:
         if snapshot.interrupts and not isinstance(payload, Command):
             self._requests(graph.name, thread_id, contact_id, snapshot.interrupts)
             return added
+        self.invoked(graph, thread_id)
         if snapshot.next and not snapshot.interrupts:
             added += self.commit(graph.name, contact_id, graph.invoke(None, config, context=deps))
         state = graph.invoke(payload, config, context=deps)

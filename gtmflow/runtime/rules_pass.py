@@ -248,7 +248,9 @@ class RulesPass:
         payload = _payload(item, self.as_of)
         self.invoked += 1
         if self._pure:
-            config = thread_config(f"{self.graph.name}:{contact_id}")
+            thread_id = f"{self.graph.name}:{contact_id}"
+            self._runner.invoked(self.graph, thread_id)
+            config = thread_config(thread_id)
             state = self.graph.invoke(payload, config, context=self.deps, durability="exit")
             return [Action.model_validate(a) for a in state.get("actions", [])]
         added = self._runner.run(self.graph, contact_id, payload, deps=self.deps)

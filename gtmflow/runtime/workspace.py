@@ -33,7 +33,8 @@ from gtmflow.runtime._threads import ThreadRunner
 from gtmflow.runtime.contact_pass import ContactPass
 from gtmflow.runtime.enrollments import Enrollments, EnrollTransport
 from gtmflow.runtime.library import LazyLibrary
-from gtmflow.runtime.rules_pass import RulesPass, bulk_rules_of
+from gtmflow.runtime.retention import CheckpointRetention, CompactReport, uses_delta_channels
+from gtmflow.runtime.rules_pass import BATCH, RulesPass, bulk_rules_of
 from gtmflow.runtime.run_state import SQLiteRunState
 from gtmflow.tools.attribution.scoring import load_scorer
 from gtmflow.tools.context.graph_store import ContextGraphStore
@@ -111,6 +112,9 @@ class Workspace:
         self._checkpoints.execute("PRAGMA journal_mode=WAL")
         self._checkpoints.execute("PRAGMA synchronous=NORMAL")
         self.checkpointer = SqliteSaver(self._checkpoints)
+        self.retention = CheckpointRetention(
+            self._checkpoints, self.state_dir / "checkpoints.db", lock=self.checkpointer.lock
+        )
         self.deps = Deps(events=self.events, clock=self.clock, scheduler=self.scheduler)
         self.runner = ThreadRunner(self.outbox, self.decisions, self.approvals, self.deps)
         self.governor = Governor(
@@ -232,6 +236,7 @@ class Workspace:
         as_of: datetime | None = None,
         progress: bool | None = None,
         mode: RunMode = "bulk",
+        batch: int = BATCH,
     ) -> RunReport:
         """Run a graph for every contact that needs it and write its actions to the outbox.
 
@@ -252,7 +257,12 @@ class Workspace:
                 `"per_contact"`: invoke the graph for every contact that needs it, its own
                 node judging the whole history (the reference the bulk pass must agree with;
                 pick one mode per workspace, as their rule state is kept apart).
+            batch: Contacts per batch in bulk mode: each batch is read in one query per
+                question and written in one transaction per ledger; superseded checkpoints are
+                pruned after each (so the checkpoint file grows by at most a batch's worth).
         """
+        if batch < 1:
+            raise ConfigError(f"batch={batch} must be at least 1 (contacts per batch)")
         graph = self._attach(
             self._named(graph if graph is not None else build_inbound_router(rules=self.rules()))
         )
@@ -260,30 +270,46 @@ class Workspace:
         scores = load_scorer(self.root).lookup(self.events, as_of=as_of)
         deps = replace(self.deps, score=scores, memory=self.library, content=self.library)
         rules = bulk_rules_of(graph) if mode == "bulk" else None
-        if rules is not None:
-            return self._run_bulk(graph, rules, as_of, deps, progress)
+        try:
+            if rules is not None:
+                return self._run_bulk(graph, rules, as_of, deps, progress, batch)
+            return self._run_per_contact(graph, as_of, deps, progress)
+        finally:
+            self._retain()
+
+    def _run_per_contact(
+        self, graph: Any, as_of: datetime, deps: Deps, progress: bool | None
+    ) -> RunReport:
         contacts, by_rule = self.cursors.run(
             graph, as_of=as_of, runner=self.runner, scheduler=self.scheduler, deps=deps,
-            progress=progress,
+            progress=progress, every=self._retain,
         )  # fmt: skip
         by = dict(sorted(by_rule.items()))
         return RunReport(len(contacts), sum(by_rule.values()), by, as_of, len(contacts))
 
     def _run_bulk(
-        self, graph: Any, rules: RuleSet, as_of: datetime, deps: Deps, progress: bool | None
+        self,
+        graph: Any,
+        rules: RuleSet,
+        as_of: datetime,
+        deps: Deps,
+        progress: bool | None,
+        batch: int,
     ) -> RunReport:
         rules_pass = RulesPass(
             graph, rules, as_of=as_of, deps=deps, state=self.run_state, outbox=self.outbox,
             decisions=self.decisions, runner=self.runner, scheduler=self.scheduler,
+            batch_size=batch,
         )  # fmt: skip
         plan = rules_pass.plan()
         by_rule: Counter[str] = Counter()
         with progress_bar(
             f"run {graph.name}", len(plan.contacts), enabled=wants_progress(progress)
         ) as advance:
-            for batch in rules_pass.claim(plan):
-                by_rule.update(rules_pass.process(batch))
-                advance(len(batch))
+            for contacts in rules_pass.claim(plan):
+                by_rule.update(rules_pass.process(contacts))
+                self._retain()
+                advance(len(contacts))
         rules_pass.finish(plan)
         actions = sum(by_rule.values())
         return RunReport(
@@ -434,6 +460,7 @@ class Workspace:
         with progress_bar("tick", None, enabled=wants_progress(progress)) as advance:
             for moment in self._moments(end):
                 totals.update(self._tick_at(moment, transport))
+                self._retain()
                 advance(1)
         return {"until": end.isoformat(), **dict(sorted(totals.items()))}
 
@@ -477,11 +504,36 @@ class Workspace:
         self, request_id: str, *, by: str = "cli", edit: dict[str, Any] | None = None
     ) -> Approval:
         """Approve a draft a graph paused on (or an edited version); it is then delivered."""
-        return self.enrollments.approve(request_id, by=by, now=self.clock.now(), payload=edit)
+        try:
+            return self.enrollments.approve(request_id, by=by, now=self.clock.now(), payload=edit)
+        finally:
+            self._retain()
 
     def reject(self, request_id: str, *, by: str = "cli") -> Approval:
         """Reject a draft a graph paused on; it is never sent."""
-        return self.enrollments.reject(request_id, by=by, now=self.clock.now())
+        try:
+            return self.enrollments.reject(request_id, by=by, now=self.clock.now())
+        finally:
+            self._retain()
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def compact(self, *, vacuum: bool = True) -> CompactReport:
+        """Keep only each thread's latest checkpoint (and its pending writes), then `VACUUM`.
+
+        Threads of a graph this workspace knows to keep `DeltaChannel` state are left whole.
+        """
+        graphs = [build_inbound_router(rules=self.rules()), *self.graphs()]
+        graphs += [self.enrollments.graph(name) for name in self.enrollments.sequences]
+        chained = {g.name for g in graphs if uses_delta_channels(g)}
+        self.runner.touched.clear()
+        return self.retention.compact(skip_prefixes=chained, vacuum=vacuum)
+
+    def _retain(self) -> None:
+        """Prune the checkpoints superseded in threads invoked since last time (keep = latest)."""
+        if self.config.checkpoints == "latest" and self.runner.touched:
+            self.retention.prune(self.runner.touched)
+        self.runner.touched.clear()
 
     def explain(self, contact_id: str) -> dict[str, Any]:
         """Why a contact got what it got: rule verdicts with evidence, and its actions."""
