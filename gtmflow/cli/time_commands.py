@@ -17,6 +17,7 @@ from gtmflow.cli._common import (
     errors,
     open_workspace,
     parse_time,
+    show_counts,
     table,
 )
 from gtmflow.errors import InputError
@@ -184,8 +185,4 @@ def _payload(path: Path) -> dict[str, Any]:
 
 
 def _show(title: str, data: dict[str, Any], json_out: bool) -> None:
-    if json_out:
-        emit(data)
-        return
-    flat = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in data.items()}
-    console().print(table(title, list(flat), [list(flat.values())]))
+    show_counts(title, data, json_out)

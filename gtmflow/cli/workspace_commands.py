@@ -17,6 +17,7 @@ from gtmflow.cli._common import (
     errors,
     open_workspace,
     parse_time,
+    show_counts,
     table,
 )
 from gtmflow.graphs.inbound_router import GRAPH_NAME
@@ -194,11 +195,15 @@ def deliver(workspace: WorkspaceOpt = Path(), json_out: JsonOpt = False) -> None
     """Deliver pending outbox actions through the configured transport, each exactly once."""
     with open_workspace(workspace) as ws:
         report = ws.deliver()
-    data = {"sent": report.sent, "failed": report.failed, "unknown": report.unknown}
-    if json_out:
-        emit(data)
-        return
-    console().print(table("deliver", list(data), [list(data.values())]))
+    data: dict[str, Any] = {
+        "sent": report.sent,
+        "failed": report.failed,
+        "unknown": report.unknown,
+        "held": report.held,
+        "cancelled": report.cancelled,
+        "reasons": report.reasons,
+    }
+    show_counts("deliver", data, json_out)
 
 
 def explain(
