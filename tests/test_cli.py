@@ -41,7 +41,14 @@ def test_init_ingest_run_outbox_explain_deliver(tmp_path: Path) -> None:
     ws = str(tmp_path / "ws")
     init = _json(["init", ws])
     written = {Path(p).name for p in init["written"]}
-    assert written == {"gtmflow.toml", "rules.py", "sequences.py", "graphs.py"}
+    assert written == {
+        "gtmflow.toml",
+        "rules.py",
+        "sequences.py",
+        "graphs.py",
+        "langgraph.json",
+        "studio.py",
+    }
 
     ingest = _json(["ingest", "events", str(_world(tmp_path)), "-w", ws])
     assert set(ingest) == {"accepted", "duplicates", "rejected", "ignored_blank", "dead_letter"}

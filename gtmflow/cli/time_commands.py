@@ -129,9 +129,9 @@ def simulate(
     days: Annotated[int, typer.Option(help="Days to simulate.")] = 90,
     contacts: Annotated[int, typer.Option(help="Synthetic contacts.")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same world.")] = 7,
-    directory: Annotated[Path, typer.Option("--dir", help="Where to build the world.")] = Path(
-        "gtmflow-sim"
-    ),
+    directory: Annotated[
+        Path, typer.Option("--workspace", "-w", "--dir", help="Where to build the world.")
+    ] = Path("gtmflow-sim"),
     json_out: JsonOpt = False,
 ) -> None:
     """Run the demo world on a virtual clock and check the invariants (exit 1 if one fails)."""

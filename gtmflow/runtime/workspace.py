@@ -205,11 +205,7 @@ class Workspace:
     # ------------------------------------------------------------------ run
 
     def rules(self) -> list[Rule]:
-        """The rules named by `gtmflow.toml` (default: `rules.py`'s `RULES`).
-
-        Raises:
-            ConfigError: A rule enrolls in a sequence `sequences.py` does not define.
-        """
+        """The rules `gtmflow.toml` names (default: `rules.py`'s `RULES`); enrolls must exist."""
         rules = load_rules(self.config.rules, root=self.root)
         sequences = load_sequences(self.config.sequences, root=self.root)
         check_enrollments(rules, sequences, where=f"rules '{self.config.rules}'")
