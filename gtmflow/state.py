@@ -30,7 +30,9 @@ GRAPH_KEY = "gtmflow_graph"
 """Where `ThreadRunner` puts the graph's name in the run's `configurable`."""
 
 
-def add_outputs(left: list[dict[str, Any]] | None, right: list[dict[str, Any]] | None) -> list:
+def add_outputs(
+    left: list[dict[str, Any]] | None, right: list[dict[str, Any]] | None
+) -> list[dict[str, Any]]:
     """The reducer of `actions` and `decisions`: this update's items after the earlier ones."""
     return [*(left or ()), *(right or ())]
 
