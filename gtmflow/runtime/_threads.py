@@ -16,7 +16,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
 from gtmflow.models import Action, RouteDecision
-from gtmflow.runtime.retention import uses_delta_channels
+from gtmflow.state import GRAPH_KEY
 from gtmflow.tools.decisions import DecisionLog
 from gtmflow.tools.delivery.approvals import ApprovalBook
 from gtmflow.tools.delivery.outbox import Outbox
@@ -25,9 +25,12 @@ from gtmflow.tools.deps import Deps
 __all__ = ["ThreadRunner", "thread_config"]
 
 
-def thread_config(thread_id: str) -> RunnableConfig:
-    """The LangGraph config that addresses one thread."""
-    return {"configurable": {"thread_id": thread_id}}
+def thread_config(thread_id: str, graph: str | None = None) -> RunnableConfig:
+    """The LangGraph config that addresses one thread (and names its graph for `graph_name`)."""
+    configurable: dict[str, Any] = {"thread_id": thread_id}
+    if graph is not None:
+        configurable[GRAPH_KEY] = graph
+    return {"configurable": configurable}
 
 
 @dataclass
@@ -40,17 +43,6 @@ class ThreadRunner:
     deps: Deps
     last_state: dict[str, Any] = field(default_factory=dict)
     """The state the latest `run` ended with (empty when the thread was not invoked)."""
-    touched: set[str] = field(default_factory=set)
-    """Threads invoked since the workspace last pruned their superseded checkpoints."""
-    _chained: dict[str, bool] = field(default_factory=dict)
-
-    def invoked(self, graph: Any, thread_id: str) -> None:
-        """Note that a thread of `graph` wrote checkpoints (unless they chain: DeltaChannel)."""
-        chained = self._chained.get(graph.name)
-        if chained is None:
-            chained = self._chained[graph.name] = uses_delta_channels(graph)
-        if not chained:
-            self.touched.add(thread_id)
 
     def run(
         self,
@@ -67,14 +59,13 @@ class ThreadRunner:
         """
         deps = deps or self.deps
         thread_id = f"{graph.name}:{contact_id}"
-        config = thread_config(thread_id)
+        config = thread_config(thread_id, graph.name)
         snapshot = graph.get_state(config)
         added = self.commit(graph.name, contact_id, snapshot.values)
         self.last_state = {}
         if snapshot.interrupts and not isinstance(payload, Command):
             self._requests(graph.name, thread_id, contact_id, snapshot.interrupts)
             return added
-        self.invoked(graph, thread_id)
         if snapshot.next and not snapshot.interrupts:
             added += self.commit(graph.name, contact_id, graph.invoke(None, config, context=deps))
         state = graph.invoke(payload, config, context=deps)

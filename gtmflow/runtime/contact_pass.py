@@ -41,7 +41,6 @@ _SCHEMA = (
     "next_at TEXT NOT NULL, PRIMARY KEY (graph, contact_id));"
     "CREATE INDEX IF NOT EXISTS sweeps_due ON sweeps (graph, next_at);"
 )
-_EVERY = 500
 PER_CONTACT = "per_contact:"
 """Prefix of this loop's cursor names in `RunState` (kept apart from the bulk loop's)."""
 
@@ -68,12 +67,8 @@ class ContactPass:
         scheduler: Scheduler,
         deps: Deps,
         progress: bool | None,
-        every: Callable[[], None] = lambda: None,
     ) -> tuple[list[str], Counter[str]]:
-        """Invoke `graph` for each contact that needs it; return them and new actions per rule.
-
-        `every` is called after each 500 contacts (the workspace prunes checkpoints there).
-        """
+        """Invoke `graph` for each contact that needs it; return them and new actions per rule."""
         key = f"{PER_CONTACT}{graph.name}"
         contacts, cursor, deferred = self._due_contacts(graph, key, as_of)
         woken = scheduler.due(as_of, graph=graph.name)
@@ -86,8 +81,6 @@ class ContactPass:
                 payload = {"contact_id": contact_id, "as_of": as_of.isoformat()}
                 by_rule.update(runner.run(graph, contact_id, payload, deps=deps))
                 self._save_sweep(graph.name, contact_id, runner.last_state, as_of)
-                if len(runner.touched) >= _EVERY:
-                    every()
                 advance(1)
         for wait in woken:  # the graph saw its due wait (a node may have set a new one)
             scheduler.complete(wait.id)

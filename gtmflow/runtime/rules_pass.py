@@ -12,11 +12,13 @@ router) to a `RulesPass`, which works in four steps:
 3. `process`: for one batch, one query each reads the contacts, their rule state
    (`gtmflow.runtime.run_state`), the earliest event each has not seen, and only the parts of
    their histories the live rules read (`HistoryNeed`s); the rules are judged in Python
-   (`graphs.inbound_router.judge`, as the graph's own node would); then the graph is invoked
+   (`graphs.inbound_router.judge`, as the graph's own node would); then the router is invoked
    only for contacts where a rule fired or a wait fell due, with the verdicts as input, so its
-   node does not judge again. The batch's actions, decisions and states are each written in
-   one transaction, in that order: a crash before the states are written replays the batch,
-   and idempotency keys make the replay harmless.
+   node does not judge again. A graph with nodes of its own around the rules (they may act on
+   every run) is invoked for every contact judged, also with the verdicts as input. The
+   batch's actions, decisions and states are each written in one transaction, in that order:
+   a crash before the states are written replays the batch, and idempotency keys make the
+   replay harmless.
 4. `finish`: save the cursor and the deferred events, complete the woken waits.
 
 The router itself (nodes `evaluate_rules` and `emit_actions` only) is invoked with
@@ -149,7 +151,7 @@ class RulesPass:
         added: Counter[str] = Counter()  # actions the thread runner already committed
         skip: set[str] = set()
         for contact_id, item in judged.items():
-            if item.result.firings or contact_id in self._woken:
+            if not self._pure or item.result.firings or contact_id in self._woken:
                 invoked = self._invoke(item)
                 if invoked is None:
                     skip.add(contact_id)  # paused on an approval: judge again later
@@ -249,8 +251,7 @@ class RulesPass:
         self.invoked += 1
         if self._pure:
             thread_id = f"{self.graph.name}:{contact_id}"
-            self._runner.invoked(self.graph, thread_id)
-            config = thread_config(thread_id)
+            config = thread_config(thread_id, self.graph.name)
             state = self.graph.invoke(payload, config, context=self.deps, durability="exit")
             return [Action.model_validate(a) for a in state.get("actions", [])]
         added = self._runner.run(self.graph, contact_id, payload, deps=self.deps)

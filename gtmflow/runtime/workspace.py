@@ -8,7 +8,6 @@ to the outbox, and logs its decisions so `explain` can answer "why did this cont
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -18,11 +17,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-from langgraph.checkpoint.sqlite import SqliteSaver
-
 from gtmflow._progress import progress_bar, wants_progress
 from gtmflow.clock import Clock, SystemClock, VirtualClock, require_aware
-from gtmflow.config import WorkspaceConfig, load_graphs, load_rules, load_sequences
+from gtmflow.config import (
+    WorkspaceConfig,
+    check_enrollments,
+    load_graphs,
+    load_rules,
+    load_sequences,
+)
 from gtmflow.errors import ConfigError
 from gtmflow.governor import Governor
 from gtmflow.graphs.inbound_router import GRAPH_NAME, build_inbound_router
@@ -33,7 +36,7 @@ from gtmflow.runtime._threads import ThreadRunner
 from gtmflow.runtime.contact_pass import ContactPass
 from gtmflow.runtime.enrollments import Enrollments, EnrollTransport
 from gtmflow.runtime.library import LazyLibrary
-from gtmflow.runtime.retention import CheckpointRetention, CompactReport, uses_delta_channels
+from gtmflow.runtime.retention import CheckpointRetention, CompactReport, connect_checkpoints
 from gtmflow.runtime.rules_pass import BATCH, RulesPass, bulk_rules_of
 from gtmflow.runtime.run_state import SQLiteRunState
 from gtmflow.tools.attribution.scoring import load_scorer
@@ -106,15 +109,10 @@ class Workspace:
         self.approvals = ApprovalBook(db)
         self.run_state = SQLiteRunState(db)
         self.cursors = ContactPass(db, self.events, self.run_state)
-        self._checkpoints = sqlite3.connect(
-            self.state_dir / "checkpoints.db", check_same_thread=False
+        self._checkpoints, self.checkpointer = connect_checkpoints(
+            self.state_dir / "checkpoints.db", keep=self.config.checkpoints
         )
-        self._checkpoints.execute("PRAGMA journal_mode=WAL")
-        self._checkpoints.execute("PRAGMA synchronous=NORMAL")
-        self.checkpointer = SqliteSaver(self._checkpoints)
-        self.retention = CheckpointRetention(
-            self._checkpoints, self.state_dir / "checkpoints.db", lock=self.checkpointer.lock
-        )
+        self.retention = CheckpointRetention(self.checkpointer, self.state_dir / "checkpoints.db")
         self.deps = Deps(events=self.events, clock=self.clock, scheduler=self.scheduler)
         self.runner = ThreadRunner(self.outbox, self.decisions, self.approvals, self.deps)
         self.governor = Governor(
@@ -207,8 +205,11 @@ class Workspace:
     # ------------------------------------------------------------------ run
 
     def rules(self) -> list[Rule]:
-        """The rules named by `gtmflow.toml` (default: `rules.py`'s `RULES`)."""
-        return load_rules(self.config.rules, root=self.root)
+        """The rules `gtmflow.toml` names (default: `rules.py`'s `RULES`); enrolls must exist."""
+        rules = load_rules(self.config.rules, root=self.root)
+        sequences = load_sequences(self.config.sequences, root=self.root)
+        check_enrollments(rules, sequences, where=f"rules '{self.config.rules}'")
+        return rules
 
     def graphs(self) -> list[Any]:
         """The graphs `gtmflow.toml` names besides the rules (default: `graphs.py`'s `GRAPHS`)."""
@@ -270,19 +271,16 @@ class Workspace:
         scores = load_scorer(self.root).lookup(self.events, as_of=as_of)
         deps = replace(self.deps, score=scores, memory=self.library, content=self.library)
         rules = bulk_rules_of(graph) if mode == "bulk" else None
-        try:
-            if rules is not None:
-                return self._run_bulk(graph, rules, as_of, deps, progress, batch)
-            return self._run_per_contact(graph, as_of, deps, progress)
-        finally:
-            self._retain()
+        if rules is not None:
+            return self._run_bulk(graph, rules, as_of, deps, progress, batch)
+        return self._run_per_contact(graph, as_of, deps, progress)
 
     def _run_per_contact(
         self, graph: Any, as_of: datetime, deps: Deps, progress: bool | None
     ) -> RunReport:
         contacts, by_rule = self.cursors.run(
             graph, as_of=as_of, runner=self.runner, scheduler=self.scheduler, deps=deps,
-            progress=progress, every=self._retain,
+            progress=progress,
         )  # fmt: skip
         by = dict(sorted(by_rule.items()))
         return RunReport(len(contacts), sum(by_rule.values()), by, as_of, len(contacts))
@@ -308,7 +306,6 @@ class Workspace:
         ) as advance:
             for contacts in rules_pass.claim(plan):
                 by_rule.update(rules_pass.process(contacts))
-                self._retain()
                 advance(len(contacts))
         rules_pass.finish(plan)
         actions = sum(by_rule.values())
@@ -457,12 +454,16 @@ class Workspace:
                 return self.tick(until, transport=configured, progress=progress)
         end = require_aware(until, "until") if until is not None else self.clock.now()
         totals: Counter[str] = Counter()
+        reasons: Counter[str] = Counter()
         with progress_bar("tick", None, enabled=wants_progress(progress)) as advance:
             for moment in self._moments(end):
-                totals.update(self._tick_at(moment, transport))
-                self._retain()
+                totals.update(self._tick_at(moment, transport, reasons))
                 advance(1)
-        return {"until": end.isoformat(), **dict(sorted(totals.items()))}
+        return {
+            "until": end.isoformat(),
+            **dict(sorted(totals.items())),
+            "reasons": dict(reasons.most_common()),
+        }
 
     def _moments(self, end: datetime) -> Iterable[datetime]:
         """Now (if before `end`), then every due wait and hold release before `end`, then `end`."""
@@ -478,7 +479,9 @@ class Workspace:
             yield last
         yield end
 
-    def _tick_at(self, moment: datetime, transport: Transport) -> Counter[str]:
+    def _tick_at(
+        self, moment: datetime, transport: Transport, reasons: Counter[str]
+    ) -> Counter[str]:
         if isinstance(self.clock, VirtualClock) and moment > self.clock.now():
             self.clock.set(moment)
         counts: Counter[str] = Counter()
@@ -489,6 +492,7 @@ class Workspace:
         for _ in range(4):  # enrollments create first sends; deliver those in the same moment
             report = self.deliver(transport, now=moment)
             counts.update({k: v for k, v in vars_of(report).items() if v})
+            reasons.update(report.reasons)
             if not report.sent:
                 break
         return counts
@@ -504,36 +508,19 @@ class Workspace:
         self, request_id: str, *, by: str = "cli", edit: dict[str, Any] | None = None
     ) -> Approval:
         """Approve a draft a graph paused on (or an edited version); it is then delivered."""
-        try:
-            return self.enrollments.approve(request_id, by=by, now=self.clock.now(), payload=edit)
-        finally:
-            self._retain()
+        return self.enrollments.approve(request_id, by=by, now=self.clock.now(), payload=edit)
 
     def reject(self, request_id: str, *, by: str = "cli") -> Approval:
         """Reject a draft a graph paused on; it is never sent."""
-        try:
-            return self.enrollments.reject(request_id, by=by, now=self.clock.now())
-        finally:
-            self._retain()
-
-    # ------------------------------------------------------------------ checkpoints
+        return self.enrollments.reject(request_id, by=by, now=self.clock.now())
 
     def compact(self, *, vacuum: bool = True) -> CompactReport:
         """Keep only each thread's latest checkpoint (and its pending writes), then `VACUUM`.
 
-        Threads of a graph this workspace knows to keep `DeltaChannel` state are left whole.
+        With `keep = "latest"` runs already do this as they write; compaction cleans databases
+        written with `keep = "all"` (or by older versions) and gives the space back to the disk.
         """
-        graphs = [build_inbound_router(rules=self.rules()), *self.graphs()]
-        graphs += [self.enrollments.graph(name) for name in self.enrollments.sequences]
-        chained = {g.name for g in graphs if uses_delta_channels(g)}
-        self.runner.touched.clear()
-        return self.retention.compact(skip_prefixes=chained, vacuum=vacuum)
-
-    def _retain(self) -> None:
-        """Prune the checkpoints superseded in threads invoked since last time (keep = latest)."""
-        if self.config.checkpoints == "latest" and self.runner.touched:
-            self.retention.prune(self.runner.touched)
-        self.runner.touched.clear()
+        return self.retention.compact(vacuum=vacuum)
 
     def explain(self, contact_id: str) -> dict[str, Any]:
         """Why a contact got what it got: rule verdicts with evidence, and its actions."""
