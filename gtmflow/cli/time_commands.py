@@ -21,11 +21,10 @@ from gtmflow.cli._common import (
     table,
 )
 from gtmflow.errors import InputError
-from gtmflow.tools.events.mapping import EventMapping
 
 __all__ = ["register", "register_ingest"]
 
-REPLIES = EventMapping(defaults={"type": "email_replied"})
+REPLY_DEFAULTS = {"type": "email_replied"}
 
 
 def register(app: typer.Typer) -> None:
@@ -168,7 +167,10 @@ def ingest_replies(
 ) -> None:
     """Ingest replies (rows without a type are `email_replied`); `tick` then acts on them."""
     with open_workspace(workspace) as ws:
-        report = ws.ingest(file, mapping=REPLIES, progress=not json_out)
+        from gtmflow.tools.events.mapping import EventMapping
+
+        replies = EventMapping(defaults=REPLY_DEFAULTS)
+        report = ws.ingest(file, mapping=replies, progress=not json_out)
     _show("ingest replies", report.to_json(), json_out)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -21,11 +21,12 @@ from gtmflow.cli._common import (
     styled,
     table,
 )
-from gtmflow.graphs.inbound_router import GRAPH_NAME
-from gtmflow.models import ActionStatus, json_schemas
-from gtmflow.runtime.scaffold import scaffold
-from gtmflow.runtime.workspace import Workspace
-from gtmflow.tools.events.mapping import EventMapping
+
+if TYPE_CHECKING:
+    from gtmflow.models import ActionStatus
+    from gtmflow.tools.events.mapping import EventMapping
+
+GRAPH_NAME = "inbound_router"  # the rules' router (gtmflow.graphs.inbound_router.GRAPH_NAME)
 
 __all__ = ["register"]
 
@@ -56,7 +57,9 @@ def init(
     json_out: JsonOpt = False,
 ) -> None:
     """Scaffold a workspace: gtmflow.toml, rules.py, sequences.py, graphs.py, langgraph.json."""
+    from gtmflow.runtime.scaffold import scaffold
     from gtmflow.runtime.studio import write_studio_files
+    from gtmflow.runtime.workspace import Workspace
 
     root = workspace or directory or Path()
     with errors():
@@ -117,6 +120,8 @@ def ingest_events_cmd(
     mapping = None
     if map_ or timestamp_format or assume_timezone:
         with errors():
+            from gtmflow.tools.events.mapping import EventMapping
+
             mapping = EventMapping(
                 columns=_pairs(map_ or []),
                 timestamp_format=timestamp_format,
@@ -314,6 +319,8 @@ def schema(
     ] = None,
 ) -> None:
     """Print the JSON schema of the domain models (all, or one)."""
+    from gtmflow.models import json_schemas
+
     schemas = json_schemas()
     if model is None:
         emit(schemas)
