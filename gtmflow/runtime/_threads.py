@@ -64,10 +64,32 @@ class ThreadRunner:
             return added
         if snapshot.next and not snapshot.interrupts:
             added += self.commit(graph.name, contact_id, graph.invoke(None, config, context=deps))
-        state = graph.invoke(payload, config, context=deps)
+        return added + self._invoke(graph, contact_id, payload, deps)
+
+    def recover(self, graph: Any, contact_id: str, *, deps: Deps | None = None) -> Counter[str]:
+        """Commit what the thread holds and finish a run a crash interrupted; start nothing new.
+
+        Returns new outbox actions per source, like `run`.
+        """
+        deps = deps or self.deps
+        config = thread_config(f"{graph.name}:{contact_id}")
+        snapshot = graph.get_state(config)
+        added = self.commit(graph.name, contact_id, snapshot.values)
+        if snapshot.next and not snapshot.interrupts:
+            added += self.commit(graph.name, contact_id, graph.invoke(None, config, context=deps))
+        elif snapshot.interrupts:
+            thread_id = f"{graph.name}:{contact_id}"
+            self._requests(graph.name, thread_id, contact_id, snapshot.interrupts)
+        return added
+
+    def _invoke(
+        self, graph: Any, contact_id: str, payload: dict[str, Any] | Command[Any], deps: Deps
+    ) -> Counter[str]:
+        thread_id = f"{graph.name}:{contact_id}"
+        state = graph.invoke(payload, thread_config(thread_id), context=deps)
         self._requests(graph.name, thread_id, contact_id, state.get("__interrupt__", ()))
         self.last_state = state
-        return added + self.commit(graph.name, contact_id, state)
+        return self.commit(graph.name, contact_id, state)
 
     def commit(self, graph: str, contact_id: str, state: dict[str, Any]) -> Counter[str]:
         """Write a run's actions to the outbox and its decisions to the log (idempotent)."""
