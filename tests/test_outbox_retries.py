@@ -179,6 +179,25 @@ def test_the_backoff_grows_from_minutes_to_hours(tmp_path: Path) -> None:
     assert waits[-1] == timedelta(hours=2)  # the longest wait
 
 
+def test_a_receiver_that_is_down_is_not_tried_again_for_each_record(tmp_path: Path) -> None:
+    class Down(Transport):
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def send(self, record: OutboxRecord) -> None:
+            self.calls += 1
+            raise DeliveryDeferred("cannot connect (ConnectionRefusedError)", scope="receiver")
+
+    box = _box(tmp_path)
+    box.put([_action("a"), _action("b"), _action("c")])
+    down = Down()
+    assert box.deliver(down).deferred == 3
+    assert down.calls == 1  # one server down costs one try per pass, not one per record
+    errors = [str(r.last_error) for r in box.records()]
+    assert "not tried: the receiver was unavailable in this pass" in errors[2]
+    assert all(r.status == "pending" and r.next_attempt_at for r in box.records())
+
+
 def test_retry_after_is_honoured(tmp_path: Path) -> None:
     box = _box(tmp_path, retry=NO_JITTER)
     box.put([_action()])

@@ -238,7 +238,7 @@ def test_a_server_that_is_down_defers_then_the_mail_goes_out_once_it_is_up(
     assert time.monotonic() - started < 4
     error = str(box.records()[0].last_error)
     assert "deferred 3 time(s) in a row" in error and "ConnectionRefusedError" in error
-    assert len(re.findall(r"attempt \d deferred", caplog.text)) == 4
+    assert len(re.findall(r"attempt \d deferred", caplog.text)) == 2  # c-2 was not tried
     assert box.counts() == {"pending": 2}
     clock.advance("2m")
     with SMTPServer() as server, _transport(server.port) as transport:  # back up

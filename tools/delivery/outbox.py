@@ -200,6 +200,7 @@ class Outbox:
         now = now or self.clock.now()
         self.release_due(now)
         outcome: Counter[str] = Counter()
+        down: dict[int, DeliveryDeferred] = {}  # receivers found unavailable in this pass
         for record in self._due(now, limit):
             verdict = gate(record, now) if gate else Verdict.allow()
             if verdict.decision != "allow":
@@ -208,7 +209,7 @@ class Outbox:
                 outcome[held if stopped else "skipped"] += 1
                 continue
             chosen = transport if isinstance(transport, Transport) else transport(record)
-            outcome[self._send(record, chosen, now)] += 1
+            outcome[self._send(record, chosen, now, down)] += 1
         return DeliveryReport(**outcome)
 
     def next_retry(self) -> datetime | None:
@@ -348,16 +349,26 @@ class Outbox:
             args.append(limit)
         return [_record(row) for row in self._db.query(sql, args)]
 
-    def _send(self, record: OutboxRecord, transport: Transport, now: datetime) -> str:
+    def _send(
+        self, record: OutboxRecord, transport: Transport, now: datetime,
+        down: dict[int, DeliveryDeferred],
+    ) -> str:  # fmt: skip
         if transport.internal:
             return self._apply(record, transport, now)
         key = record.action.idempotency_key
+        receiver = id(transport.receiver(record))
         claim = self._claim(key, now, internal=False)
         if claim is None:
             return "skipped"
+        if receiver in down:  # unavailable moments ago: leave it for a later pass
+            known = down[receiver]
+            error = f"not tried: the receiver was unavailable in this pass ({known})"
+            return self._defer(key, claim, error, known.retry_after, now)
         try:
             transport.send(record)
         except DeliveryDeferred as exc:
+            if exc.scope == "receiver":
+                down[receiver] = exc
             return self._defer(key, claim, str(exc), exc.retry_after, now)
         except DeliveryFailed as exc:
             self._finish(key, "failed", error=str(exc))

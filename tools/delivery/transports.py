@@ -70,7 +70,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, ClassVar, Self, TextIO, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Literal, Self, TextIO, TypeVar
 
 from tenacity import (
     RetryCallState,
@@ -113,11 +113,21 @@ class DeliveryDeferred(DeliveryFailed):
     Args:
         message: What happened, without secrets.
         retry_after: Seconds the receiver asked us to wait (e.g. HTTP `Retry-After`), if any.
+        scope: `"receiver"` when the whole receiver is unavailable (refused connection, 429,
+            503, an SMTP session refused): the outbox then leaves that receiver's other records
+            for a later pass instead of trying each; `"message"` when only this one was refused.
     """
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        scope: Literal["message", "receiver"] = "message",
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.scope = scope
 
 
 class DeliveryUnknown(RunError):
@@ -139,6 +149,10 @@ class Transport(ABC):
     def close(self) -> None:
         """Release connections the transport keeps open (the default keeps none)."""
         return None
+
+    def receiver(self, record: OutboxRecord) -> Transport:
+        """The transport that will deliver `record` (a router answers with the routed one)."""
+        return self
 
     def __enter__(self) -> Self:
         return self
@@ -238,6 +252,11 @@ class RoutingTransport(Transport):
     def send(self, record: OutboxRecord) -> None:
         self.route(record.action.kind).send(record)
 
+    def receiver(self, record: OutboxRecord) -> Transport:
+        """The routed transport's receiver (this router when no route takes the kind)."""
+        transport = self.routes.get(record.action.kind, self.default)
+        return transport.receiver(record) if transport is not None else self
+
     def close(self) -> None:
         """Close every transport routed to, each once."""
         unique = {id(t): t for t in [*self.routes.values(), self.default] if t is not None}
@@ -317,11 +336,12 @@ def deliver_with_retries(
     except RetryError as exc:
         last = exc.last_attempt
         error = last.exception()
-        hint = error.retry_after if isinstance(error, DeliveryDeferred) else None
+        deferred = error if isinstance(error, DeliveryDeferred) else None
         raise DeliveryDeferred(
             f"{what}: deferred {last.attempt_number} time(s) in a row; last: "
             f"{_detail(error, what)}",
-            retry_after=hint,
+            retry_after=deferred.retry_after if deferred else None,
+            scope=deferred.scope if deferred else "message",
         ) from error
 
 
