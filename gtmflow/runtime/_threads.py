@@ -16,6 +16,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
 from gtmflow.models import Action, RouteDecision
+from gtmflow.state import GRAPH_KEY
 from gtmflow.tools.decisions import DecisionLog
 from gtmflow.tools.delivery.approvals import ApprovalBook
 from gtmflow.tools.delivery.outbox import Outbox
@@ -24,9 +25,12 @@ from gtmflow.tools.deps import Deps
 __all__ = ["ThreadRunner", "thread_config"]
 
 
-def thread_config(thread_id: str) -> RunnableConfig:
-    """The LangGraph config that addresses one thread."""
-    return {"configurable": {"thread_id": thread_id}}
+def thread_config(thread_id: str, graph: str | None = None) -> RunnableConfig:
+    """The LangGraph config that addresses one thread (and names its graph for `graph_name`)."""
+    configurable: dict[str, Any] = {"thread_id": thread_id}
+    if graph is not None:
+        configurable[GRAPH_KEY] = graph
+    return {"configurable": configurable}
 
 
 @dataclass
@@ -55,7 +59,7 @@ class ThreadRunner:
         """
         deps = deps or self.deps
         thread_id = f"{graph.name}:{contact_id}"
-        config = thread_config(thread_id)
+        config = thread_config(thread_id, graph.name)
         snapshot = graph.get_state(config)
         added = self.commit(graph.name, contact_id, snapshot.values)
         self.last_state = {}
@@ -64,7 +68,10 @@ class ThreadRunner:
             return added
         if snapshot.next and not snapshot.interrupts:
             added += self.commit(graph.name, contact_id, graph.invoke(None, config, context=deps))
-        return added + self._invoke(graph, contact_id, payload, deps)
+        state = graph.invoke(payload, config, context=deps)
+        self._requests(graph.name, thread_id, contact_id, state.get("__interrupt__", ()))
+        self.last_state = state
+        return added + self.commit(graph.name, contact_id, state)
 
     def recover(self, graph: Any, contact_id: str, *, deps: Deps | None = None) -> Counter[str]:
         """Commit what the thread holds and finish a run a crash interrupted; start nothing new.
@@ -72,24 +79,15 @@ class ThreadRunner:
         Returns new outbox actions per source, like `run`.
         """
         deps = deps or self.deps
-        config = thread_config(f"{graph.name}:{contact_id}")
+        thread_id = f"{graph.name}:{contact_id}"
+        config = thread_config(thread_id, graph.name)
         snapshot = graph.get_state(config)
         added = self.commit(graph.name, contact_id, snapshot.values)
         if snapshot.next and not snapshot.interrupts:
             added += self.commit(graph.name, contact_id, graph.invoke(None, config, context=deps))
         elif snapshot.interrupts:
-            thread_id = f"{graph.name}:{contact_id}"
             self._requests(graph.name, thread_id, contact_id, snapshot.interrupts)
         return added
-
-    def _invoke(
-        self, graph: Any, contact_id: str, payload: dict[str, Any] | Command[Any], deps: Deps
-    ) -> Counter[str]:
-        thread_id = f"{graph.name}:{contact_id}"
-        state = graph.invoke(payload, thread_config(thread_id), context=deps)
-        self._requests(graph.name, thread_id, contact_id, state.get("__interrupt__", ()))
-        self.last_state = state
-        return self.commit(graph.name, contact_id, state)
 
     def commit(self, graph: str, contact_id: str, state: dict[str, Any]) -> Counter[str]:
         """Write a run's actions to the outbox and its decisions to the log (idempotent)."""

@@ -108,9 +108,11 @@ class DeliveryReport:
     cancelled: int = 0
     deferred: int = 0
     skipped: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    """Held and cancelled records by `"<status>: <reason>"`, e.g. `"held: quiet hours"`."""
 
     def counts(self) -> dict[str, int]:
-        """The report as a dict of counts, every outcome included."""
+        """The report's counts by outcome, every outcome included (`reasons` left out)."""
         return {
             "sent": self.sent,
             "failed": self.failed,

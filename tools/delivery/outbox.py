@@ -200,17 +200,21 @@ class Outbox:
         now = now or self.clock.now()
         self.release_due(now)
         outcome: Counter[str] = Counter()
+        reasons: Counter[str] = Counter()
         down: dict[int, DeliveryDeferred] = {}  # receivers found unavailable in this pass
         for record in self._due(now, limit):
             verdict = gate(record, now) if gate else Verdict.allow()
             if verdict.decision != "allow":
-                stopped = self._stop(record.action.idempotency_key, verdict)
-                held = "held" if verdict.decision == "hold" else "cancelled"
-                outcome[held if stopped else "skipped"] += 1
+                if not self._stop(record.action.idempotency_key, verdict):
+                    outcome["skipped"] += 1  # another pass took it meanwhile
+                    continue
+                status = "held" if verdict.decision == "hold" else "cancelled"
+                outcome[status] += 1
+                reasons[f"{status}: {verdict.reason or 'no reason given'}"] += 1
                 continue
             chosen = transport if isinstance(transport, Transport) else transport(record)
             outcome[self._send(record, chosen, now, down)] += 1
-        return DeliveryReport(**outcome)
+        return DeliveryReport(**outcome, reasons=dict(reasons))
 
     def next_retry(self) -> datetime | None:
         """When the earliest pending record that failed transiently is due again (None: none)."""
