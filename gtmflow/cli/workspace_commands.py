@@ -1,5 +1,5 @@
-"""Workspace commands: init, ingest events/contacts, run, outbox, deliver, explain, forget, demo,
-schema."""
+"""Workspace commands: init, ingest events/contacts, run, outbox (and outbox retry), deliver,
+explain, forget, demo, schema."""
 
 from __future__ import annotations
 
@@ -33,8 +33,15 @@ __all__ = ["register"]
 
 def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
     """Add the workspace commands to the app, and `ingest events` / `ingest contacts`."""
-    for command in (init, run, outbox, deliver, explain, forget, demo, schema):
+    for command in (init, run, deliver, explain, forget, demo, schema):
         app.command()(command)
+    outbox_app = typer.Typer(
+        help="List outbox actions; `outbox retry` requeues failed or unknown ones.",
+        invoke_without_command=True,
+    )
+    outbox_app.callback()(outbox)
+    outbox_app.command("retry")(outbox_retry)
+    app.add_typer(outbox_app, name="outbox")
     ingest_app.command("events")(ingest_events_cmd)
     ingest_app.command("contacts")(ingest_contacts_cmd)
 
@@ -183,6 +190,7 @@ def run(
 
 
 def outbox(
+    ctx: typer.Context,
     workspace: WorkspaceOpt = Path(),
     status: Annotated[
         str | None, typer.Option(help="pending|sent|failed|unknown|held|cancelled")
@@ -192,6 +200,8 @@ def outbox(
     json_out: JsonOpt = False,
 ) -> None:
     """List outbox actions (status, rule, payload, idempotency key)."""
+    if ctx.invoked_subcommand is not None:
+        return
     with open_workspace(workspace) as ws:
         records = ws.outbox.records(status=_status(status), contact_id=contact, limit=limit)
     if json_out:
@@ -212,6 +222,29 @@ def outbox(
     )
 
 
+def outbox_retry(
+    keys: Annotated[
+        list[str] | None,
+        typer.Argument(help="Idempotency keys (or the 12-character prefixes the listing shows)."),
+    ] = None,
+    status: Annotated[
+        str | None, typer.Option(help="failed|unknown: every record with this status.")
+    ] = None,
+    workspace: WorkspaceOpt = Path(),
+    json_out: JsonOpt = False,
+) -> None:
+    """Requeue failed or unknown actions, after you checked they did not arrive; `deliver` or
+    `tick` sends them again (same idempotency key)."""
+    if status not in (None, "failed", "unknown"):
+        raise typer.BadParameter(f"--status '{status}' is not one of failed, unknown")
+    with open_workspace(workspace) as ws:
+        requeued = ws.outbox.requeue(keys or (), status=status)  # type: ignore[arg-type]
+    if json_out:
+        emit({"requeued": requeued})
+        return
+    console().print(f"requeued {len(requeued)} action(s); `gtmflow deliver` sends them")
+
+
 def _status(value: str | None) -> ActionStatus | None:
     allowed = ("pending", "sent", "failed", "unknown", "held", "cancelled")
     if value is not None and value not in allowed:
@@ -223,14 +256,7 @@ def deliver(workspace: WorkspaceOpt = Path(), json_out: JsonOpt = False) -> None
     """Deliver pending outbox actions through the configured transport, each exactly once."""
     with open_workspace(workspace) as ws:
         report = ws.deliver()
-    data: dict[str, Any] = {
-        "sent": report.sent,
-        "failed": report.failed,
-        "unknown": report.unknown,
-        "held": report.held,
-        "cancelled": report.cancelled,
-        "reasons": report.reasons,
-    }
+    data: dict[str, Any] = {**report.counts(), "reasons": report.reasons}
     show_counts("deliver", data, json_out)
 
 
