@@ -4,6 +4,8 @@ scoring and backtests (their charts are `gtmflow.tools.charts`).
 | module | holds |
 | --- | --- |
 | `touchpoints` | touches from the event store and the outbox, joined to deals as journeys |
+| `touch_columns` | `TouchColumns`: every contact's touches as arrays, sessions resolved in numpy |
+| `journey_windows` | journeys cut from touch columns: each conversion's lookback window |
 | `journeys` | `Journeys`: many touch paths and their outcomes as flat arrays; path files |
 | `heuristics` | `attribute(journeys, model=...)`: first, last, linear, time decay, position, W |
 | `markov`, `shapley` | data-driven models: Markov removal effects, Shapley values |
