@@ -150,15 +150,32 @@ class _Plan:
 def _gather(columns: TouchColumns, kept: IntArray, plan: _Plan) -> tuple[IntArray, IntArray]:
     """Rows (into `columns`) of every pair's window, and the journey each belongs to."""
     contact, at = columns.contact[kept], columns.at[kept]
-    times = np.unique(np.concatenate([at, plan.lo, plan.hi]))
-    span = len(times) + 1  # (contact, time rank) as one sortable integer
-    key = contact * span + np.searchsorted(times, at)
-    start = np.searchsorted(key, plan.contact * span + np.searchsorted(times, plan.lo), "left")
-    stop = np.searchsorted(key, plan.contact * span + np.searchsorted(times, plan.hi), "right")
+    clock = _Clock(np.concatenate([at, plan.lo, plan.hi]), len(columns.contacts))
+    key = contact * clock.span + clock(at)  # (contact, time) as one sortable integer
+    start = np.searchsorted(key, plan.contact * clock.span + clock(plan.lo), "left")
+    stop = np.searchsorted(key, plan.contact * clock.span + clock(plan.hi), "right")
     length = stop - start
     pair = np.repeat(np.arange(len(length)), length)
     within = np.arange(len(pair)) - np.repeat(np.cumsum(length) - length, length)
     return kept[start[pair] + within], plan.journey[pair]
+
+
+class _Clock:
+    """Times as small non-negative integers, so that `contact * span + time` fits in int64.
+
+    Offsets from the earliest time when the range allows (the usual case), else ranks.
+    """
+
+    def __init__(self, times: IntArray, contacts: int) -> None:
+        self.origin = int(times.min()) if len(times) else 0
+        width = int(times.max()) - self.origin + 1 if len(times) else 1
+        self.ranks = None if width * (contacts + 1) < 2**62 else np.unique(times)
+        self.span = width if self.ranks is None else len(self.ranks)
+
+    def __call__(self, times: IntArray) -> IntArray:
+        if self.ranks is None:
+            return times - self.origin
+        return np.searchsorted(self.ranks, times).astype(np.int64)
 
 
 def _first_appearance(steps: IntArray, names: tuple[str, ...]) -> tuple[IntArray, tuple[str, ...]]:

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gtmflow.clock import parse_duration
-from gtmflow.tools.events.event_columns import EventColumns
+from gtmflow.tools.events.event_columns import EventColumns, TextColumn
 
 if TYPE_CHECKING:
     from gtmflow.tools.attribution.touchpoints import Touch, TouchpointConfig
@@ -78,7 +78,7 @@ class TouchColumns:
     agent: IntArray
     first_in_session: BoolArray
     onsite: BoolArray
-    source_ids: tuple[str, ...]
+    source_ids: TextColumn
     lead_contact: IntArray
     lead_at: IntArray
 
@@ -92,8 +92,8 @@ class TouchColumns:
         """Every contact's touches as `Touch` objects (an entry for each contact)."""
         found: dict[str, list[Touch]] = {c: [] for c in self.contacts}
         s = self.strings
-        for i, (c, at, ch, co, ag, first, on) in enumerate(
-            zip(*(a.tolist() for a in self._arrays()), strict=True)
+        for source, c, at, ch, co, ag, first, on in zip(
+            self.source_ids, *(a.tolist() for a in self._arrays()), strict=True
         ):
             found[self.contacts[c]].append(
                 touch(
@@ -102,7 +102,7 @@ class TouchColumns:
                     channel=s[ch],
                     content_id=s[co] if co >= 0 else None,
                     agent=s[ag] if ag >= 0 else None,
-                    source_id=self.source_ids[i],
+                    source_id=source,
                     first_in_session=first,
                     onsite=on,
                 )
@@ -161,7 +161,7 @@ def touch_columns(
         agent=np.full(len(rows), -1, dtype=np.int64),
         first_in_session=starts[rows],
         onsite=kinds.onsite[ty][rows],
-        source_ids=tuple(map(events.ids.__getitem__, rows.tolist())),
+        source_ids=events.ids.take(rows),
         lead_contact=lead_contact.astype(np.int64),
         lead_at=events.ts[lead_rows[first]],
     )
@@ -190,7 +190,7 @@ def columns_from_touches(
         agent=agent,
         first_in_session=_flags(t.first_in_session for t in rows),
         onsite=_flags(t.onsite for t in rows),
-        source_ids=tuple(t.source_id for t in rows),
+        source_ids=TextColumn.of([t.source_id for t in rows]),
         lead_contact=_ints(c for c, _ in leads),
         lead_at=_ints(t for _, t in leads),
     )
@@ -219,7 +219,7 @@ def concat_touches(first: TouchColumns, second: TouchColumns) -> TouchColumns:
     lead_contact = np.concatenate([m[p.lead_contact] for p, m, _ in parts])
     lead_at = np.concatenate([p.lead_at for p, _, _ in parts])
     lead_order = np.lexsort((lead_at, lead_contact))
-    ids = first.source_ids + second.source_ids
+    ids = TextColumn.concat([first.source_ids, second.source_ids])
     return TouchColumns(
         contacts=contacts,
         contact=contact[order],
@@ -230,7 +230,7 @@ def concat_touches(first: TouchColumns, second: TouchColumns) -> TouchColumns:
         agent=recoded("agent"),
         first_in_session=joined("first_in_session"),
         onsite=joined("onsite"),
-        source_ids=tuple(map(ids.__getitem__, order.tolist())),
+        source_ids=ids.take(order),
         lead_contact=lead_contact[lead_order],
         lead_at=lead_at[lead_order],
     )

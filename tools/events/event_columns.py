@@ -3,21 +3,26 @@
 `EventStore.event_columns(types=..., until=...)` returns an `EventColumns`: every selected event
 of every contact, ordered as `EventStore.events` orders one contact's (timestamp, then id), by
 contact id first. Strings are coded: `contact[i]` indexes `contacts` (sorted), `type[i]` indexes
-`types`, `prop[i]` indexes `properties` (each distinct property object decoded once), so bulk
-readers (attribution, scoring) work on arrays instead of one `Event` per row.
+`types`, `prop[i]` indexes `properties` (each distinct property object decoded once), and the
+ids sit in one UTF-8 buffer (`TextColumn`), so bulk readers (attribution, scoring) work on arrays
+instead of one `Event` per row.
 
 The SQLite reader asks for a range of sequence numbers at a time and lets SQLite join each
 column of the range into one string (`group_concat`), which numpy and `str.split` take apart in
-C: a Python object per event, the cost of reading rows one by one, is never made. A range whose
-text holds the separator character (a control character no JSON text carries) is read row by
-row instead.
+C: a Python object per event, the cost of reading rows one by one, is never made. Ranges are
+read on one extra read-only connection per core (SQLite works without Python's lock), in a file
+store. A range whose text holds the separator character (a control character that JSON text
+escapes) is read row by row instead.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
-from collections.abc import Collection, Iterable, Sequence
+import threading
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,12 +32,55 @@ import numpy.typing as npt
 
 from gtmflow.models import Event
 
-__all__ = ["EventColumns", "columns_from_events", "read_sqlite_columns"]
+__all__ = ["EventColumns", "TextColumn", "columns_from_events", "read_sqlite_columns"]
 
 IntArray = npt.NDArray[np.int64]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
 _SEP = "\x1f"  # unit separator: escaped inside JSON text, absent from ordinary ids
-_RANGE = 500_000  # sequence numbers per SQL pass: bounds the size of the joined strings
+_RANGE = 250_000  # sequence numbers per SQL pass: bounds the size of the joined strings
+
+
+@dataclass(frozen=True, eq=False)
+class TextColumn:
+    """Many short strings in one UTF-8 buffer; `column[i]` decodes string `i` when asked."""
+
+    data: bytes
+    starts: IntArray
+    ends: IntArray
+
+    @classmethod
+    def of(cls, values: Sequence[str]) -> TextColumn:
+        """A column holding `values`."""
+        encoded = [v.encode() for v in values]
+        ends = np.cumsum(np.fromiter(map(len, encoded), np.int64, len(encoded)))
+        return cls(b"".join(encoded), ends - np.fromiter(map(len, encoded), np.int64), ends)
+
+    @classmethod
+    def concat(cls, parts: Sequence[TextColumn]) -> TextColumn:
+        """The strings of every part, in order."""
+        shifts = np.cumsum([0, *(len(p.data) for p in parts)])[:-1].tolist()
+        pairs = list(zip(parts, shifts, strict=True))
+        return cls(
+            b"".join(p.data for p in parts),
+            np.concatenate([np.zeros(0, np.int64), *(p.starts + s for p, s in pairs)]),
+            np.concatenate([np.zeros(0, np.int64), *(p.ends + s for p, s in pairs)]),
+        )
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, i: int) -> str:
+        return self.data[self.starts[i] : self.ends[i]].decode()
+
+    def __iter__(self) -> Iterator[str]:
+        data = self.data
+        for a, b in zip(self.starts.tolist(), self.ends.tolist(), strict=True):
+            yield data[a:b].decode()
+
+    def take(self, rows: IntArray) -> TextColumn:
+        """The strings at `rows`, sharing this column's buffer."""
+        return TextColumn(self.data, self.starts[rows], self.ends[rows])
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,7 +105,7 @@ class EventColumns:
     type: IntArray
     properties: tuple[dict[str, Any], ...]
     prop: IntArray
-    ids: tuple[str, ...]
+    ids: TextColumn
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -81,24 +129,25 @@ def columns_from_events(events: Iterable[Event], types: Sequence[str] = ()) -> E
         types: Type vocabulary to start from (others are appended as they appear).
     """
     rows = list(events)
-    contacts = sorted({e.contact_id for e in rows})
-    contact_code = {c: i for i, c in enumerate(contacts)}
     type_code = {t: i for i, t in enumerate(types)}
     for event in rows:
         type_code.setdefault(event.type, len(type_code))
-    columns = _Chunk(
-        contact=np.fromiter((contact_code[e.contact_id] for e in rows), np.int64, len(rows)),
+    chunk = _Chunk(
+        contacts=[e.contact_id for e in rows],
         ts=np.fromiter(((e.timestamp - _EPOCH) // _MICRO for e in rows), np.int64, len(rows)),
         type=np.fromiter((type_code[e.type] for e in rows), np.int64, len(rows)),
-        prop=np.arange(len(rows), dtype=np.int64),
-        ids=[e.id for e in rows],
+        props=[e.properties for e in rows],
+        ids=TextColumn.of([e.id for e in rows]),
     )
-    properties = tuple(dict(e.properties) for e in rows)
-    return _sorted(tuple(contacts), tuple(type_code), properties, columns)
+    return _merge(tuple(type_code), [chunk], decode=dict)
 
 
 def read_sqlite_columns(
-    conn: sqlite3.Connection, *, types: Collection[str], until: int | None = None
+    conn: sqlite3.Connection,
+    *,
+    types: Collection[str],
+    until: int | None = None,
+    reconnect: Callable[[], sqlite3.Connection] | None = None,
 ) -> EventColumns:
     """Read the selected events of every contact from a gtmflow SQLite event store.
 
@@ -106,46 +155,49 @@ def read_sqlite_columns(
         conn: A connection to the store (the caller holds its lock).
         types: Event types to read.
         until: Only events at or before this many UTC microseconds.
+        reconnect: Opens another read connection to the same database, for reading ranges in
+            parallel (None: read every range on `conn`).
     """
     wanted = tuple(sorted(types))
     if not wanted:
         return _merge(wanted, [])
     last = int(conn.execute("SELECT MAX(seq) FROM events").fetchone()[0] or 0)
-    reader = _RangeReader(conn, wanted, until)
-    chunks = [reader.read(lo, lo + _RANGE) for lo in range(0, last, _RANGE)]
+    ranges = [(lo, min(lo + _RANGE, last)) for lo in range(0, last, _RANGE)]
+    workers = min(_cores(), len(ranges)) if reconnect is not None else 1
+    if workers <= 1:
+        reader = _RangeReader(wanted, until)
+        chunks = [reader.read(conn, lo, hi) for lo, hi in ranges]
+    else:
+        assert reconnect is not None
+        chunks = _parallel(ranges, _RangeReader(wanted, until), reconnect, workers)
     return _merge(wanted, [c for c in chunks if len(c.ts)])
 
 
 # ---------------------------------------------------------------------- internals
 
-_MICRO = timedelta(microseconds=1)
-
 
 @dataclass
 class _Chunk:
-    """Columns of one range before merging; contact and prop code a chunk-local vocabulary."""
+    """Columns of one range before merging: contacts and properties still as strings."""
 
-    contact: IntArray
+    contacts: list[str]
     ts: IntArray
     type: IntArray
-    prop: IntArray
-    ids: list[str]
-    contacts: list[str] | None = None
-    props: list[str] | None = None
+    props: Sequence[Any]
+    ids: TextColumn
 
 
 class _RangeReader:
     """One SQL pass per range of sequence numbers, each column joined into one string."""
 
-    def __init__(self, conn: sqlite3.Connection, types: tuple[str, ...], until: int | None):
-        self.conn, self.types = conn, types
+    def __init__(self, types: tuple[str, ...], until: int | None):
+        self.types = types
         where = f"seq > ? AND seq <= ? AND type IN ({', '.join('?' * len(types))})"
         self.params: tuple[Any, ...] = types
         if until is not None:
             where += " AND ts <= ?"
             self.params += (until,)
         case = " ".join(f"WHEN ? THEN {i}" for i in range(len(types)))
-        self.case_params = types
         columns = (
             "count(*), group_concat(ts), "
             f"group_concat(CASE type {case} END), group_concat(contact_id, char(31)), "
@@ -154,136 +206,121 @@ class _RangeReader:
         self.joined = f"SELECT {columns} FROM events WHERE {where}"
         self.rows = f"SELECT ts, type, contact_id, properties, id FROM events WHERE {where}"
 
-    def read(self, lo: int, hi: int) -> _Chunk:
-        params = (*self.case_params, lo, hi, *self.params)
-        count, *joined = self.conn.execute(self.joined, params).fetchone()
+    def read(self, conn: sqlite3.Connection, lo: int, hi: int) -> _Chunk:
+        params = (*self.types, lo, hi, *self.params)
+        count, *joined = conn.execute(self.joined, params).fetchone()
         if not count:
-            return _empty_chunk()
+            return _Chunk([], _ints(()), _ints(()), [], TextColumn.of([]))
         chunk = _split(count, *joined)
-        return chunk if chunk is not None else self.read_rows(lo, hi)
+        return chunk if chunk is not None else self.read_rows(conn, lo, hi)
 
-    def read_rows(self, lo: int, hi: int) -> _Chunk:
+    def read_rows(self, conn: sqlite3.Connection, lo: int, hi: int) -> _Chunk:
         """The slow, always-right reading of one range: a tuple per row."""
-        rows = self.conn.execute(self.rows, (lo, hi, *self.params)).fetchall()
+        rows = conn.execute(self.rows, (lo, hi, *self.params)).fetchall()
         code = {t: i for i, t in enumerate(self.types)}
-        return _coded(
-            ts=[r[0] for r in rows],
-            type=[code[r[1]] for r in rows],
+        return _Chunk(
             contacts=[r[2] for r in rows],
+            ts=_ints(r[0] for r in rows),
+            type=_ints(code[r[1]] for r in rows),
             props=[r[3] for r in rows],
-            ids=[r[4] for r in rows],
+            ids=TextColumn.of([r[4] for r in rows]),
         )
 
 
 def _split(count: int, ts: str, type_: str, contacts: str, props: str, ids: str) -> _Chunk | None:
     """Take the joined strings apart; None when a text column held the separator."""
-    parts = [contacts.split(_SEP), props.split(_SEP), ids.split(_SEP)]
-    if any(len(p) != count for p in parts):
-        return None
     numbers = [np.fromstring(text, dtype=np.int64, sep=",") for text in (ts, type_)]
-    if any(len(n) != count for n in numbers):
+    texts = [contacts.split(_SEP), props.split(_SEP)]
+    data = ids.encode()
+    cuts = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord(_SEP))
+    lengths = [len(numbers[0]), len(numbers[1]), len(texts[0]), len(texts[1]), len(cuts) + 1]
+    if any(n != count for n in lengths):
         return None
-    return _coded(ts=numbers[0], type=numbers[1], contacts=parts[0], props=parts[1], ids=parts[2])
+    column = TextColumn(data, np.concatenate(([0], cuts + 1)), np.append(cuts, len(data)))
+    return _Chunk(texts[0], numbers[0], numbers[1], texts[1], column)
 
 
-def _coded(
-    *,
-    ts: Any,
-    type: Any,
-    contacts: list[str],
-    props: list[str],
-    ids: list[str],
-) -> _Chunk:
-    contact_vocabulary, contact = _factorise(contacts)
-    prop_vocabulary, prop = _factorise(props)
-    return _Chunk(
-        contact=contact,
-        ts=np.asarray(ts, dtype=np.int64),
-        type=np.asarray(type, dtype=np.int64),
-        prop=prop,
-        ids=ids,
-        contacts=contact_vocabulary,
-        props=prop_vocabulary,
+def _parallel(
+    ranges: list[tuple[int, int]],
+    reader: _RangeReader,
+    reconnect: Callable[[], sqlite3.Connection],
+    workers: int,
+) -> list[_Chunk]:
+    """Ranges read on `workers` extra connections (SQLite runs outside Python's lock)."""
+    local = threading.local()
+    opened: list[sqlite3.Connection] = []
+
+    def read(bounds: tuple[int, int]) -> _Chunk:
+        if not hasattr(local, "conn"):
+            local.conn = reconnect()
+            opened.append(local.conn)
+        return reader.read(local.conn, *bounds)
+
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(read, ranges))
+    finally:
+        for conn in opened:
+            conn.close()
+
+
+def _merge(
+    types: tuple[str, ...],
+    chunks: list[_Chunk],
+    decode: Callable[[Any], dict[str, Any]] = json.loads,
+) -> EventColumns:
+    """Code contacts and properties over all chunks, then sort the rows."""
+    contact_names = [c for chunk in chunks for c in chunk.contacts]
+    distinct, contact = _factorise(contact_names, ordered=True)
+    props = [p for chunk in chunks for p in chunk.props]
+    if decode is dict:  # property objects: not hashable, one entry per event
+        properties, prop = tuple(dict(p) for p in props), np.arange(len(props), dtype=np.int64)
+    else:  # JSON texts: each distinct text decoded once
+        texts, prop = _factorise(props, ordered=False)
+        properties = tuple(decode(text) for text in texts)
+    ts = np.concatenate([_ints(()), *(c.ts for c in chunks)])
+    type_ = np.concatenate([_ints(()), *(c.type for c in chunks)])
+    ids = TextColumn.concat([c.ids for c in chunks])
+    order = _break_ties(np.lexsort((ts, contact)), contact, ts, ids)
+    return EventColumns(
+        contacts=tuple(distinct),
+        contact=contact[order],
+        ts=ts[order],
+        types=types,
+        type=type_[order],
+        properties=properties,
+        prop=prop[order],
+        ids=ids.take(order),
     )
 
 
-def _factorise(values: list[str]) -> tuple[list[str], IntArray]:
-    """Distinct values in order of appearance, and each value's code (dict work in C)."""
-    distinct = list(dict.fromkeys(values))
+def _factorise(values: list[Any], *, ordered: bool) -> tuple[list[Any], IntArray]:
+    """Distinct values (sorted, or in order of appearance) and each value's code."""
+    distinct = list(dict.fromkeys(values))  # the dict work runs in C, not per row in Python
+    if ordered:
+        distinct.sort()
     index = {v: i for i, v in enumerate(distinct)}
     return distinct, np.fromiter(map(index.__getitem__, values), np.int64, len(values))
 
 
-def _empty_chunk() -> _Chunk:
-    empty = np.zeros(0, dtype=np.int64)
-    return _Chunk(empty, empty, empty, empty, [], [], [])
-
-
-def _merge(types: tuple[str, ...], chunks: list[_Chunk]) -> EventColumns:
-    """One vocabulary for contacts and properties over all chunks, then sorted columns."""
-    contacts = sorted({c for chunk in chunks for c in chunk.contacts or ()})
-    contact_code = {c: i for i, c in enumerate(contacts)}
-    prop_code: dict[str, int] = {}
-    for chunk in chunks:
-        for text in chunk.props or ():
-            prop_code.setdefault(text, len(prop_code))
-    decoded = tuple(json.loads(text) for text in prop_code)
-    merged = _Chunk(
-        contact=_recode(chunks, "contact", "contacts", contact_code),
-        ts=_concat(chunks, "ts"),
-        type=_concat(chunks, "type"),
-        prop=_recode(chunks, "prop", "props", prop_code),
-        ids=[i for chunk in chunks for i in chunk.ids],
-    )
-    return _sorted(tuple(contacts), types, decoded, merged)
-
-
-def _recode(chunks: list[_Chunk], codes: str, vocabulary: str, code: dict[str, int]) -> IntArray:
-    parts = []
-    for chunk in chunks:
-        table = np.fromiter(
-            (code[v] for v in getattr(chunk, vocabulary)), np.int64, len(getattr(chunk, vocabulary))
-        )
-        parts.append(table[getattr(chunk, codes)])
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-
-
-def _concat(chunks: list[_Chunk], name: str) -> IntArray:
-    parts = [getattr(chunk, name) for chunk in chunks]
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-
-
-def _sorted(
-    contacts: tuple[str, ...],
-    types: tuple[str, ...],
-    properties: tuple[dict[str, Any], ...],
-    c: _Chunk,
-) -> EventColumns:
-    """Order by (contact, ts, id): numpy sorts by (contact, ts); ids break the few ties."""
-    order = np.lexsort((c.ts, c.contact))
-    order = _break_ties(order, c.contact[order], c.ts[order], c.ids)
-    ids = c.ids
-    return EventColumns(
-        contacts=contacts,
-        contact=c.contact[order],
-        ts=c.ts[order],
-        types=types,
-        type=c.type[order],
-        properties=properties,
-        prop=c.prop[order],
-        ids=tuple(map(ids.__getitem__, order.tolist())),
-    )
-
-
-def _break_ties(order: IntArray, contact: IntArray, ts: IntArray, ids: list[str]) -> IntArray:
+def _break_ties(order: IntArray, contact: IntArray, ts: IntArray, ids: TextColumn) -> IntArray:
     """Rows of one contact at one instant, put in id order (as `EventStore.events` does)."""
-    same = (contact[1:] == contact[:-1]) & (ts[1:] == ts[:-1])
-    if not same.any():
+    c, t = contact[order], ts[order]
+    same = np.concatenate(([0], ((c[1:] == c[:-1]) & (t[1:] == t[:-1])).astype(np.int8), [0]))
+    edges = np.diff(same)
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) + 1
+    if not len(starts):
         return order
     order = order.copy()
-    starts = np.flatnonzero(np.diff(np.concatenate(([0], same.astype(np.int8), [0]))) == 1)
-    ends = np.flatnonzero(np.diff(np.concatenate(([0], same.astype(np.int8), [0]))) == -1) + 1
     for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
-        run = order[a:b].tolist()
-        order[a:b] = sorted(run, key=ids.__getitem__)
+        order[a:b] = sorted(order[a:b].tolist(), key=ids.__getitem__)
     return order
+
+
+def _cores() -> int:
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+
+
+def _ints(values: Iterable[int]) -> IntArray:
+    return np.fromiter(values, dtype=np.int64)

@@ -34,6 +34,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Any, Self
@@ -358,8 +359,9 @@ class SQLiteEventStore(EventStore):
         """Every contact's events of these types as columns, read in a few table scans."""
         _check_types(types)
         bound = None if until is None else _micros(require_aware(until, "until"))
+        reconnect = None if self.path == ":memory:" else partial(_read_only, Path(self.path))
         with self._reading("read event columns"):
-            return read_sqlite_columns(self._conn, types=types, until=bound)
+            return read_sqlite_columns(self._conn, types=types, until=bound, reconnect=reconnect)
 
     def delete_contact(self, contact_id: str) -> int:
         with self._transaction("delete a contact"):
@@ -466,6 +468,10 @@ def _check_types(types: Collection[str]) -> None:
             f"'types' must be a collection of event types such as ['{types}'], "
             f"not the string '{types}'"
         )
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
 
 
 def _connect(path: str | Path) -> sqlite3.Connection:
