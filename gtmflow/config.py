@@ -22,10 +22,13 @@ approvals = { "send_email:ai" = "approve", "alert_sales" = "auto" }
 
 from __future__ import annotations
 
+import builtins
+import difflib
 import importlib
 import importlib.util
 import sys
 import tomllib
+import traceback
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
 from datetime import time
@@ -135,6 +138,27 @@ def load_rules(spec: str, *, root: Path) -> list[Rule]:
     return _check_rules(_load(spec, root, "rules", "Rule"), spec)
 
 
+def check_enrollments(rules: Seq[Rule], sequences: Seq[Sequence], *, where: str) -> None:
+    """Refuse `enroll('name')` actions whose sequence is not defined, with the likely name."""
+    known = sorted(s.name for s in sequences)
+    problems = []
+    for rule in rules:
+        for spec in rule.actions:
+            name = str(spec.payload_dict().get("sequence", "")) if spec.kind == "enroll" else ""
+            if spec.kind != "enroll" or name in known:
+                continue
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = (
+                f"did you mean '{close[0]}'?" if close else f"known: {', '.join(known) or 'none'}"
+            )
+            problems.append(f"rule '{rule.name}' enrolls in unknown sequence '{name}' ({hint})")
+    if problems:
+        raise ConfigError(
+            f"{where}: " + "; ".join(problems) + "; fix the enroll('…') name or define the "
+            "sequence in sequences.py"
+        )
+
+
 def load_sequences(spec: str, *, root: Path) -> list[Sequence]:
     """Load sequences named `module:attribute`; no such module means no sequences."""
     if _absent(spec, root):
@@ -207,7 +231,11 @@ def _import(module_name: str, root: Path) -> ModuleType:
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            sys.modules.pop(name, None)
+            raise _module_error(exc, local) from None
         return module
     try:
         return importlib.import_module(module_name)
@@ -216,6 +244,40 @@ def _import(module_name: str, root: Path) -> ModuleType:
             f"rules module '{module_name}' not found: no '{local}' and no installed module of "
             "that name; run `gtmflow init` to scaffold one"
         ) from None
+
+
+def _module_error(exc: Exception, path: Path) -> ConfigError:
+    """A mistake in a workspace module as a ConfigError: file, line, what, the likely fix."""
+    if isinstance(exc, SyntaxError):
+        where = f"{path}:{exc.lineno}" if exc.lineno else str(path)
+        line = (exc.text or "").strip()
+        shown = f": {line}" if line else ""
+        return ConfigError(f"{where}: syntax error, {exc.msg}{shown}")
+    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if _same(f.filename, path)]
+    where = f"{path}:{lines[-1]}" if lines and lines[-1] else str(path)
+    if isinstance(exc, ConfigError):
+        return ConfigError(f"{where}: {exc}")
+    return ConfigError(f"{where}: {type(exc).__name__}: {exc}{_did_you_mean(exc)}")
+
+
+def _same(filename: str, path: Path) -> bool:
+    try:
+        return Path(filename).resolve() == path.resolve()
+    except OSError:
+        return False
+
+
+def _did_you_mean(exc: Exception) -> str:
+    """ "; did you mean `count`?" for a misspelled attribute or name, else ""."""
+    name = getattr(exc, "name", None)
+    if isinstance(exc, AttributeError) and name:
+        options = [n for n in dir(getattr(exc, "obj", None)) if not n.startswith("_")]
+    elif isinstance(exc, NameError) and name:
+        options = [n for n in dir(builtins) if not n.startswith("_")]
+    else:
+        return ""
+    close = difflib.get_close_matches(str(name), options, n=1)
+    return f"; did you mean `{close[0]}`?" if close else ""
 
 
 def _check_rules(value: Any, spec: str) -> list[Rule]:
