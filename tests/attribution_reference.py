@@ -1,23 +1,28 @@
 """The per-contact attribution join as it stood before issue 15: the oracle of the bulk path.
 
-Kept verbatim (docstrings trimmed) from `gtmflow.tools.attribution.touchpoints` as of commit
-ffe66a9: one query per contact, one `Event` and one `Touch` object at a time, bisect windows. The
-equivalence tests run it and the vectorised code on the same worlds and compare every field.
+Kept verbatim (docstrings trimmed) from `gtmflow.tools.attribution.touchpoints` and `.journeys`
+as of commit ffe66a9: one query per contact, one `Event` and one `Touch` object at a time, bisect
+windows, path files read row by row with the `csv` module. The equivalence tests run it and the
+vectorised code on the same inputs and compare every field.
 """
 
 from __future__ import annotations
 
+import csv
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from operator import methodcaller
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from gtmflow.clock import parse_duration
-from gtmflow.errors import ConfigError
+from gtmflow.errors import ConfigError, InputError
 from gtmflow.models import Deal, Event
-from gtmflow.tools.attribution.journeys import Journeys
+from gtmflow.tools.attribution.journeys import PATH_COLUMNS, Journeys, _column, _column_positions
 from gtmflow.tools.attribution.touchpoints import (
     Level,
     Outcome,
@@ -309,3 +314,108 @@ def _one_currency(deals: Sequence[Deal], currency: str | None) -> list[Deal]:
             f"added: convert them first or pass currency='{currencies[0]}' to use only those"
         )
     return list(deals)
+
+
+# ---------------------------------------------------------------------- path files
+
+
+def reference_read_paths(
+    path: str | Path,
+    *,
+    delimiter: str = ";",
+    sep: str = ">",
+    columns: Sequence[str] = PATH_COLUMNS,
+) -> Journeys:
+    """Read a ChannelAttribution-style aggregated path file.
+
+    Args:
+        path: CSV file with a header row.
+        delimiter: Column separator (`;` in the package's example data).
+        sep: Separator between the channels of a path.
+        columns: Names of the path, conversions, conversion value and null columns; the last
+            two may be absent from the file (value 0, no nulls).
+
+    Raises:
+        InputError: A missing path/conversions column or a number that does not parse.
+    """
+    source = Path(path)
+    with source.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        header = next(reader, None)
+        rows = list(reader)
+    if header is None:
+        raise InputError(f"path file '{source}' is empty; it needs a header row {PATH_COLUMNS}")
+    position = _column_positions(source, [h.strip() for h in header], columns, delimiter)
+    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    path_column = position[0]
+    assert path_column is not None  # checked by _column_positions
+    paths = [r[path_column] for r in rows]
+    numbers = [
+        _reference_numbers(source, rows, i, name)
+        for i, name in zip(position[1:], columns[1:], strict=True)
+    ]
+    return _reference_parse(
+        paths, sep=sep, conversions=numbers[0], values=numbers[1], nulls=numbers[2]
+    )
+
+
+def _reference_parse(
+    paths: Sequence[str],
+    *,
+    sep: str = ">",
+    conversions: npt.ArrayLike | None = None,
+    values: npt.ArrayLike | None = None,
+    nulls: npt.ArrayLike | None = None,
+) -> Journeys:
+    """Build journeys from path strings such as `"eta > iota > alpha"`.
+
+    Keys are stripped of surrounding whitespace and empty keys are skipped, as
+    ChannelAttribution does; a path with no key at all is an error.
+    """
+    if not sep:
+        raise ConfigError("path separator 'sep' is empty; use e.g. '>'")
+    tokens = sep.join(paths).split(sep)
+    counts = np.fromiter(map(methodcaller("count", sep), paths), np.int64, len(paths)) + 1
+    # Strip whitespace per distinct token, not per token: a million paths have few.
+    index: dict[str, int] = {}
+    raw = {t: index.setdefault(t.strip(), len(index)) for t in dict.fromkeys(tokens)}
+    blank = index.pop("", None)
+    codes = np.fromiter(map(raw.__getitem__, tokens), np.int64, len(tokens))
+    kept = codes != blank if blank is not None else np.ones(len(codes), dtype=bool)
+    if blank is not None:  # renumber the keys after the blank one
+        codes = codes - (codes > blank)
+    owner = np.repeat(np.arange(len(paths)), counts)
+    lengths = np.bincount(owner[kept], minlength=len(paths))
+    if len(paths) and not lengths.all():
+        empty = int(np.flatnonzero(lengths == 0)[0])
+        raise InputError(
+            f"path {empty + 1} ({paths[empty]!r}) has no channel; every path needs at least "
+            f"one key separated by '{sep}'"
+        )
+    n = len(paths)
+    return Journeys(
+        keys=tuple(index),
+        steps=codes[kept],
+        offsets=np.concatenate(([0], np.cumsum(lengths))).astype(np.int64),
+        conversions=_column(conversions, n, 1.0, "conversions"),
+        values=_column(values, n, 0.0, "values"),
+        nulls=_column(nulls, n, 0.0, "nulls"),
+    )
+
+
+def _reference_numbers(
+    source: Path, rows: list[list[str]], i: int | None, name: str
+) -> list[float] | None:
+    if i is None:
+        return None
+    try:
+        return [float(r[i]) if r[i].strip() else 0.0 for r in rows]
+    except (ValueError, IndexError):
+        for line, row in enumerate(rows, 2):
+            try:
+                float(row[i] or 0)
+            except (ValueError, IndexError):
+                raise InputError(
+                    f"path file '{source}' line {line}: '{name}' is not a number ({row!r})"
+                ) from None
+        raise

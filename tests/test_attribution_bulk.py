@@ -18,11 +18,12 @@ import numpy as np
 import pytest
 
 from gtmflow import Workspace
+from gtmflow.errors import InputError
 from gtmflow.examples.sample_deals import generate_sample_deals
 from gtmflow.examples.sample_world import generate_sample_world
 from gtmflow.models import Action, Deal, Event
 from gtmflow.tools.attribution.heuristics import MODELS, attribute
-from gtmflow.tools.attribution.journeys import Journeys
+from gtmflow.tools.attribution.journeys import Journeys, read_paths
 from gtmflow.tools.attribution.touchpoints import (
     TouchData,
     TouchpointConfig,
@@ -35,6 +36,7 @@ from gtmflow.tools.events.event_store import EventStore, SQLiteEventStore
 from .attribution_reference import (
     reference_build_journeys,
     reference_collect_touches,
+    reference_read_paths,
     reference_touches_from_events,
 )
 from .conftest import at
@@ -262,3 +264,47 @@ def test_sample_world_with_outbox_matches_for_every_model(
     reference = reference_build_journeys(old, deals)
     for model in MODELS:
         assert attribute(channel, model=model) == attribute(reference, model=model), model
+
+
+# ------------------------------------------------------------------ path files
+
+
+def random_path_file(seed: int) -> str:
+    """A path file with the awkward bits a reader must get right now and then."""
+    rng = random.Random(seed)
+    channels = ["a", " b ", "c c", "", "dé", "e"]
+    lines = ["path;total_conversions;total_conversion_value;total_null"]
+    for _ in range(rng.randrange(0, 60)):
+        keys = [rng.choice(channels) for _ in range(rng.randrange(1, 6))]
+        if not any(k.strip() for k in keys):
+            keys.append("a")
+        cells = [">".join(keys), str(rng.randrange(0, 3)), rng.choice(["0", "1.5", " 2 ", "1e3"])]
+        cells.append(str(rng.randrange(0, 4)))
+        lines.append(";".join(cells))
+        if rng.random() < 0.05:
+            lines.append(rng.choice(["", " ; ;", "\t"]))
+    text = "\n".join(lines) + rng.choice(["", "\n", "\n\n"])
+    if seed % 5 == 1:
+        text = text.replace("\n", "\r\n")
+    if seed % 5 == 2 and len(lines) > 1:
+        text = text.replace("c c", '"c c"')  # quoted: read by the csv module
+    return text
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_path_files_read_as_the_csv_reader_read_them(tmp_path: Path, seed: int) -> None:
+    source = tmp_path / "paths.csv"
+    source.write_text(random_path_file(seed), encoding="utf-8")
+    new, old = read_paths(source), reference_read_paths(source)
+    assert new.keys == old.keys and list(new.paths()) == list(old.paths())
+    for name in ("steps", "offsets", "conversions", "values", "nulls"):
+        assert np.array_equal(getattr(new, name), getattr(old, name)), name
+
+
+def test_repeated_paths_are_split_once_and_keep_their_rows() -> None:
+    paths = ["a > b", "c", "a > b", " > c > ", "c"]
+    journeys = Journeys.parse(paths, conversions=[1, 0, 2, 0, 1])
+    assert list(journeys.paths()) == [("a", "b"), ("c",), ("a", "b"), ("c",), ("c",)]
+    assert journeys.keys == ("a", "b", "c") and journeys.conversions.tolist() == [1, 0, 2, 0, 1]
+    with pytest.raises(InputError, match="path 2"):
+        Journeys.parse(["a", " > ", "a"])
