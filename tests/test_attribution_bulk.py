@@ -9,6 +9,8 @@ the session gap, falsy and non-string properties) and on the sample world with a
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -308,3 +310,23 @@ def test_repeated_paths_are_split_once_and_keep_their_rows() -> None:
     assert journeys.keys == ("a", "b", "c") and journeys.conversions.tolist() == [1, 0, 2, 0, 1]
     with pytest.raises(InputError, match="path 2"):
         Journeys.parse(["a", " > ", "a"])
+
+
+def test_the_path_file_command_loads_no_workspace_runtime() -> None:
+    # The package roots (`gtmflow`, `gtmflow.cli`) are stubbed: keeping them light is the lazy
+    # CLI's business. What is checked here is the command module and the library it uses.
+    script = """
+import importlib.util, sys, types
+for name in ("gtmflow", "gtmflow.cli"):
+    spec = importlib.util.find_spec(name)
+    stub = types.ModuleType(name)
+    stub.__path__, stub.__spec__ = list(spec.submodule_search_locations), spec
+    sys.modules[name] = stub
+from gtmflow.cli.attribution_commands import attribution_cmd
+from gtmflow.tools.attribution import markov, shapley
+heavy = ("langgraph", "langchain_core", "chromadb", "gtmflow.runtime", "gtmflow.pipes")
+print(",".join(m for m in heavy if m in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""

@@ -14,10 +14,21 @@ scoring and backtests (their charts are `gtmflow.tools.charts`).
 
 from __future__ import annotations
 
-from gtmflow.tools.attribution.heuristics import Attribution, Credit, attribute
-from gtmflow.tools.attribution.journeys import Journeys, read_paths
-from gtmflow.tools.attribution.scoring import LeadScorer, load_scorer
-from gtmflow.tools.attribution.touchpoints import build_journeys, collect_touches
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # loaded on first use: reading a path file needs neither scoring nor stores
+    from gtmflow.tools.attribution.heuristics import Attribution, Credit, attribute
+    from gtmflow.tools.attribution.journeys import Journeys, read_paths
+    from gtmflow.tools.attribution.scoring import LeadScorer, load_scorer
+    from gtmflow.tools.attribution.touchpoints import build_journeys, collect_touches
+
+_HOMES = {
+    **dict.fromkeys(("Attribution", "Credit", "attribute"), "heuristics"),
+    **dict.fromkeys(("Journeys", "read_paths"), "journeys"),
+    **dict.fromkeys(("LeadScorer", "load_scorer"), "scoring"),
+    **dict.fromkeys(("build_journeys", "collect_touches"), "touchpoints"),
+}
 
 __all__ = [
     "Attribution",
@@ -30,3 +41,11 @@ __all__ = [
     "load_scorer",
     "read_paths",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value
