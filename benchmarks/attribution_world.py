@@ -1,6 +1,6 @@
 """A large attribution workspace, generated fast: numpy draws, one bulk SQL insert.
 
-`write_world(folder, contacts=100_000, events=100)` writes `.gtmflow/events.db` (the event
+`write_world(folder, contacts=100_000, events=100)` writes `.gtmflow/gtmflow.db` (the event
 store's own schema, created by `SQLiteEventStore`) and `deals.jsonl`, the way
 `gtmflow.examples.sample_world` + `Workspace.ingest` + `sample_deals` would, but in seconds per
 million events instead of minutes: rows go straight into the `events` table (the benchmark
@@ -64,7 +64,7 @@ _OTHER_TYPES = (
 def write_world(folder: Path, *, contacts: int, events: int, seed: int = 15) -> tuple[Path, int]:
     """Write (or reuse) a world; return the workspace folder and its event count."""
     root = folder / f"world-{contacts}x{events}-s{seed}"
-    database = root / ".gtmflow" / "events.db"
+    database = root / ".gtmflow" / "gtmflow.db"  # where Workspace.open looks
     done = root / "done"
     if done.exists():
         return root, int(done.read_text())
