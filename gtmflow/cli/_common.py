@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -23,9 +23,7 @@ from rich.text import Text
 from typer.main import get_current_context as current_context  # type: ignore[attr-defined]
 
 from gtmflow.errors import ConfigError, GtmflowError, GtmflowWarning, InputError
-
-if TYPE_CHECKING:
-    from gtmflow.runtime.workspace import Workspace
+from gtmflow.runtime.workspace import Workspace
 
 __all__ = [
     "JsonOpt",
@@ -126,8 +124,6 @@ def _report(exc: GtmflowError, label: str, *, code: int) -> NoReturn:
 @contextmanager
 def open_workspace(path: Path) -> Iterator[Workspace]:
     """Open a workspace for one command; gtmflow errors become exit codes."""
-    from gtmflow.runtime.workspace import Workspace  # here: `attribution --paths` needs none
-
     with errors(), Workspace.open(path) as ws:
         yield ws
 

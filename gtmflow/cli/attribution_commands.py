@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import Annotated, Any, cast
 
 import typer
 
@@ -32,13 +32,19 @@ from gtmflow.cli._common import (
 )
 from gtmflow.clock import parse_duration
 from gtmflow.errors import ConfigError, GtmflowError
+from gtmflow.runtime.workspace import Workspace
+from gtmflow.tools.attribution.backtest import backtest, deal_labels
 from gtmflow.tools.attribution.heuristics import MODELS, Attribution, ModelName, attribute
 from gtmflow.tools.attribution.journeys import Journeys, read_paths
-
-if TYPE_CHECKING:  # `attribution --paths` reads a file: it needs no workspace, store or scorer
-    from gtmflow.runtime.workspace import Workspace
-    from gtmflow.tools.attribution.scoring import LeadScorer
-    from gtmflow.tools.attribution.touchpoints import Level, Outcome
+from gtmflow.tools.attribution.scoring import LeadScorer, load_scorer
+from gtmflow.tools.attribution.touchpoints import (
+    Level,
+    Outcome,
+    build_journeys,
+    collect_touches,
+    default_as_of,
+    load_deals,
+)
 
 __all__ = ["register"]
 
@@ -122,8 +128,6 @@ def score_cmd(
     if backtest_scores:
         _backtest(workspace, as_of, within, deals, json_out)
         return
-    from gtmflow.tools.attribution.scoring import load_scorer
-
     with open_workspace(workspace) as ws:
         scorer = load_scorer(ws.root)
         when = parse_time(as_of) or _latest_event(ws)
@@ -175,8 +179,6 @@ def report_cmd(
     """Write the HTML pipeline report: attribution by model, agreement, briefs, score spread."""
     from gtmflow.agents.pipeline_scorer import PipelineScorer, context_retriever, pipeline_data
     from gtmflow.agents.report_html import write_html
-    from gtmflow.tools.attribution.scoring import load_scorer
-    from gtmflow.tools.attribution.touchpoints import collect_touches, default_as_of, load_deals
 
     chosen = [m.strip() for m in models.split(",") if m.strip()]
     for name in chosen:
@@ -228,10 +230,6 @@ def _backtest(
     root: Path, as_of: str | None, within: str, deals: Path | None, json_out: bool
 ) -> None:
     """Score every contact as of a cutoff and compare with the deals that followed."""
-    from gtmflow.tools.attribution.backtest import backtest, deal_labels
-    from gtmflow.tools.attribution.scoring import load_scorer
-    from gtmflow.tools.attribution.touchpoints import load_deals
-
     with open_workspace(root) as ws:
         deal_list = load_deals(_deals_file(ws.root, deals))
         when = parse_time(as_of) or _latest_event(ws) - parse_duration(within)
@@ -290,9 +288,6 @@ def _is_number(text: str) -> bool:
 def _workspace_journeys(
     root: Path, deals: Path | None, outcome: str, level: str, lookback: str, as_of: str | None
 ) -> Journeys:
-    from gtmflow.runtime.workspace import Workspace
-    from gtmflow.tools.attribution.touchpoints import build_journeys, collect_touches, load_deals
-
     with Workspace.open(root) as ws:
         deal_list = load_deals(_deals_file(ws.root, deals))
         when = parse_time(as_of)
