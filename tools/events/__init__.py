@@ -3,6 +3,7 @@
 | module | holds |
 | --- | --- |
 | `event_store` | `EventStore` and its SQLite implementation: contacts and their event histories |
+| `event_columns` | `EventColumns`: many contacts' events as numpy columns, read in bulk |
 | `ingest` | the write loop: batches into the store, dead letters, `IngestReport` |
 | `readers` | reading JSON Lines and CSV rows into events and contacts |
 | `segment` | Segment `track`/`page`/`identify` payloads |

@@ -34,6 +34,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Any, Self
@@ -42,6 +43,11 @@ from gtmflow.clock import require_aware
 from gtmflow.errors import ConfigError, StoreError
 from gtmflow.models import Contact, Event
 from gtmflow.tools._sqlite import connect
+from gtmflow.tools.events.event_columns import (
+    EventColumns,
+    columns_from_events,
+    read_sqlite_columns,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -126,6 +132,18 @@ class EventStore(ABC):
         contacts = sum(1 for _ in self.contact_ids())
         events = sum(1 for _ in self.changes())
         return StoreStats(contacts=contacts, events=events)
+
+    def event_columns(
+        self, *, types: Collection[str], until: datetime | None = None
+    ) -> EventColumns:
+        """Every contact's events of these types as columns, for bulk readers (attribution).
+
+        Ordered by contact id, then as `events` orders them. This default reads contact by
+        contact; backends override it with a bulk read.
+        """
+        _check_types(types)
+        rows = (e for c in self.contact_ids() for e in self.events(c, types=types, until=until))
+        return columns_from_events(rows, sorted(types))
 
 
 def derived_event_id(
@@ -335,6 +353,16 @@ class SQLiteEventStore(EventStore):
             events = self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
         return StoreStats(contacts=int(contacts), events=int(events))
 
+    def event_columns(
+        self, *, types: Collection[str], until: datetime | None = None
+    ) -> EventColumns:
+        """Every contact's events of these types as columns, read in a few table scans."""
+        _check_types(types)
+        bound = None if until is None else _micros(require_aware(until, "until"))
+        reconnect = None if self.path == ":memory:" else partial(_read_only, Path(self.path))
+        with self._reading("read event columns"):
+            return read_sqlite_columns(self._conn, types=types, until=bound, reconnect=reconnect)
+
     def delete_contact(self, contact_id: str) -> int:
         with self._transaction("delete a contact"):
             removed = self._conn.execute(
@@ -420,11 +448,7 @@ def _events_query(
     sql = ["SELECT id, type, ts, properties FROM events WHERE contact_id = ?"]
     params: list[Any] = [contact_id]
     if types is not None:
-        if isinstance(types, str):
-            raise ConfigError(
-                f"'types' must be a collection of event types such as ['{types}'], "
-                f"not the string '{types}'"
-            )
+        _check_types(types)
         sql.append(f"AND type IN ({', '.join('?' * len(types))})")
         params.extend(types)
     for name, clause, bound in (("since", "ts >= ?", since), ("until", "ts <= ?", until)):
@@ -436,6 +460,18 @@ def _events_query(
         params.append(after_seq)
     sql.append("ORDER BY ts, id")
     return " ".join(sql), params
+
+
+def _check_types(types: Collection[str]) -> None:
+    if isinstance(types, str):
+        raise ConfigError(
+            f"'types' must be a collection of event types such as ['{types}'], "
+            f"not the string '{types}'"
+        )
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
 
 
 def _connect(path: str | Path) -> sqlite3.Connection:
