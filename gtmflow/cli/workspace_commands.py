@@ -121,11 +121,18 @@ def ingest_events_cmd(
     assume_timezone: Annotated[
         str | None, typer.Option(help="IANA zone for timestamps without one, e.g. UTC.")
     ] = None,
+    keep_event_names: Annotated[
+        bool,
+        typer.Option(
+            help="With --map: store event names as written ('Page Viewed'), not as the Segment "
+            "reader names them ('page_view', 'trial_started')."
+        ),
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Ingest events; bad rows go to a dead-letter file with the reason."""
     mapping = None
-    if map_ or timestamp_format or assume_timezone:
+    if map_ or timestamp_format or assume_timezone or keep_event_names:
         with errors():
             from gtmflow.tools.events.mapping import EventMapping
 
@@ -133,6 +140,7 @@ def ingest_events_cmd(
                 columns=_pairs(map_ or []),
                 timestamp_format=timestamp_format,
                 assume_timezone=assume_timezone,
+                event_names="keep" if keep_event_names else "segment",
             )
     _ingest("events", file, workspace, json_out, mapping)
 
