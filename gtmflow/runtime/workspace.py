@@ -534,8 +534,13 @@ class Workspace:
     def approve(
         self, request_id: str, *, by: str = "cli", edit: dict[str, Any] | None = None
     ) -> Approval:
-        """Approve a draft a graph paused on (or an edited version); it is then delivered."""
-        return self.enrollments.approve(request_id, by=by, now=self.clock.now(), payload=edit)
+        """Approve a draft a graph paused on (or an edited version); it is then delivered.
+
+        Returns:
+            The decided request; its `payload` is what goes out (the edit, when there is one).
+        """
+        decided = self.enrollments.approve(request_id, by=by, now=self.clock.now(), payload=edit)
+        return decided if edit is None else replace(decided, payload=edit)
 
     def reject(self, request_id: str, *, by: str = "cli") -> Approval:
         """Reject a draft a graph paused on; it is never sent."""
