@@ -73,13 +73,9 @@ def test_init_ingest_run_outbox_explain_deliver(tmp_path: Path) -> None:
     assert [(r["rule"], r["evidence"]) for r in fired] == [("pricing-hot", ["p1", "p2", "p3"])]
 
     assert _json(["deliver", "-w", ws]) == {
-        "sent": 2,
-        "failed": 0,
-        "unknown": 0,
-        "held": 0,
-        "cancelled": 0,
-        "reasons": {},
-    }
+        "sent": 2, "failed": 0, "unknown": 0, "held": 0, "cancelled": 0, "deferred": 0,
+        "skipped": 0, "reasons": {},
+    }  # fmt: skip
     pending = _json(["outbox", "-w", ws, "--status", "pending"])
     # delivering the enroll action started the nurture sequence, whose first email now waits
     assert [(o["contact_id"], o["kind"], o["rule"]) for o in pending] == [

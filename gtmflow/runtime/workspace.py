@@ -103,7 +103,7 @@ class Workspace:
         self.clock: Clock = clock or SystemClock()
         db = self.state_dir / "gtmflow.db"
         self.events = SQLiteEventStore(db)
-        self.outbox = Outbox(db, clock=self.clock)
+        self.outbox = Outbox(db, clock=self.clock, retry=self.config.retry_schedule())
         self.decisions = DecisionLog(db)
         self.scheduler = Scheduler(db)
         self.approvals = ApprovalBook(db)
@@ -445,9 +445,10 @@ class Workspace:
     ) -> dict[str, Any]:
         """Let time pass up to `until` (default: now): resume due waits, react, deliver.
 
-        Moments are processed in order: each due wait, each hold that ends, then `until`
-        itself. At each, new events up to that moment resume the threads that listen to them,
-        due waits resume, and the outbox delivers through the governor.
+        Moments are processed in order: each due wait, each hold that ends, each retry of a
+        transient failure that falls due, then `until` itself. At each, new events up to that
+        moment resume the threads that listen to them, due waits resume, and the outbox
+        delivers through the governor.
         """
         if transport is None:
             with self.transport() as configured:
@@ -466,12 +467,17 @@ class Workspace:
         }
 
     def _moments(self, end: datetime) -> Iterable[datetime]:
-        """Now (if before `end`), then every due wait and hold release before `end`, then `end`."""
+        """Now (if before `end`), then every due wait, hold release and retry before `end`, then
+        `end`."""
         last = min(self.clock.now(), end)
         if last < end:
             yield last
         for _ in range(1_000_000):
-            wakes = (self.scheduler.next_due(graph=SEQUENCE_PREFIX), self.outbox.next_release())
+            wakes = (
+                self.scheduler.next_due(graph=SEQUENCE_PREFIX),
+                self.outbox.next_release(),
+                self.outbox.next_retry(),
+            )
             pending = [t for t in wakes if t is not None and last < t < end]
             if not pending:
                 break
@@ -491,7 +497,7 @@ class Workspace:
         counts["resumed"] += sum(self.enrollments.resume_due(moment).values())
         for _ in range(4):  # enrollments create first sends; deliver those in the same moment
             report = self.deliver(transport, now=moment)
-            counts.update({k: v for k, v in vars_of(report).items() if v})
+            counts.update({k: v for k, v in report.counts().items() if v})
             reasons.update(report.reasons)
             if not report.sent:
                 break
@@ -507,8 +513,13 @@ class Workspace:
     def approve(
         self, request_id: str, *, by: str = "cli", edit: dict[str, Any] | None = None
     ) -> Approval:
-        """Approve a draft a graph paused on (or an edited version); it is then delivered."""
-        return self.enrollments.approve(request_id, by=by, now=self.clock.now(), payload=edit)
+        """Approve a draft a graph paused on (or an edited version); it is then delivered.
+
+        Returns:
+            The decided request; its `payload` is what goes out (the edit, when there is one).
+        """
+        decided = self.enrollments.approve(request_id, by=by, now=self.clock.now(), payload=edit)
+        return decided if edit is None else replace(decided, payload=edit)
 
     def reject(self, request_id: str, *, by: str = "cli") -> Approval:
         """Reject a draft a graph paused on; it is never sent."""
@@ -541,17 +552,6 @@ class Workspace:
 
 def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
-
-
-def vars_of(report: DeliveryReport) -> dict[str, int]:
-    """A delivery report as a dict of counts."""
-    return {
-        "sent": report.sent,
-        "failed": report.failed,
-        "unknown": report.unknown,
-        "held": report.held,
-        "cancelled": report.cancelled,
-    }
 
 
 class _Delta:

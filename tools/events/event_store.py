@@ -30,10 +30,11 @@ import json
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Any, Self
@@ -41,10 +42,13 @@ from typing import Any, Self
 from gtmflow.clock import require_aware
 from gtmflow.errors import ConfigError, StoreError
 from gtmflow.models import Contact, Event
-from gtmflow.pipes import EventFilter, HistoryNeed
 from gtmflow.tools._sqlite import connect
 from gtmflow.tools.events import scans
-from gtmflow.tools.events.scans import NewEvents
+from gtmflow.tools.events.event_columns import (
+    EventColumns,
+    columns_from_events,
+    read_sqlite_columns,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -72,7 +76,7 @@ class StoreStats:
     events: int
 
 
-class EventStore(ABC):
+class EventStore(scans.PortableScans, ABC):
     """Where contacts and their events live. Subclass to back gtmflow with another database.
 
     Implementations must make `write_events` idempotent by event id, create a bare `Contact`
@@ -130,33 +134,8 @@ class EventStore(ABC):
         events = sum(1 for _ in self.changes())
         return StoreStats(contacts=contacts, events=events)
 
-    # Bulk reads for the run loop (`gtmflow.tools.events.scans` says what each answers). These
-    # portable versions go through the methods above; a backend overrides them with queries.
-
-    def scan_new(
-        self,
-        filters: Sequence[EventFilter] | None,
-        *,
-        after_seq: int,
-        upto_seq: int,
-        as_of: datetime,
-    ) -> NewEvents:
-        """Contacts with events in `(after_seq, upto_seq]` a filter accepts (None: any)."""
-        return scans.portable_scan_new(
-            self, filters, after_seq=after_seq, upto_seq=upto_seq, as_of=as_of
-        )
-
-    def unseen_starts(
-        self, cursors: Mapping[str, tuple[int, datetime | None]], *, as_of: datetime
-    ) -> dict[str, datetime]:
-        """Per contact `(seq, horizon)`, the earliest event it has not been judged on."""
-        return scans.portable_unseen_starts(self, cursors, as_of=as_of)
-
-    def read_histories(
-        self, starts: Mapping[str, datetime | None], needs: Sequence[HistoryNeed] | None
-    ) -> dict[str, list[Event]]:
-        """The events each contact's rules read, judged from its start on (None: all)."""
-        return scans.portable_read_histories(self, starts, needs)
+    # Bulk reads for the run loop (`gtmflow.tools.events.scans` says what each answers):
+    # `scan_new`, `unseen_starts`, `read_histories` come portable from `scans.PortableScans`.
 
     def contacts(self, contact_ids: Iterable[str]) -> dict[str, Contact]:
         """Known contacts among `contact_ids`, by id."""
@@ -169,6 +148,18 @@ class EventStore(ABC):
         This portable version returns every contact and mark 0 each time (correct, not fast).
         """
         return list(self.contact_ids()), 0
+
+    def event_columns(
+        self, *, types: Collection[str], until: datetime | None = None
+    ) -> EventColumns:
+        """Every contact's events of these types as columns, for bulk readers (attribution).
+
+        Ordered by contact id, then as `events` orders them. This default reads contact by
+        contact; backends override it with a bulk read.
+        """
+        _check_types(types)
+        rows = (e for c in self.contact_ids() for e in self.events(c, types=types, until=until))
+        return columns_from_events(rows, sorted(types))
 
 
 def derived_event_id(
@@ -391,6 +382,16 @@ class SQLiteEventStore(scans.SQLiteScans, EventStore):
                 found.update((row[0], _contact(row)) for row in self._conn.execute(sql, chunk))
         return found
 
+    def event_columns(
+        self, *, types: Collection[str], until: datetime | None = None
+    ) -> EventColumns:
+        """Every contact's events of these types as columns, read in a few table scans."""
+        _check_types(types)
+        bound = None if until is None else _micros(require_aware(until, "until"))
+        reconnect = None if self.path == ":memory:" else partial(_read_only, Path(self.path))
+        with self._reading("read event columns"):
+            return read_sqlite_columns(self._conn, types=types, until=bound, reconnect=reconnect)
+
     def delete_contact(self, contact_id: str) -> int:
         with self._transaction("delete a contact"):
             removed = self._conn.execute(
@@ -476,11 +477,7 @@ def _events_query(
     sql = ["SELECT id, type, ts, properties FROM events WHERE contact_id = ?"]
     params: list[Any] = [contact_id]
     if types is not None:
-        if isinstance(types, str):
-            raise ConfigError(
-                f"'types' must be a collection of event types such as ['{types}'], "
-                f"not the string '{types}'"
-            )
+        _check_types(types)
         sql.append(f"AND type IN ({', '.join('?' * len(types))})")
         params.extend(types)
     for name, clause, bound in (("since", "ts >= ?", since), ("until", "ts <= ?", until)):
@@ -492,6 +489,18 @@ def _events_query(
         params.append(after_seq)
     sql.append("ORDER BY ts, id")
     return " ".join(sql), params
+
+
+def _check_types(types: Collection[str]) -> None:
+    if isinstance(types, str):
+        raise ConfigError(
+            f"'types' must be a collection of event types such as ['{types}'], "
+            f"not the string '{types}'"
+        )
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
 
 
 def _connect(path: str | Path) -> sqlite3.Connection:

@@ -408,3 +408,35 @@ def portable_read_histories(
         history = store.events(contact_id)
         found[contact_id] = history if needs is None else needed_events(history, needs, start=start)
     return found
+
+
+class PortableScans:
+    """`EventStore`'s default bulk reads: through its per-contact methods (correct, not fast).
+
+    A backend overrides them with queries (`SQLiteScans`).
+    """
+
+    def scan_new(
+        self: ReadsEvents,
+        filters: Sequence[EventFilter] | None,
+        *,
+        after_seq: int,
+        upto_seq: int,
+        as_of: datetime,
+    ) -> NewEvents:
+        """Contacts with events in `(after_seq, upto_seq]` a filter accepts (None: any)."""
+        return portable_scan_new(self, filters, after_seq=after_seq, upto_seq=upto_seq, as_of=as_of)
+
+    def unseen_starts(
+        self: ReadsEvents, cursors: Mapping[str, tuple[int, datetime | None]], *, as_of: datetime
+    ) -> dict[str, datetime]:
+        """Per contact `(seq, horizon)`, the earliest event it has not been judged on."""
+        return portable_unseen_starts(self, cursors, as_of=as_of)
+
+    def read_histories(
+        self: ReadsEvents,
+        starts: Mapping[str, datetime | None],
+        needs: Sequence[HistoryNeed] | None,
+    ) -> dict[str, list[Event]]:
+        """The events each contact's rules read, judged from its start on (None: all)."""
+        return portable_read_histories(self, starts, needs)
