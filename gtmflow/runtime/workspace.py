@@ -401,7 +401,13 @@ class Workspace:
         def gate(record: OutboxRecord, at: datetime) -> Verdict:
             if record.action.kind == "enroll":
                 return self.enrollments.gate(record, at)
-            return self.governor(record, at)
+            verdict = self.governor(record, at)
+            action = record.action
+            if verdict.decision == "hold" and (
+                self.governor.policy.approval_for(action.kind, action.payload) == "approve"
+            ):
+                self.enrollments.request_approval(record, at)  # so `gtmflow approvals` lists it
+            return verdict
 
         return self.outbox.deliver(route, gate=gate, now=now)
 
