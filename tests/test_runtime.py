@@ -163,6 +163,7 @@ def test_forget_erases_a_contact_everywhere(workspace: Workspace, tmp_path: Path
         "checkpoint_threads": 1,
         "waits": 0,
         "approvals": 0,
+        "trigger_owners": 0,
         "context_records": 0,
     }
     assert workspace.events.contact("hot") is None and workspace.events.events("hot") == []

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from gtmflow.clock import Clock, SystemClock
+from gtmflow.tools.delivery.owners import TriggerOwners
 from gtmflow.tools.delivery.scheduler import Scheduler
 from gtmflow.tools.events.event_store import EventStore
 
@@ -53,6 +54,7 @@ class Deps:
         memory: Per-contact memory that analyses write insights to (the context store).
         content: Library content retrieval for writers that were given none of their own
             (`Workspace.run` injects its context store).
+        owners: Who follows up each webinar or call (one journey per trigger and contact).
     """
 
     events: EventStore
@@ -61,3 +63,4 @@ class Deps:
     scheduler: Scheduler | None = None
     memory: ContactMemory | None = None
     content: ContentLibrary | None = None
+    owners: TriggerOwners | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
@@ -47,11 +47,14 @@ class ThreadRunner:
         payload: dict[str, Any] | Command[Any],
         *,
         deps: Deps | None = None,
+        durability: Literal["sync", "async", "exit"] | None = None,
     ) -> Counter[str]:
         """Invoke `graph` on the contact's thread; return new outbox actions per source.
 
         A thread paused on an approval is not started again by new input (only a `Command`
         answering it resumes it); a thread a crash stopped mid-run is finished first.
+        `durability="sync"` writes each step (and each model call a node made) to the
+        checkpoint before the next begins, so a crash never repeats one.
         """
         deps = deps or self.deps
         thread_id = f"{graph.name}:{contact_id}"
@@ -63,8 +66,9 @@ class ThreadRunner:
             self._requests(graph.name, thread_id, contact_id, snapshot.interrupts)
             return added
         if snapshot.next and not snapshot.interrupts:
-            added += self.commit(graph.name, contact_id, graph.invoke(None, config, context=deps))
-        state = graph.invoke(payload, config, context=deps)
+            finished = graph.invoke(None, config, context=deps, durability=durability)
+            added += self.commit(graph.name, contact_id, finished)
+        state = graph.invoke(payload, config, context=deps, durability=durability)
         self._requests(graph.name, thread_id, contact_id, state.get("__interrupt__", ()))
         self.last_state = state
         return added + self.commit(graph.name, contact_id, state)

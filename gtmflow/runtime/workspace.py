@@ -44,6 +44,7 @@ from gtmflow.tools.context.graph_store import ContextGraphStore
 from gtmflow.tools.decisions import DecisionLog, LoggedDecision
 from gtmflow.tools.delivery.approvals import Approval, ApprovalBook
 from gtmflow.tools.delivery.outbox import DeliveryReport, Outbox, OutboxRecord, Verdict
+from gtmflow.tools.delivery.owners import TriggerOwners
 from gtmflow.tools.delivery.scheduler import Scheduler
 from gtmflow.tools.delivery.transport_config import load_transports
 from gtmflow.tools.delivery.transports import Transport
@@ -101,6 +102,7 @@ class Workspace:
         self.decisions = DecisionLog(db)
         self.scheduler = Scheduler(db)
         self.approvals = ApprovalBook(db)
+        self.owners = TriggerOwners(db)  # who follows up each webinar and call
         self._runs = connect(db)
         self._runs.executescript(
             "CREATE TABLE IF NOT EXISTS runs (graph TEXT PRIMARY KEY, resume_seq INTEGER NOT "
@@ -114,7 +116,8 @@ class Workspace:
         self._checkpoints.execute("PRAGMA journal_mode=WAL")
         self._checkpoints.execute("PRAGMA synchronous=NORMAL")
         self.checkpointer = SqliteSaver(self._checkpoints)
-        self.deps = Deps(events=self.events, clock=self.clock, scheduler=self.scheduler)
+        self.deps = Deps(events=self.events, clock=self.clock, scheduler=self.scheduler,
+                         memory=self.library, content=self.library, owners=self.owners)  # fmt: skip
         self.runner = ThreadRunner(self.outbox, self.decisions, self.approvals, self.deps)
         self.governor = Governor(
             self.config.governor_policy(), events=self.events, outbox=self.outbox
@@ -134,9 +137,7 @@ class Workspace:
     @cached_property
     def context(self) -> ContextStore:
         """The Chroma context store (opened on first use: it takes the single-writer lock)."""
-        from gtmflow.tools.context.context_store import (
-            ContextStore,
-        )  # chromadb costs ~0.3 s to import
+        from gtmflow.tools.context.context_store import ContextStore  # chromadb: ~0.3 s
 
         return ContextStore.for_workspace(self.root)
 
@@ -159,6 +160,7 @@ class Workspace:
             self.decisions,
             self.scheduler,
             self.approvals,
+            self.owners,
             self._runs,
             self._checkpoints,
         ):
@@ -258,7 +260,7 @@ class Workspace:
         woken = self.scheduler.due(as_of, graph=graph.name)
         contacts = sorted({*contacts, *(w.contact_id for w in woken)})
         scores = load_scorer(self.root).lookup(self.events, as_of=as_of)
-        deps = replace(self.deps, score=scores, memory=self.library, content=self.library)
+        deps = replace(self.deps, score=scores)
         by_rule: Counter[str] = Counter()
         with progress_bar(
             f"run {graph.name}", len(contacts), enabled=wants_progress(progress)
@@ -378,6 +380,7 @@ class Workspace:
             "checkpoint_threads": len(threads),
             "waits": self.scheduler.forget(contact_id),
             "approvals": self.approvals.forget(contact_id),
+            "trigger_owners": self.owners.forget(contact_id),
             "context_records": self.context.forget(contact_id),
         }
 
