@@ -1,10 +1,11 @@
 """Agent steps of a sequence: `write` (the ContentWriter at send time) and `decide` (NBA).
 
-Each model call runs as a LangGraph task inside its node, so its result is written to the
-checkpoint the moment it returns: when the node runs again (an approval resumes it, a crash
-stopped it), the task's result is read back instead of calling the model again. A written draft
-is then kept in the state under its step's idempotency key, for the later steps (never repeat)
-and for `explain`.
+Each model call runs as a LangGraph task inside its node, so its result is in the checkpoint the
+moment it returns, before anything is approved or sent: when the node runs again (an approval
+resumes it, a crash stopped it), the task's result is read back instead of calling the model
+again. Once the step is done, its draft stays in the state under the step's idempotency key with
+what became of it (queued, not approved, blocked): a replay of the step changes nothing, and
+the later steps know what the enrollment already said (never repeat a quote, pain or piece).
 """
 
 from __future__ import annotations
@@ -133,13 +134,14 @@ class WriteNode:
         ctx = StepContext(self.seq, state, runtime.context)
         if (left := ctx.left()) is not None:
             return left
+        key = ctx.key(self.placed.ordinal, self.step.kind)
+        kept = (state.get("drafts") or {}).get(key)
+        if kept:
+            return {}  # decided before (queued, refused or blocked): a replay changes nothing
         said = _Said(self.seq, self.analyst, ctx)
         transcript = said.transcript()
         insights = said.insights(transcript)
-        key = ctx.key(self.placed.ordinal, self.step.kind)
-        kept = (state.get("drafts") or {}).get(key)
-        earlier = _earlier(state, key)
-        raw = kept["draft"] if kept else self._draft(ctx, said, transcript, insights, earlier)
+        raw = self._draft(ctx, said, transcript, insights, _earlier(state))
         draft = Draft.model_validate(raw)
         update: dict[str, Any] = {"insights": insights}
         payload = self._payload(ctx, draft, said)
@@ -250,10 +252,10 @@ class DecideNode:
         return {"route": label, "decisions": [record], "insights": insights}
 
 
-def _earlier(state: SequenceState, key: str) -> list[Draft]:
+def _earlier(state: SequenceState) -> list[Draft]:
     """The enrollment's emails sent before this step, oldest first."""
-    drafts = state.get("drafts") or {}
-    return [Draft.model_validate(d["draft"]) for k, d in drafts.items() if d["sent"] and k != key]
+    drafts = (state.get("drafts") or {}).values()
+    return [Draft.model_validate(d["draft"]) for d in drafts if d["sent"]]
 
 
 def _since(state: SequenceState) -> datetime:

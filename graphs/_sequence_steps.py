@@ -134,6 +134,8 @@ class Enter:
         if status is None or status in DONE:
             return reset | {"route": "ended"}
         at = state.get("at")
+        if status == "active" and state.get("route") is not None:
+            return reset | {"route": "ended"}  # mid-run (paused for a person): never restart
         if _exit_condition(self.seq, state, runtime.context) or (
             status == "waiting" and at not in self.waits
         ):

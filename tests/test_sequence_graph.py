@@ -32,7 +32,7 @@ START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def _scaffolded(name: str) -> Sequence:
-    space: dict[str, Any] = {}
+    space: dict[str, Any] = {"__file__": "sequences.py"}
     exec(compile(SEQUENCES_PY, "sequences.py", "exec"), space)
     return next(s for s in space["SEQUENCES"] if s.name == name)
 
@@ -44,6 +44,13 @@ def test_nurture_diagram_shows_every_step_and_branch() -> None:
                  "wait-for-demo_requested -. &nbsp;timeout&nbsp; .-> nurture-3",
                  "enter -. &nbsp;resume wait-3d&nbsp; .-> wait-3d"):  # fmt: skip
         assert edge in drawn
+
+
+def test_webinar_journey_diagram() -> None:
+    drawn = build_sequence_graph(_scaffolded("webinar-followup")).get_graph().draw_mermaid()
+    assert drawn == (SNAPSHOTS / "sequence_webinar_followup.mmd").read_text(encoding="utf-8")
+    assert "webinar-1 --> wait-3d" in drawn
+    assert "engaged -. &nbsp;then&nbsp; .-> webinar-2-engaged" in drawn
 
 
 def test_one_node_per_step() -> None:

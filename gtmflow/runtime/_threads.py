@@ -68,6 +68,10 @@ class ThreadRunner:
         if snapshot.next and not snapshot.interrupts:
             finished = graph.invoke(None, config, context=deps, durability=durability)
             added += self.commit(graph.name, contact_id, finished)
+            paused = finished.get("__interrupt__", ())
+            if paused:  # the finished run paused for a person: new input must wait too
+                self._requests(graph.name, thread_id, contact_id, paused)
+                return added
         state = graph.invoke(payload, config, context=deps, durability=durability)
         self._requests(graph.name, thread_id, contact_id, state.get("__interrupt__", ()))
         self.last_state = state

@@ -115,6 +115,7 @@ class Enrollments:
             "enrollment": int(state.get("enrollment", 0)) + 1, "at": None, "status": "active",
             "wait": None, "started_at": now.isoformat(), "ended_at": None, "exit_reason": None,
             "trigger": _trigger(event) if event else None, "insights": None, "drafts": None,
+            "route": None,
         }  # fmt: skip
         return self._runner.run(self.graph(name), contact_id, start, durability="sync")
 
