@@ -356,6 +356,12 @@ class Sequence:
         visit(self.plan)
         return found
 
+    @property
+    def follows_up(self) -> bool:
+        """Whether its steps read the enrolling trigger (`write`, `decide`): then an
+        enrollment claims that webinar or call, one journey per trigger."""
+        return any(isinstance(p.step, Write | Decide) for p in self.placed())
+
     def listens_to(self) -> tuple[EventFilter, ...]:
         """Events that should resume a waiting enrollment at once (exits and awaited events)."""
         exits = self.exit_when.filters() if self.exit_when else ()

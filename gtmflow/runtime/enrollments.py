@@ -1,12 +1,12 @@
 """Enrollments: sequences running in a workspace, driven by enroll actions, time and events.
 
 `enroll` actions in the outbox are delivered here (exactly once, like any other action): each
-starts a sequence thread, subject to the sequence's re-enrollment policy and to trigger
-ownership (a webinar or call the enrollment would follow up that someone else already follows
-up, such as the follow-up graph or an earlier enrollment for the same webinar, is refused with
-the owner's name). Due waits resume their threads; events a sequence listens to (exits, awaited
-events) resume them at once. A reply from a contact supersedes their drafts awaiting approval
-and cancels queued follow-ups.
+starts a sequence thread, subject to the sequence's re-enrollment policy and, for sequences
+with agent steps (`write`, `decide`), to trigger ownership: a webinar or call the enrollment
+would follow up that someone else already follows up (the follow-up graph, or an earlier
+enrollment for the same webinar) is refused with the owner's name. Due waits resume their
+threads; events a sequence listens to (exits, awaited events) resume them at once. A reply from
+a contact supersedes their drafts awaiting approval and cancels queued follow-ups.
 """
 
 from __future__ import annotations
@@ -81,8 +81,8 @@ class Enrollments:
     def _claim(self, record: OutboxRecord, name: str, enrollment: int, now: datetime) -> str | None:
         """Claim the webinar or call the enrollment follows up; why not, when another owns it."""
         owners, event = self._runner.deps.owners, self._trigger_event(record)
-        if owners is None or event is None:
-            return None
+        if owners is None or event is None or not self.sequences[name].follows_up:
+            return None  # only journeys that read their trigger (write, decide) own it
         owner = f"{SEQUENCE_PREFIX}{name}#{enrollment}"
         claim = owners.claim(event, owner, at=now)
         if claim is None or claim.owner in (owner, record.action.graph):
