@@ -257,3 +257,66 @@ def test_whoever_follows_a_trigger_up_first_owns_it(ws: Workspace) -> None:
     assert [r.action.graph for r in mail] == ["followup"]
     (refused,) = [r for r in ws.outbox.records(kinds=["enroll"]) if r.action.contact_id == "c-2"]
     assert refused.status == "cancelled" and "followed up by followup" in (refused.note or "")
+
+
+def _decide_sequence(agent: Any = None) -> Any:
+    from gtmflow.agents.transcript_analyst import TranscriptAnalyst
+    from gtmflow.graphs.sequences import Sequence, decide, send, write
+
+    options = {
+        "send_followup": [write("written")],
+        "alert_sales": [send("alert", kind="alert_sales", subject="Hot", body="{name} asked")],
+        "no_action": [],
+    }
+    return Sequence(
+        "d", steps=[decide("next", options=options, agent=agent), send("after", subject="s",
+                    body="b")],
+        analyst=TranscriptAnalyst(own_names=[SELLER], embeddings="off"),
+    )  # fmt: skip
+
+
+def _decide_run(contact: Any, agent: Any = None) -> dict[str, Any]:
+    from gtmflow import Deps
+    from gtmflow.graphs.sequences import build_sequence_graph
+    from gtmflow.tools.events.event_store import SQLiteEventStore
+
+    store = SQLiteEventStore(":memory:")
+    store.write_contacts([contact])
+    call = Event(id="call", type="call_completed", contact_id=contact.id, timestamp=START,
+                 properties={"transcript": CALL})  # fmt: skip
+    store.write_events([call])
+    trigger = {"event_id": "call", "type": "call_completed", "at": START.isoformat(),
+               "inline": True}  # fmt: skip
+    start = {"contact_id": contact.id, "as_of": START.isoformat(), "enrollment": 1,
+             "status": "active", "started_at": START.isoformat(), "trigger": trigger}  # fmt: skip
+    graph = build_sequence_graph(_decide_sequence(agent))
+    result: dict[str, Any] = graph.invoke(
+        start, context=Deps(events=store, clock=VirtualClock(START))
+    )
+    return result
+
+
+def test_decide_lets_the_agent_pick_the_branch_and_records_why() -> None:
+    sam = SAMPLE_ATTENDEES[1].contact.model_copy(update={"id": "sam"})
+    state = _decide_run(sam)
+    (choice,) = [d for d in state["decisions"] if d["rule"] == "d:next"]
+    assert choice["reason"].startswith("send_followup: ") and choice["evidence"] == ["call"]
+    assert [a["payload"]["template"] for a in state["actions"]] == ["written", "after"]
+    assert "month-end reporting takes two days" in state["actions"][0]["payload"]["body"]
+
+
+def test_decide_then_the_policy_check_may_change_the_branch() -> None:
+    from gtmflow.agents.next_action import NextBestAction
+    from gtmflow.testing import ScriptedChatModel
+
+    gone = SAMPLE_ATTENDEES[1].contact.model_copy(
+        update={"id": "x", "subscription": "unsubscribed"}
+    )
+    brain = ScriptedChatModel(script=[{"action": "send_followup", "rationale": "asked for it",
+                                       "confidence": 0.9, "evidence": []}])  # fmt: skip
+    agent = NextBestAction(allowed=("send_followup", "alert_sales", "no_action"), brain=brain)
+    state = _decide_run(gone, agent)
+    (choice,) = [d for d in state["decisions"] if d["rule"] == "d:next"]
+    assert choice["reason"].startswith("no_action: ") and "unsubscribed" in choice["reason"]
+    assert "brain chose 'send_followup'" in choice["reason"]
+    assert [a["payload"]["template"] for a in state["actions"]] == ["after"]
