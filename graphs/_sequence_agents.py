@@ -43,8 +43,9 @@ def _analyse_once(
     insights = analyst.analyze(transcript, call_date=when.date() if when else None)
     if deps.memory is not None and insights.memory_lines():
         deps.memory.remember_transcript(
-            contact_id, transcript.id, insights.memory_lines(), date=when
-        )
+            contact_id, transcript.id, insights.memory_lines(), date=when,
+            details=insights.model_dump(mode="json"),
+        )  # fmt: skip
     return insights.model_dump(mode="json")
 
 
@@ -89,14 +90,30 @@ class _Said:
         return found
 
     def insights(self, transcript: Transcript | None) -> dict[str, Any] | None:
-        """The enrollment's insights: kept in the state, or analysed now (once)."""
+        """The enrollment's insights: kept in the state, analysed now (once), or, when the
+        sequence cannot read the trigger's transcript, what its analysis left in the contact's
+        memory (the follow-up graph's, when it handed the trigger over with `enroll:...`)."""
         kept = self.ctx.state.get("insights")
-        if kept is not None or transcript is None:
+        if kept is not None:
             return kept
+        if transcript is None:
+            return self._remembered()
         found: dict[str, Any] = _analyse(
             self.analyst, transcript, self.ctx.deps, self.ctx.contact_id, self.trigger.get("at")
         ).result()
         return found
+
+    def _remembered(self) -> dict[str, Any] | None:
+        ident = self.trigger.get("transcript_id") or self.trigger.get("event_id")
+        recall = getattr(self.ctx.deps.memory, "transcript_details", None)
+        if not ident or recall is None:
+            return None
+        details = recall(self.ctx.contact_id, str(ident))
+        if details is None:
+            return None
+        self.notes = [n for n in self.notes if "not found" not in n]
+        self.notes.append(f"what they said: the contact's memory of transcript '{ident}'")
+        return dict(details)
 
     def occasion(self) -> Occasion | None:
         """A webinar or a call, from the trigger's type (None: the writer decides)."""

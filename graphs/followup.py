@@ -148,8 +148,9 @@ class Analyse:
         if memory is not None and insights.memory_lines():
             at = datetime.fromisoformat(when) if when else None
             memory.remember_transcript(
-                state["contact_id"], transcript.id, insights.memory_lines(), date=at
-            )
+                state["contact_id"], transcript.id, insights.memory_lines(), date=at,
+                details=insights.model_dump(mode="json"),
+            )  # fmt: skip
         return {"insights": insights.model_dump(mode="json")}
 
     def transcript(self, state: FollowupState) -> Transcript | None:

@@ -37,6 +37,7 @@ from gtmflow import pipes as p
 RULES = [
     p.Rule("webinar", when=p.event("webinar_attended"), then=p.enroll("webinar"), cooldown="1d"),
     p.Rule("call", when=p.event("call_completed"), then=p.enroll("ai-call")),
+    p.Rule("recap", when=p.event("meeting_held"), then=p.enroll("recap")),
 ]
 """
 SEQUENCES = """
@@ -76,6 +77,7 @@ SEQUENCES = [
              writer=ContentWriter(sender="Dana",
                                   brain=ScriptedChatModel(script=[reply], repeat_last=True)),
              analyst=ANALYST),
+    Sequence("recap", steps=[write("r1")], writer=ContentWriter(sender="Dana"), analyst=ANALYST),
 ]
 """
 
@@ -320,3 +322,22 @@ def test_decide_then_the_policy_check_may_change_the_branch() -> None:
     assert choice["reason"].startswith("no_action: ") and "unsubscribed" in choice["reason"]
     assert "brain chose 'send_followup'" in choice["reason"]
     assert [a["payload"]["template"] for a in state["actions"]] == ["after"]
+
+
+def test_without_a_readable_transcript_the_writer_reads_the_contact_memory(ws: Workspace) -> None:
+    from gtmflow.agents.transcript_analyst import TranscriptAnalyst
+    from gtmflow.tools.transcripts import parse_transcript
+
+    transcript = parse_transcript(CALL, seller_company=SELLER, transcript_id="t-7").transcript
+    insights = TranscriptAnalyst(own_names=[SELLER]).analyze(transcript)
+    ws.events.write_contacts([SAMPLE_ATTENDEES[1].contact.model_copy(update={"id": "sam"})])
+    ws.library.remember_transcript(  # what an earlier analysis (the follow-up graph's) kept
+        "sam", "t-7", insights.memory_lines(), details=insights.model_dump(mode="json")
+    )
+    _event(ws, "m-1", "meeting_held", START, "sam", transcript_id="t-7")  # no folder to read
+    ws.run(as_of=START, progress=False)
+    ws.tick(START, progress=False)
+    (email,) = _emails(ws, "sam")
+    assert "month-end reporting takes two days" in email.action.payload["body"]
+    (wrote,) = [d for d in ws.decisions.for_contact("sam") if d.rule == "recap:r1"]
+    assert "the contact's memory of transcript 't-7'" in wrote.reason

@@ -6,7 +6,7 @@ globals, so the same graph runs against a test store, a workspace or a simulator
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -29,8 +29,14 @@ class ContactMemory(Protocol):
         insights: Sequence[str],
         *,
         date: datetime | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> Any:
-        """Keep one note per transcript; writing again replaces it."""
+        """Keep one note per transcript (with `details`, the structured insights); writing
+        again replaces it."""
+        ...
+
+    def transcript_details(self, contact_id: str, transcript_id: str) -> Mapping[str, Any] | None:
+        """The structured insights kept with a transcript's note (None: none kept)."""
         ...
 
 
