@@ -1,11 +1,16 @@
 """Agent steps of a sequence: `write` (the ContentWriter at send time) and `decide` (NBA).
 
-Each model call runs as a LangGraph task inside its node, so its result is in the checkpoint the
-moment it returns, before anything is approved or sent: when the node runs again (an approval
-resumes it, a crash stopped it), the task's result is read back instead of calling the model
-again. Once the step is done, its draft stays in the state under the step's idempotency key with
-what became of it (queued, not approved, blocked): a replay of the step changes nothing, and
-the later steps know what the enrollment already said (never repeat a quote, pain or piece).
+A `write` step runs in two passes of its node. The first writes the draft and returns it under
+the step's idempotency key; the graph loops back to the node (the `written` edge), so the draft
+is in the step's checkpoint (`durability="sync"`) before the second pass checks the policy,
+asks a person to approve it (LangGraph `interrupt`) and emits the action. An approval that
+resumes the node, a crash (even SIGKILL) between writing and sending, or a replay of the step
+read the kept draft back: the model never writes it twice, and an approval binds that exact
+draft. The kept draft then says what became of it (queued, not approved, blocked), so later
+steps know what the enrollment already said (never repeat a quote, pain or piece).
+
+The next-best-action agent of a `decide` step runs as a LangGraph task, so a node that runs
+again after an error reads its choice back from the checkpoint.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ ACTIVITY_EVENTS = ("email_open", "email_click", "page_view", "content_download")
 _HISTORY = timedelta(days=90)
 
 
-def _analyse_once(
+def _analyse(
     analyst: TranscriptAnalyst, transcript: Transcript, deps: Deps, contact_id: str, at: str | None
 ) -> dict[str, Any]:
     """Analyse once; what it revealed also goes to the contact's memory."""
@@ -49,19 +54,12 @@ def _analyse_once(
     return insights.model_dump(mode="json")
 
 
-def _write_once(writer: ContentWriter, contact: Contact, inputs: dict[str, Any]) -> dict[str, Any]:
-    """Write one email; the draft (JSON) is what the checkpoint keeps."""
-    return writer.followup(contact, **inputs).model_dump(mode="json")
-
-
 def _decide_once(agent: NextBestAction, contact: Contact, inputs: dict[str, Any]) -> dict[str, Any]:
     """Choose the next action; the policy check runs inside the agent."""
     return agent.decide(contact, **inputs).model_dump(mode="json")
 
 
-# Tasks: their results are checkpointed, so a node that runs again reads them back.
-_analyse: Any = task(name="analyse_transcript")(cast(Any, _analyse_once))
-_write: Any = task(name="write_email")(cast(Any, _write_once))
+# A task: its result is in the checkpoint, so a node that runs again reads it back.
 _decide: Any = task(name="decide_next")(cast(Any, _decide_once))
 
 
@@ -98,10 +96,9 @@ class _Said:
             return kept
         if transcript is None:
             return self._remembered()
-        found: dict[str, Any] = _analyse(
+        return _analyse(
             self.analyst, transcript, self.ctx.deps, self.ctx.contact_id, self.trigger.get("at")
-        ).result()
-        return found
+        )
 
     def _remembered(self) -> dict[str, Any] | None:
         ident = self.trigger.get("transcript_id") or self.trigger.get("event_id")
@@ -147,35 +144,46 @@ class WriteNode:
 
     def __call__(self, state: SequenceState, runtime: Runtime[Deps]) -> dict[str, Any]:
         if halted(state):
-            return {}
+            return {"route": "done"}
         ctx = StepContext(self.seq, state, runtime.context)
         if (left := ctx.left()) is not None:
-            return left
+            return left | {"route": "done"}
         key = ctx.key(self.placed.ordinal, self.step.kind)
         kept = (state.get("drafts") or {}).get(key)
-        if kept:
-            return {}  # decided before (queued, refused or blocked): a replay changes nothing
+        if kept is None:
+            return self._write(ctx, key)
+        if kept["status"] == "written":
+            return self._send(ctx, key, kept)
+        return {"route": "done"}  # decided before (queued, refused, blocked): nothing changes
+
+    def _write(self, ctx: StepContext, key: str) -> dict[str, Any]:
+        """First pass: write the draft; it is checkpointed under `key` before the second."""
         said = _Said(self.seq, self.analyst, ctx)
         transcript = said.transcript()
         insights = said.insights(transcript)
-        raw = self._draft(ctx, said, transcript, insights, _earlier(state))
-        draft = Draft.model_validate(raw)
-        update: dict[str, Any] = {"insights": insights}
-        payload = self._payload(ctx, draft, said)
+        raw = self._draft(ctx, said, transcript, insights, _earlier(ctx.state))
+        record = {"draft": raw, "sent": False, "status": "written", "at": ctx.now.isoformat(),
+                  "notes": said.notes}  # fmt: skip
+        return {"insights": insights, "drafts": {key: record}, "route": "written"}
+
+    def _send(self, ctx: StepContext, key: str, kept: dict[str, Any]) -> dict[str, Any]:
+        """Second pass: the policy check, a person's approval if needed, then the action."""
+        raw, trigger = kept["draft"], dict(ctx.state.get("trigger") or {})
+        payload = self._payload(ctx, Draft.model_validate(raw), trigger)
         verdict = check_decision(
             "send_email", contact=ctx.contact, allowed=("send_email",), payload=payload,
-            suspicious=bool((insights or {}).get("suspicious_instructions")),
+            suspicious=bool((ctx.state.get("insights") or {}).get("suspicious_instructions")),
         )  # fmt: skip
-        notes = [*said.notes, *verdict.reasons]
+        notes = [*kept.get("notes", ()), *verdict.reasons]
         if verdict.outcome == "block":
-            return update | self._kept(ctx, key, raw, "blocked", notes)
+            return self._kept(ctx, key, raw, "blocked", notes)
         if self._needs_approval(payload, verdict.outcome):
             approved = approve(payload, ctx.thread_id, self.placed.ordinal)
             if approved is None:
-                return update | self._kept(ctx, key, raw, "not approved", notes)
+                return self._kept(ctx, key, raw, "not approved", notes)
             payload = approved
         action = ctx.action(self.step.kind, payload, self.placed.ordinal)
-        return update | self._kept(ctx, key, raw, "queued", notes) | {"actions": [action]}
+        return self._kept(ctx, key, raw, "queued", notes) | {"actions": [action]}
 
     def _draft(
         self,
@@ -185,7 +193,7 @@ class WriteNode:
         insights: dict[str, Any] | None,
         earlier: list[Draft],
     ) -> dict[str, Any]:
-        inputs = {
+        inputs: dict[str, Any] = {
             "insights": TranscriptInsights.model_validate(insights) if insights else None,
             "transcript": transcript,
             "topic": said.trigger.get("topic"),
@@ -195,15 +203,14 @@ class WriteNode:
             "earlier": earlier,
             "step": len(earlier) + 1,
         }
-        written: dict[str, Any] = _write(self.writer, ctx.contact, inputs).result()
-        return written
+        return self.writer.followup(ctx.contact, **inputs).model_dump(mode="json")
 
-    def _payload(self, ctx: StepContext, draft: Draft, said: _Said) -> dict[str, Any]:
+    def _payload(self, ctx: StepContext, draft: Draft, trigger: dict[str, Any]) -> dict[str, Any]:
         author = "ai" if draft.run and draft.run.produced_by == "llm" else "template"
         return {
             "template": self.placed.name, "to": ctx.contact.email, "subject": draft.subject,
             "body": draft.body, "author": author, "sequence": self.seq.name,
-            "trigger": said.trigger.get("event_id"), "webinar": said.trigger.get("topic"),
+            "trigger": trigger.get("event_id"), "webinar": trigger.get("topic"),
             "step": draft.step, "angle": draft.angle,
             "claims": [c.model_dump(mode="json") for c in draft.claims],
             "removed": list(draft.removed),
@@ -225,7 +232,7 @@ class WriteNode:
             self.placed, fired=sent, reason=reason, evidence=[trigger] if trigger else []
         )
         record = {"draft": raw, "sent": sent, "status": status, "at": ctx.now.isoformat()}
-        return {"drafts": {key: record}, "decisions": [decision]}
+        return {"drafts": {key: record}, "decisions": [decision], "route": "done"}
 
 
 class DecideNode:
@@ -248,7 +255,7 @@ class DecideNode:
         insights = said.insights(said.transcript())
         trigger = said.trigger
         at = trigger.get("at")
-        inputs = {
+        inputs: dict[str, Any] = {
             "insights": TranscriptInsights.model_validate(insights) if insights else None,
             "history": ctx.deps.events.events(
                 ctx.contact_id, since=ctx.now - _HISTORY, until=ctx.now

@@ -350,6 +350,8 @@ class Layout:
             )
         elif isinstance(step, Branch):
             self.builder.add_conditional_edges(name, route, paths)
+        elif isinstance(step, Write):  # written, then (kept in the checkpoint) sent
+            self.builder.add_conditional_edges(name, route, {"written": name, "done": following})
         elif isinstance(step, Decide):
             if "no_action" not in paths:
                 paths["continue"] = following

@@ -492,6 +492,8 @@ class SequenceState(TypedDict, total=False):
     drafts: Annotated[dict[str, dict[str, Any]], _merge]
     """Written emails by their step's idempotency key: generated once, then only read."""
     route: str | None
+    enrolled_by: str | None
+    """The idempotency key of the `enroll` action that started this enrollment."""
     actions: Annotated[list[dict[str, Any]], _run_list]
     decisions: Annotated[list[dict[str, Any]], _run_list]
 

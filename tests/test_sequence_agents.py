@@ -341,3 +341,39 @@ def test_without_a_readable_transcript_the_writer_reads_the_contact_memory(ws: W
     assert "month-end reporting takes two days" in email.action.payload["body"]
     (wrote,) = [d for d in ws.decisions.for_contact("sam") if d.rule == "recap:r1"]
     assert "the contact's memory of transcript 't-7'" in wrote.reason
+
+
+KILLED_AFTER_WRITING = textwrap.dedent("""
+    import os, sys
+    from datetime import datetime
+    import gtmflow.graphs._sequence_agents as agents
+    from gtmflow import VirtualClock, Workspace
+    def killed(*args, **kwargs):
+        os._exit(9)  # the process dies after the model wrote the draft, before any send
+    agents.check_decision = killed
+    at = datetime.fromisoformat(sys.argv[2])
+    with Workspace.open(sys.argv[1], clock=VirtualClock(at)) as ws:
+        ws.tick(at, progress=False)
+""")
+
+
+def test_a_killed_process_never_writes_the_draft_again(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    for name, text in (("gtmflow.toml", TOML), ("rules.py", RULES), ("sequences.py", SEQUENCES)):
+        (tmp_path / name).write_text(textwrap.dedent(text))
+    with Workspace.open(tmp_path, clock=VirtualClock(START)) as ws:
+        ws.events.write_contacts([SAMPLE_ATTENDEES[1].contact.model_copy(update={"id": "sam"})])
+        _event(ws, "call-1", "call_completed", START, "sam", transcript=CALL)
+        ws.run(as_of=START, progress=False)
+    args = [sys.executable, "-c", KILLED_AFTER_WRITING, str(tmp_path), START.isoformat()]
+    assert subprocess.run(args, capture_output=True, timeout=300).returncode == 9
+    with Workspace.open(tmp_path, clock=VirtualClock(START)) as ws:
+        assert _model_calls(ws) == 1 and ws.approvals.list() == []
+        ws.tick(START + timedelta(minutes=5), progress=False)  # the next tick finishes the step
+        (request,) = ws.approvals.list()
+        assert _model_calls(ws) == 1  # read back from the checkpoint, not written again
+        ws.approve(request.id, by="ana")
+        ws.tick(START + timedelta(minutes=10), progress=False)
+        assert [r.action.payload["template"] for r in _emails(ws)] == ["a1"]

@@ -49,7 +49,8 @@ def test_nurture_diagram_shows_every_step_and_branch() -> None:
 def test_webinar_journey_diagram() -> None:
     drawn = build_sequence_graph(_scaffolded("webinar-followup")).get_graph().draw_mermaid()
     assert drawn == (SNAPSHOTS / "sequence_webinar_followup.mmd").read_text(encoding="utf-8")
-    assert "webinar-1 --> wait-3d" in drawn
+    assert "webinar-1 -. &nbsp;done&nbsp; .-> wait-3d" in drawn
+    assert "webinar-1 -. &nbsp;written&nbsp; .-> webinar-1" in drawn  # checkpointed, then sent
     assert "engaged -. &nbsp;then&nbsp; .-> webinar-2-engaged" in drawn
 
 

@@ -48,7 +48,7 @@ class ThreadRunner:
         self,
         graph: Any,
         contact_id: str,
-        payload: dict[str, Any] | Command[Any],
+        payload: dict[str, Any] | Command[Any] | None,
         *,
         deps: Deps | None = None,
         durability: Literal["sync", "async", "exit"] | None = None,
@@ -56,9 +56,10 @@ class ThreadRunner:
         """Invoke `graph` on the contact's thread; return new outbox actions per source.
 
         A thread paused on an approval is not started again by new input (only a `Command`
-        answering it resumes it); a thread a crash stopped mid-run is finished first.
-        `durability="sync"` writes each step (and each model call a node made) to the
-        checkpoint before the next begins, so a crash never repeats one.
+        answering it resumes it); a thread a crash stopped mid-run is finished first (and a
+        `None` payload only does that). `durability="sync"` writes each step (and each model
+        call a node made) to the checkpoint before the next begins, so a crash never repeats
+        one.
         """
         deps = deps or self.deps
         thread_id = f"{graph.name}:{contact_id}"
@@ -76,6 +77,8 @@ class ThreadRunner:
             if paused:  # the finished run paused for a person: new input must wait too
                 self._requests(graph.name, thread_id, contact_id, paused)
                 return added
+        if payload is None:
+            return added
         state = graph.invoke(payload, config, context=deps, durability=durability)
         self._requests(graph.name, thread_id, contact_id, state.get("__interrupt__", ()))
         self.last_state = state

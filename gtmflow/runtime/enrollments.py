@@ -109,21 +109,39 @@ class Enrollments:
         name = str(record.action.payload["sequence"])
         contact_id = record.action.contact_id
         state = self._state(name, contact_id)
+        key = record.action.idempotency_key
+        if state.get("enrolled_by") == key:  # started before a crash: only finish that run
+            return self._runner.run(self.graph(name), contact_id, None, durability="sync")
         event = self._trigger_event(record)
         start = {
             "contact_id": contact_id, "as_of": now.isoformat(),
             "enrollment": int(state.get("enrollment", 0)) + 1, "at": None, "status": "active",
             "wait": None, "started_at": now.isoformat(), "ended_at": None, "exit_reason": None,
             "trigger": _trigger(event) if event else None, "insights": None, "drafts": None,
-            "route": None,
+            "route": None, "enrolled_by": key,
         }  # fmt: skip
         return self._runner.run(self.graph(name), contact_id, start, durability="sync")
+
+    def recover(self, now: datetime) -> Counter[str]:
+        """Finish enrollments a crash interrupted while they started.
+
+        An `enroll` record a crash left `unknown` is delivered again: unlike a message, starting
+        an enrollment is idempotent (the thread remembers which record started it), so this
+        finishes the interrupted run instead of starting a second one.
+        """
+        added: Counter[str] = Counter()
+        for record in self._outbox.records(status="unknown", kinds=["enroll"]):
+            name = str(record.action.payload.get("sequence", ""))
+            if name in self.sequences:
+                added += self.enroll(record, now)
+                self._outbox.set_status(record.action.idempotency_key, "sent")
+        return added
 
     # ------------------------------------------------------------------ time and events
 
     def resume_due(self, now: datetime) -> Counter[str]:
-        """Resume every thread whose wait is due at `now`."""
-        added: Counter[str] = Counter()
+        """Resume every thread whose wait is due at `now` (and finish interrupted starts)."""
+        added = self.recover(now)
         for due in self._scheduler.due(now, graph=SEQUENCE_PREFIX):
             name = due.graph.removeprefix(SEQUENCE_PREFIX)
             if name in self.sequences:
