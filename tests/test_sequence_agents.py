@@ -345,7 +345,7 @@ def test_without_a_readable_transcript_the_writer_reads_the_contact_memory(ws: W
 
 KILLED_AFTER_WRITING = textwrap.dedent("""
     import os, sys
-    from datetime import datetime
+    from datetime import datetime, timedelta
     import gtmflow.graphs._sequence_agents as agents
     from gtmflow import VirtualClock, Workspace
     def killed(*args, **kwargs):
@@ -353,6 +353,7 @@ KILLED_AFTER_WRITING = textwrap.dedent("""
     agents.check_decision = killed
     at = datetime.fromisoformat(sys.argv[2])
     with Workspace.open(sys.argv[1], clock=VirtualClock(at)) as ws:
+        ws.outbox.lease = timedelta(0)  # the enroll's lease has run out by the next tick
         ws.tick(at, progress=False)
 """)
 

@@ -48,7 +48,7 @@ class ThreadRunner:
         self,
         graph: Any,
         contact_id: str,
-        payload: dict[str, Any] | Command[Any] | None,
+        payload: dict[str, Any] | Command[Any],
         *,
         deps: Deps | None = None,
         durability: Literal["sync", "async", "exit"] | None = None,
@@ -56,10 +56,9 @@ class ThreadRunner:
         """Invoke `graph` on the contact's thread; return new outbox actions per source.
 
         A thread paused on an approval is not started again by new input (only a `Command`
-        answering it resumes it); a thread a crash stopped mid-run is finished first (and a
-        `None` payload only does that). `durability="sync"` writes each step (and each model
-        call a node made) to the checkpoint before the next begins, so a crash never repeats
-        one.
+        answering it resumes it); a thread a crash stopped mid-run is finished first.
+        `durability="sync"` writes each step (and each model call a node made) to the
+        checkpoint before the next begins, so a crash never repeats one.
         """
         deps = deps or self.deps
         thread_id = f"{graph.name}:{contact_id}"
@@ -77,12 +76,35 @@ class ThreadRunner:
             if paused:  # the finished run paused for a person: new input must wait too
                 self._requests(graph.name, thread_id, contact_id, paused)
                 return added
-        if payload is None:
-            return added
         state = graph.invoke(payload, config, context=deps, durability=durability)
         self._requests(graph.name, thread_id, contact_id, state.get("__interrupt__", ()))
         self.last_state = state
         return added + self.commit(graph.name, contact_id, state)
+
+    def recover(
+        self,
+        graph: Any,
+        contact_id: str,
+        *,
+        deps: Deps | None = None,
+        durability: Literal["sync", "async", "exit"] | None = None,
+    ) -> Counter[str]:
+        """Commit what the thread holds and finish a run a crash interrupted; start nothing new.
+
+        Returns new outbox actions per source, like `run`.
+        """
+        deps = deps or self.deps
+        thread_id = f"{graph.name}:{contact_id}"
+        config = thread_config(thread_id, graph.name)
+        snapshot = graph.get_state(config)
+        added = self.commit(graph.name, contact_id, snapshot.values)
+        if snapshot.next and not snapshot.interrupts:
+            finished = graph.invoke(None, config, context=deps, durability=durability)
+            added += self.commit(graph.name, contact_id, finished)
+            snapshot = graph.get_state(config)
+        if snapshot.interrupts:
+            self._requests(graph.name, thread_id, contact_id, snapshot.interrupts)
+        return added
 
     def commit(self, graph: str, contact_id: str, state: dict[str, Any]) -> Counter[str]:
         """Write a run's actions to the outbox and its decisions to the log (idempotent)."""

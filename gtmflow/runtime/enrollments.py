@@ -69,11 +69,17 @@ class Enrollments:
     # ------------------------------------------------------------------ enrollment
 
     def gate(self, record: OutboxRecord, now: datetime) -> Verdict:
-        """Outbox gate for `enroll` actions: unknown sequences and refused re-enrollments."""
+        """Outbox gate for `enroll` actions: unknown sequences and refused re-enrollments.
+
+        An enrollment this very record already started (a crash came before the outbox heard)
+        is allowed, so `enroll` can finish it.
+        """
         name = str(record.action.payload.get("sequence", ""))
         if name not in self.sequences:
             return Verdict.cancel(f"no sequence named '{name}'")
         state = self._state(name, record.action.contact_id)
+        if state.get("enrolled_by") == record.action.idempotency_key:
+            return Verdict.allow()
         refusal = _reenroll_refusal(self.sequences[name], state, now)
         refusal = refusal or self._claim(record, name, int(state.get("enrollment", 0)) + 1, now)
         return Verdict.cancel(refusal) if refusal else Verdict.allow()
@@ -105,43 +111,34 @@ class Enrollments:
         return (triggers or found)[-1] if found else None
 
     def enroll(self, record: OutboxRecord, now: datetime) -> Counter[str]:
-        """Start the contact's next enrollment in the record's sequence."""
+        """Start the contact's next enrollment in the record's sequence, once per record.
+
+        The enrollment carries the record's idempotency key (`enrolled_by`); delivering the
+        same record again (a crash between starting it and the outbox marking it sent) only
+        finishes and commits that enrollment, never starts another.
+        """
         name = str(record.action.payload["sequence"])
         contact_id = record.action.contact_id
+        graph = self.graph(name)
+        added = self._runner.recover(graph, contact_id, durability="sync")
         state = self._state(name, contact_id)
-        key = record.action.idempotency_key
-        if state.get("enrolled_by") == key:  # started before a crash: only finish that run
-            return self._runner.run(self.graph(name), contact_id, None, durability="sync")
+        if state.get("enrolled_by") == record.action.idempotency_key:
+            return added  # started before a crash: recovered above, never started twice
         event = self._trigger_event(record)
         start = {
             "contact_id": contact_id, "as_of": now.isoformat(),
             "enrollment": int(state.get("enrollment", 0)) + 1, "at": None, "status": "active",
             "wait": None, "started_at": now.isoformat(), "ended_at": None, "exit_reason": None,
             "trigger": _trigger(event) if event else None, "insights": None, "drafts": None,
-            "route": None, "enrolled_by": key,
+            "route": None, "enrolled_by": record.action.idempotency_key,
         }  # fmt: skip
-        return self._runner.run(self.graph(name), contact_id, start, durability="sync")
-
-    def recover(self, now: datetime) -> Counter[str]:
-        """Finish enrollments a crash interrupted while they started.
-
-        An `enroll` record a crash left `unknown` is delivered again: unlike a message, starting
-        an enrollment is idempotent (the thread remembers which record started it), so this
-        finishes the interrupted run instead of starting a second one.
-        """
-        added: Counter[str] = Counter()
-        for record in self._outbox.records(status="unknown", kinds=["enroll"]):
-            name = str(record.action.payload.get("sequence", ""))
-            if name in self.sequences:
-                added += self.enroll(record, now)
-                self._outbox.set_status(record.action.idempotency_key, "sent")
-        return added
+        return added + self._runner.run(graph, contact_id, start, durability="sync")
 
     # ------------------------------------------------------------------ time and events
 
     def resume_due(self, now: datetime) -> Counter[str]:
-        """Resume every thread whose wait is due at `now` (and finish interrupted starts)."""
-        added = self.recover(now)
+        """Resume every thread whose wait is due at `now`."""
+        added: Counter[str] = Counter()
         for due in self._scheduler.due(now, graph=SEQUENCE_PREFIX):
             name = due.graph.removeprefix(SEQUENCE_PREFIX)
             if name in self.sequences:
@@ -238,9 +235,14 @@ class Enrollments:
 
 
 class EnrollTransport(Transport):
-    """Delivers `enroll` actions by starting sequence threads."""
+    """Delivers `enroll` actions by starting sequence threads: an internal effect.
+
+    It has no outside receiver and is idempotent by the record's key (see `Enrollments.enroll`),
+    so the outbox never leaves an enroll `unknown`.
+    """
 
     name = "enroll"
+    internal = True
 
     def __init__(self, enrollments: Enrollments, now: datetime) -> None:
         self._enrollments = enrollments
