@@ -23,6 +23,7 @@ from langgraph.types import interrupt
 from gtmflow.governor import payload_digest
 from gtmflow.models import Action, Contact, idempotency_key
 from gtmflow.pipes import EvalContext, History, Match
+from gtmflow.state import reset_outputs
 from gtmflow.tools.deps import Deps
 
 from gtmflow.graphs.sequences import (  # isort: skip
@@ -129,7 +130,7 @@ class Enter:
         self.waits = frozenset(waits)
 
     def __call__(self, state: SequenceState, runtime: Runtime[Deps]) -> dict[str, Any]:
-        reset: dict[str, Any] = {"actions": None, "decisions": None}  # this run's, from none
+        reset = reset_outputs()  # this run's actions and decisions, from none
         status = state.get("status")
         if status is None or status in DONE:
             return reset | {"route": "ended"}

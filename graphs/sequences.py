@@ -49,7 +49,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, Literal, NotRequired, Required, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
@@ -58,6 +58,7 @@ from langgraph.graph.state import CompiledStateGraph
 from gtmflow.clock import format_duration, parse_duration
 from gtmflow.errors import ConfigError
 from gtmflow.pipes import Condition, EventFilter
+from gtmflow.state import GtmflowState
 from gtmflow.tools.deps import Deps
 
 if TYPE_CHECKING:
@@ -462,21 +463,18 @@ def _default_name(step: Step) -> str:
 # --------------------------------------------------------------------------- graph
 
 
-def _run_list(left: list[Any] | None, right: list[Any] | None) -> list[Any]:
-    """This run's actions and decisions: each node adds; `None` (the entry) starts afresh."""
-    return [] if right is None else [*(left or []), *right]
-
-
 def _merge(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
     """Drafts by idempotency key: each write adds one; `None` (a new enrollment) clears."""
     return {} if right is None else {**(left or {}), **right}
 
 
-class SequenceState(TypedDict, total=False):
-    """JSON-native state of one enrollment (ids, results, the step it waits at)."""
+class SequenceState(GtmflowState, total=False):
+    """JSON-native state of one enrollment (ids, results, the step it waits at).
 
-    contact_id: Required[str]
-    as_of: NotRequired[str | None]
+    A `GtmflowState`: `actions` and `decisions` append (the entry node starts each run afresh),
+    so a sequence nests in your own graph as a node and adds to what your nodes decided.
+    """
+
     enrollment: int
     at: str | None
     """The step the enrollment waits at (where a resumed run continues)."""
@@ -494,8 +492,6 @@ class SequenceState(TypedDict, total=False):
     route: str | None
     enrolled_by: str | None
     """The idempotency key of the `enroll` action that started this enrollment."""
-    actions: Annotated[list[dict[str, Any]], _run_list]
-    decisions: Annotated[list[dict[str, Any]], _run_list]
 
 
 def build_sequence_graph(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 import pytest
 from langchain_core.runnables import RunnableLambda
@@ -181,3 +181,43 @@ def test_an_exit_before_a_step_stops_the_whole_run() -> None:
     state = build_sequence_graph(seq).invoke(start, context=_deps(store, at))
     assert state["actions"] == [] and state["status"] == "exited"
     assert state["decisions"][0]["evidence"] == ["r"]
+
+
+def test_a_sequence_nests_in_your_own_graph() -> None:
+    from langgraph.graph import END as GRAPH_END
+    from langgraph.graph import START as GRAPH_START
+    from langgraph.graph import StateGraph
+    from langgraph.types import Overwrite
+
+    from gtmflow.graphs.sequences import SequenceState
+    from gtmflow.state import GtmflowState, add_outputs, reset_outputs
+
+    hints = get_type_hints(SequenceState, include_extras=True)
+    assert set(get_type_hints(GtmflowState)) <= set(hints)
+    assert hints["actions"].__metadata__ == hints["decisions"].__metadata__ == (add_outputs,)
+
+    def qualify(state: SequenceState) -> dict[str, Any]:
+        decision = {"step": 0, "rule": "mine:qualify", "fired": True, "at": START.isoformat(),
+                    "evidence": [], "reason": "my own node ran first"}  # fmt: skip
+        return reset_outputs() | {"decisions": Overwrite([decision])}  # a run starts afresh
+
+    store = SQLiteEventStore(":memory:")
+    seq = Sequence("s", steps=[send("one", subject="1", body="."), wait("1d")])
+    builder = StateGraph(SequenceState, context_schema=Deps)
+    builder.add_node("qualify", qualify)
+    builder.add_node("journey", build_sequence_graph(seq))
+    builder.add_edge(GRAPH_START, "qualify")
+    builder.add_edge("qualify", "journey")
+    builder.add_edge("journey", GRAPH_END)
+    mine = builder.compile(checkpointer=InMemorySaver(), name="mine")
+    config = {"configurable": {"thread_id": "mine:c"}}
+    state = mine.invoke(_start("c", START), config, context=_deps(store, START))
+    assert state["decisions"][0]["rule"] == "mine:qualify"  # kept, not overwritten
+    assert [a["payload"]["template"] for a in state["actions"]] == ["one"]
+    assert state["status"] == "waiting"
+    later = START + timedelta(days=1, minutes=1)
+    again = mine.invoke(
+        {"contact_id": "c", "as_of": later.isoformat()}, config, context=_deps(store, later)
+    )
+    assert again["actions"] == [] and again["status"] == "completed"
+    assert [d["rule"] for d in again["decisions"]] == ["mine:qualify", "s:completed"]
