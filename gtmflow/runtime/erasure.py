@@ -90,6 +90,7 @@ class Erasure:
             ("checkpoint_threads", "checkpoints", self._forget_threads),
             ("waits", "scheduled waits", lambda: ws.scheduler.forget(cid)),
             ("approvals", "approvals", lambda: ws.approvals.forget(cid)),
+            ("trigger_owners", "trigger owners", lambda: ws.owners.forget(cid)),
             ("context_records", "context store", lambda: ws.context.forget(cid)),
         ]
         for key, what, action in ledgers:
@@ -119,6 +120,7 @@ class Erasure:
     def _connections(self) -> list[sqlite3.Connection]:
         ws = self.ws
         stores: list[Any] = [ws.outbox, ws.decisions, ws.scheduler, ws.approvals, ws.run_state]
+        stores.append(ws.owners)
         conns = [store._db.conn for store in stores]
         conns += [ws.events._conn, ws.cursors._conn, ws._checkpoints]
         return conns

@@ -4,7 +4,8 @@ Every record carries its id keys in metadata (`kind`, `source_id`, `chunk_index`
 `content_id` or `contact_id`), because Chroma's `where` silently skips records that lack a key.
 A record id is `<source_id>#<chunk index>:<hash>`, the hash covering the chunk's text and
 metadata: unchanged content keeps its ids (re-ingesting is a no-op), changed content gets new ids
-(its old chunks are deleted).
+(its old chunks are deleted). A contact note's id is a hash of that (`note:<hash>`), because
+Chroma's log keeps ids after a delete and a note's source id names the contact.
 """
 
 from __future__ import annotations
