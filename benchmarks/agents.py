@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import csv
 import json
+import os
 import platform
 import sys
 import time
@@ -47,7 +48,12 @@ from gtmflow.tools.transcripts import parse_transcript
 
 HERE = Path(__file__).resolve().parent
 HELDOUT = HERE / "data" / "heldout_calls.json"
-SHARED = HERE.parents[1] / "shared" / "data" / "external" / "transcripts"
+SHARED = (
+    Path(os.environ.get("GTMFLOW_SHARED") or HERE.parents[1] / "shared")
+    / "data"
+    / "external"
+    / "transcripts"
+)  # GTMFLOW_SHARED: the shared folder when this checkout is not beside it
 ROADCHIMP = (
     SHARED / "sales_synthetic_thirdparty/roadchimp_stack_ranker/synthetic_detailed_transcripts.csv"
 )
