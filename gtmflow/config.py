@@ -14,6 +14,9 @@ first = "1m"                       # wait after the first failed attempt, doubli
 longest = "2h"                     # longest wait between attempts
 max_age = "1d"                     # then `failed` with the last reason
 
+[checkpoints]
+keep = "latest"                    # each thread's latest checkpoint; "all": LangGraph's history
+
 [governor]                         # every key optional; see gtmflow.governor.GovernorPolicy
 frequency_cap = [3, "7d"]          # or false
 quiet_hours = ["20:00", "08:00"]   # recipient-local; or false
@@ -61,6 +64,7 @@ class WorkspaceConfig:
     sequences: str = "sequences:SEQUENCES"
     graphs: str = "graphs:GRAPHS"
     governor: dict[str, Any] = field(default_factory=dict)
+    checkpoints: Literal["latest", "all"] = "latest"
     outbox_retry: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -100,12 +104,18 @@ class WorkspaceConfig:
         governor = data.get("governor", {})
         if not isinstance(governor, dict):
             raise ConfigError(f"'{path}': [governor] must be a table of settings")
+        keep = data.get("checkpoints", {}).get("keep", defaults.checkpoints)
+        if keep not in ("latest", "all"):
+            raise ConfigError(
+                f"'{path}': [checkpoints] keep = {keep!r} is not known; use 'latest' (each "
+                "thread's latest checkpoint) or 'all' (every checkpoint, for time travel)"
+            )
         retry = data.get("outbox", {}).get("retry", {})
         if not isinstance(retry, dict):
             raise ConfigError(f"'{path}': [outbox.retry] must be a table, e.g. first = '1m'")
         return cls(
             rules=rules, transport=transport, sequences=sequences, graphs=graphs,
-            governor=governor, outbox_retry=retry,
+            governor=governor, checkpoints=keep, outbox_retry=retry,
         )  # fmt: skip
 
     def retry_schedule(self) -> RetrySchedule:

@@ -83,6 +83,12 @@ def test_init_ingest_run_outbox_explain_deliver(tmp_path: Path) -> None:
     ]
     assert _json(["run", "-w", ws, "--as-of", "2026-03-05T00:00:00Z"])["actions"] == 0
 
+    compact = _json(["compact", "-w", ws])
+    assert set(compact) == {
+        "threads", "checkpoints_removed", "writes_removed", "bytes_before", "bytes_after",
+    }  # fmt: skip
+    assert compact["threads"] >= 3 and compact["bytes_after"] <= compact["bytes_before"]
+
 
 def test_human_output_has_tables(tmp_path: Path) -> None:
     ws = str(tmp_path / "ws")

@@ -1,5 +1,5 @@
 """Workspace commands: init, ingest events/contacts, run, outbox (and outbox retry), deliver,
-explain, forget, demo, schema."""
+explain, forget, compact, demo, schema."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ __all__ = ["register"]
 
 def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
     """Add the workspace commands to the app, and `ingest events` / `ingest contacts`."""
-    for command in (init, run, deliver, explain, forget, demo, schema):
+    for command in (init, run, deliver, explain, forget, compact, demo, schema):
         app.command()(command)
     outbox_app = typer.Typer(
         help="List outbox actions; `outbox retry` requeues failed or unknown ones.",
@@ -321,6 +321,17 @@ def forget(
         emit(report)
         return
     console().print(table(f"forgot {contact_id}", list(report), [list(report.values())]))
+
+
+def compact(workspace: WorkspaceOpt = Path(), json_out: JsonOpt = False) -> None:
+    """Keep each thread's latest checkpoint only, and give the freed space back to the disk."""
+    with open_workspace(workspace) as ws:
+        report = ws.compact()
+    if json_out:
+        emit(report.to_json())
+        return
+    data = report.to_json()
+    console().print(table("compacted checkpoints", list(data), [list(data.values())]))
 
 
 def demo(

@@ -3,6 +3,7 @@
 | module | holds |
 | --- | --- |
 | `event_store` | `EventStore` and its SQLite implementation: contacts and their event histories |
+| `scans` | bulk reads for the run loop: new events a trigger wants, unseen starts, needed history |
 | `event_columns` | `EventColumns`: many contacts' events as numpy columns, read in bulk |
 | `ingest` | the write loop: batches into the store, dead letters, `IngestReport` |
 | `readers` | reading JSON Lines and CSV rows into events and contacts |

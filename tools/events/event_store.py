@@ -43,6 +43,7 @@ from gtmflow.clock import require_aware
 from gtmflow.errors import ConfigError, StoreError
 from gtmflow.models import Contact, Event
 from gtmflow.tools._sqlite import connect
+from gtmflow.tools.events import scans
 from gtmflow.tools.events.event_columns import (
     EventColumns,
     columns_from_events,
@@ -75,7 +76,7 @@ class StoreStats:
     events: int
 
 
-class EventStore(ABC):
+class EventStore(scans.PortableScans, ABC):
     """Where contacts and their events live. Subclass to back gtmflow with another database.
 
     Implementations must make `write_events` idempotent by event id, create a bare `Contact`
@@ -132,6 +133,21 @@ class EventStore(ABC):
         contacts = sum(1 for _ in self.contact_ids())
         events = sum(1 for _ in self.changes())
         return StoreStats(contacts=contacts, events=events)
+
+    # Bulk reads for the run loop (`gtmflow.tools.events.scans` says what each answers):
+    # `scan_new`, `unseen_starts`, `read_histories` come portable from `scans.PortableScans`.
+
+    def contacts(self, contact_ids: Iterable[str]) -> dict[str, Contact]:
+        """Known contacts among `contact_ids`, by id."""
+        found = {c: self.contact(c) for c in contact_ids}
+        return {c: contact for c, contact in found.items() if contact is not None}
+
+    def new_contacts(self, *, after: int) -> tuple[list[str], int]:
+        """Contacts added since a mark this method returned (0: all), and the new mark.
+
+        This portable version returns every contact and mark 0 each time (correct, not fast).
+        """
+        return list(self.contact_ids()), 0
 
     def event_columns(
         self, *, types: Collection[str], until: datetime | None = None
@@ -209,7 +225,7 @@ _UPSERT_CONTACT = (
 )
 
 
-class SQLiteEventStore(EventStore):
+class SQLiteEventStore(scans.SQLiteScans, EventStore):
     """The default event store: one SQLite file in WAL mode, safe to share between threads.
 
     Every call holds one lock, so LangGraph worker threads can share an instance. Timestamps
@@ -352,6 +368,19 @@ class SQLiteEventStore(EventStore):
             contacts = self._conn.execute("SELECT COUNT(*) FROM contacts").fetchone()[0]
             events = self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
         return StoreStats(contacts=int(contacts), events=int(events))
+
+    def contacts(self, contact_ids: Iterable[str]) -> dict[str, Contact]:
+        """Known contacts among `contact_ids`, by id (one query per 500)."""
+        found: dict[str, Contact] = {}
+        iterator = iter(contact_ids)
+        with self._reading("read contacts"):
+            while chunk := list(islice(iterator, _IN_CHUNK)):
+                sql = (
+                    f"SELECT {', '.join(_CONTACT_COLUMNS)}, attributes FROM contacts "
+                    f"WHERE id IN ({', '.join('?' * len(chunk))})"
+                )
+                found.update((row[0], _contact(row)) for row in self._conn.execute(sql, chunk))
+        return found
 
     def event_columns(
         self, *, types: Collection[str], until: datetime | None = None
@@ -550,15 +579,7 @@ def _contact(row: tuple[Any, ...]) -> Contact:
     return Contact.model_construct(**_contact_record(row))
 
 
-def _event(event_id: str, type_: str, contact_id: str, ts: int, props: str) -> Event:
-    # Rows were validated on write; model_construct skips validating them again.
-    return Event.model_construct(
-        id=event_id,
-        type=type_,
-        contact_id=contact_id,
-        timestamp=_EPOCH + timedelta(microseconds=ts),
-        properties=json.loads(props),
-    )
+_event = scans.decode
 
 
 def _dump(value: Mapping[str, Any]) -> str:
