@@ -81,6 +81,7 @@ def child_run(contacts: int) -> dict[str, Any]:
         first_s = time.perf_counter() - started
         ws.retention.settle()
         size_first = ws.retention.size()
+        threads_first = len(ws.retention.threads())
         started = time.perf_counter()
         idle = ws.run(as_of=as_of, progress=False)
         idle_s = time.perf_counter() - started
@@ -93,6 +94,7 @@ def child_run(contacts: int) -> dict[str, Any]:
             appends.append((added, time.perf_counter() - started, report.invoked))
         ws.retention.settle()
         size_last = ws.retention.size()
+        threads_last = len(ws.retention.threads())
         ws.close()
         del ingest
         return {
@@ -100,6 +102,7 @@ def child_run(contacts: int) -> dict[str, Any]:
             "first_s": first_s, "first_contacts": first.contacts, "first_invoked": first.invoked,
             "idle_s": idle_s, "idle_contacts": idle.contacts, "appends": appends,
             "checkpoints_first": size_first, "checkpoints_last": size_last, "rss_mb": _rss_mb(),
+            "threads_first": threads_first, "threads_last": threads_last,
         }  # fmt: skip
 
 
@@ -178,7 +181,8 @@ def rows_for_run(r: dict[str, Any]) -> list[tuple[str, str, str]]:
          f"{mean_append:.2f} s = {mean_append / r['first_s']:.1%} of the first run "
          f"({invoked:,.0f} graphs invoked)", "<= 5%"),
         (f"{tag}: checkpoints.db after 10 runs / after the first",
-         f"{ratio:.2f} ({r['checkpoints_last'] / 1e6:.1f} / {r['checkpoints_first'] / 1e6:.1f} MB)",
+         f"{ratio:.2f} ({r['checkpoints_last'] / 1e6:.1f} / {r['checkpoints_first'] / 1e6:.1f} MB; "
+         f"threads {r['threads_last']:,} / {r['threads_first']:,})",
          "<= 1.2"),
         (f"{tag}: peak RSS (generation, ingest, 11 runs)", f"{r['rss_mb']:.0f} MB", "< 1 GB"),
     ]  # fmt: skip
