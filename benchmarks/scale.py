@@ -109,6 +109,8 @@ def child_run(contacts: int) -> dict[str, Any]:
 def child_simulate(contacts: int, days: int) -> dict[str, Any]:
     """The simulator's loop, timed per day (arrivals, run, tick)."""
     from gtmflow import VirtualClock, Workspace
+    from gtmflow.examples.sample_transcripts import SELLER
+    from gtmflow.examples.sample_webinar import SAMPLE_ATTENDEES
     from gtmflow.examples.sample_world import generate_sample_world
     from gtmflow.runtime.scaffold import scaffold
     from gtmflow.runtime.simulator import STEP, _Arrivals, _arrivals
@@ -117,12 +119,14 @@ def child_simulate(contacts: int, days: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="gtmflow-sim-") as tmp:
         root = Path(tmp)
         world = generate_sample_world(root / "data", contacts=contacts, days=days)
-        scaffold(root)
+        scaffold(root, seller_company=SELLER)
         transport = RecordingTransport()
         per_day: list[float] = []
         with Workspace.open(root, clock=VirtualClock(world.start)) as ws:
             ws.ingest(world.contacts_csv, kind="contacts", progress=False)
-            with _arrivals(world.events_jsonl, ws.state_dir / "arrivals.db") as staging:
+            ws.events.write_contacts([a.contact for a in SAMPLE_ATTENDEES])
+            qa_at = world.start + (world.end - world.start) / 2
+            with _arrivals(world.events_jsonl, ws.state_dir / "arrivals.db", qa_at) as staging:
                 arrivals = _Arrivals(staging)
                 hours = int((world.end - world.start) / STEP)
                 started = time.perf_counter()

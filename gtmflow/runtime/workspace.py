@@ -44,6 +44,7 @@ from gtmflow.tools.context.graph_store import ContextGraphStore
 from gtmflow.tools.decisions import DecisionLog, LoggedDecision
 from gtmflow.tools.delivery.approvals import Approval, ApprovalBook
 from gtmflow.tools.delivery.outbox import DeliveryReport, Outbox, OutboxRecord, Verdict
+from gtmflow.tools.delivery.owners import TriggerOwners
 from gtmflow.tools.delivery.scheduler import Scheduler
 from gtmflow.tools.delivery.transport_config import load_transports
 from gtmflow.tools.delivery.transports import Transport
@@ -107,13 +108,15 @@ class Workspace:
         self.decisions = DecisionLog(db)
         self.scheduler = Scheduler(db)
         self.approvals = ApprovalBook(db)
+        self.owners = TriggerOwners(db)  # who follows up each webinar and call
         self.run_state = SQLiteRunState(db)
         self.cursors = ContactPass(db, self.events, self.run_state)
         self._checkpoints, self.checkpointer = connect_checkpoints(
             self.state_dir / "checkpoints.db", keep=self.config.checkpoints
         )
         self.retention = CheckpointRetention(self.checkpointer, self.state_dir / "checkpoints.db")
-        self.deps = Deps(events=self.events, clock=self.clock, scheduler=self.scheduler)
+        self.deps = Deps(events=self.events, clock=self.clock, scheduler=self.scheduler,
+                         memory=self.library, content=self.library, owners=self.owners)  # fmt: skip
         self.runner = ThreadRunner(self.outbox, self.decisions, self.approvals, self.deps)
         self.governor = Governor(
             self.config.governor_policy(), events=self.events, outbox=self.outbox
@@ -133,9 +136,7 @@ class Workspace:
     @cached_property
     def context(self) -> ContextStore:
         """The Chroma context store (opened on first use: it takes the single-writer lock)."""
-        from gtmflow.tools.context.context_store import (
-            ContextStore,
-        )  # chromadb costs ~0.3 s to import
+        from gtmflow.tools.context.context_store import ContextStore  # chromadb: ~0.3 s
 
         return ContextStore.for_workspace(self.root)
 
@@ -158,6 +159,7 @@ class Workspace:
             self.decisions,
             self.scheduler,
             self.approvals,
+            self.owners,
             self.run_state,
             self.cursors,
             self._checkpoints,
@@ -374,6 +376,7 @@ class Workspace:
             "checkpoint_threads": len(threads),
             "waits": self.scheduler.forget(contact_id),
             "approvals": self.approvals.forget(contact_id),
+            "trigger_owners": self.owners.forget(contact_id),
             "context_records": self.context.forget(contact_id),
         }
 
