@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,13 @@ import pytest
 
 from gtmflow import Workspace
 from gtmflow.runtime.scaffold import scaffold
+
+from .database_servers import (
+    POSTGRES_SKIPPED,
+    ChromaServer,
+    PostgresServer,
+    postgres_bin,
+)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -42,3 +50,52 @@ def workspace(tmp_path: Path) -> Iterator[Workspace]:
     scaffold(tmp_path)
     with Workspace.open(tmp_path) as ws:
         yield ws
+
+
+# ------------------------------------------------------------------ real database servers
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster of this test session (skips, loudly, only without the binaries)."""
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        reason = (
+            "no PostgreSQL binaries (initdb, pg_ctl, postgres) found: the PostgreSQL store tests "
+            "did NOT run; install the `postgresql` package or set GTMFLOW_PG_BIN"
+        )
+        POSTGRES_SKIPPED[:] = [reason]
+        pytest.skip(reason)
+    server = PostgresServer(bin_dir).start()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer, request: pytest.FixtureRequest) -> str:
+    """The URL of a fresh, empty database for this test (password included)."""
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:40]
+    name = f"{name}_{next(_DATABASE_NUMBERS)}"
+    return postgres_server.create_database(name)
+
+
+@pytest.fixture(scope="session")
+def chroma_server() -> Iterator[ChromaServer]:
+    """A Chroma server (`chroma run`) of this test session, on a free loopback port."""
+    server = ChromaServer().start()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+_DATABASE_NUMBERS = itertools.count(1)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say loudly at the end when the PostgreSQL tests could not run."""
+    for reason in POSTGRES_SKIPPED:
+        terminalreporter.section("PostgreSQL tests SKIPPED", sep="!", red=True, bold=True)
+        terminalreporter.line(reason, red=True, bold=True)
