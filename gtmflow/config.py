@@ -6,6 +6,9 @@ rules = "rules:RULES"              # module:attribute; a module file in the work
 sequences = "sequences:SEQUENCES"  # optional: no such module means no sequences
 graphs = "graphs:GRAPHS"           # optional: compiled graphs `gtmflow run` runs after the rules
 
+[store]                            # optional: SQLite under .gtmflow/ when absent
+url = "postgresql://gtm@db:5432/gtm"  # GTMFLOW_STORE_URL overrides; the password only from env
+
 [outbox]
 transport = "file"                 # "file" (JSONL under .gtmflow/) or "console"
 
@@ -35,6 +38,7 @@ from datetime import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from gtmflow.errors import ConfigError
 from gtmflow.governor import GovernorPolicy, QuietHours
@@ -55,6 +59,8 @@ class WorkspaceConfig:
     sequences: str = "sequences:SEQUENCES"
     graphs: str = "graphs:GRAPHS"
     governor: dict[str, Any] = field(default_factory=dict)
+    store_url: str | None = None
+    """`[store] url`: a PostgreSQL store shared by workers (None: SQLite in the workspace)."""
 
     @classmethod
     def load(cls, root: Path) -> WorkspaceConfig:
@@ -94,8 +100,9 @@ class WorkspaceConfig:
         if not isinstance(governor, dict):
             raise ConfigError(f"'{path}': [governor] must be a table of settings")
         return cls(
-            rules=rules, transport=transport, sequences=sequences, graphs=graphs, governor=governor
-        )
+            rules=rules, transport=transport, sequences=sequences, graphs=graphs,
+            governor=governor, store_url=_store_url(data.get("store", {}), path),
+        )  # fmt: skip
 
     def governor_policy(self) -> GovernorPolicy:
         """The governor policy the `[governor]` table describes (defaults where silent)."""
@@ -128,6 +135,28 @@ class WorkspaceConfig:
                 f"[governor] quiet_hours = {window!r} must be two times, e.g. ['20:00', '08:00']"
             ) from None
         return QuietHours(start, end, weekends=bool(self.governor.get("weekends", True)))
+
+
+def _store_url(table: Any, path: Path) -> str | None:
+    if not isinstance(table, dict) or set(table) - {"url"}:
+        raise ConfigError(f"'{path}': [store] takes one key, url = 'postgresql://user@host/db'")
+    url = table.get("url")
+    if url is None:
+        return None
+    if not isinstance(url, str) or not url:
+        raise ConfigError(
+            f"'{path}': [store] url must be a string like 'postgresql://user@host/db'"
+        )
+    try:
+        secret = urlsplit(url).password
+    except ValueError:
+        secret = None  # the store names what is wrong with the URL when it opens
+    if secret:
+        raise ConfigError(
+            f"'{path}': [store] url holds a password; secrets come only from the environment: "
+            "remove it and set PGPASSWORD (or GTMFLOW_STORE_URL with the password) instead"
+        )
+    return url
 
 
 def load_rules(spec: str, *, root: Path) -> list[Rule]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,9 +45,40 @@ def ev(id: str, type: str, contact: str, when: datetime, **props: Any) -> dict[s
     return {"id": id, "type": type, "contact_id": contact, "timestamp": when, "properties": props}
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each backend in turn; for PostgreSQL, `GTMFLOW_STORE_URL` names a fresh database.
+
+    A test taking this fixture (or `workspace`, `ledger_target`) runs once per backend, so one
+    suite checks both.
+    """
+    if request.param == "postgresql":
+        monkeypatch.setenv("GTMFLOW_STORE_URL", request.getfixturevalue("pg_url"))
+    else:
+        monkeypatch.delenv("GTMFLOW_STORE_URL", raising=False)
+    return str(request.param)
+
+
 @pytest.fixture
-def workspace(tmp_path: Path) -> Iterator[Workspace]:
-    """A scaffolded workspace (the three classic rules) in a temp folder."""
+def ledger_target(store_backend: str, tmp_path: Path) -> Iterator[Any]:
+    """What a ledger (Outbox, Scheduler, ...) opens: a SQLite file, or a migrated PostgreSQL."""
+    if store_backend == "sqlite":
+        yield tmp_path / "db.sqlite"
+        return
+    from gtmflow.tools._postgres import PostgresDatabase
+    from gtmflow.tools.migrations import migrate
+
+    db = PostgresDatabase(os.environ["GTMFLOW_STORE_URL"])
+    migrate(db)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, store_backend: str) -> Iterator[Workspace]:
+    """A scaffolded workspace (the three classic rules) in a temp folder, on each backend."""
     scaffold(tmp_path)
     with Workspace.open(tmp_path) as ws:
         yield ws

@@ -64,7 +64,7 @@ def test_fresh_checkpoints_still_yield_the_same_keys(workspace: Workspace, tmp_p
     renamed = build_inbound_router(rules=workspace.rules())
     with Workspace.open(tmp_path) as again:
         again.checkpointer.delete_thread("inbound_router:hot")
-        again._runs.execute("DELETE FROM runs")
+        again.cursors.reset()
         assert again.run(renamed, as_of=at(30), progress=False).actions == 0
     assert len(workspace.outbox.records()) == 3
 

@@ -1,24 +1,23 @@
 """The workspace: stores, checkpointer and the run loop, wired together.
 
 `Workspace.open(path)` keeps everything under `path/.gtmflow/`: the event store, outbox and
-decision log in `gtmflow.db`, LangGraph checkpoints in `checkpoints.db`. `run` invokes a graph once
-per contact that needs it (one thread per graph and contact), passes the actions each run returns
-to the outbox, and logs its decisions so `explain` can answer "why did this contact get that?".
+decision log in `gtmflow.db`, LangGraph checkpoints in `checkpoints.db`; with `[store] url` (or
+`GTMFLOW_STORE_URL`) they live in PostgreSQL instead (`gtmflow.runtime.stores`). `run` invokes a
+graph once per contact that needs it (one thread per graph and contact), passes the actions each
+run returns to the outbox, and logs its decisions so `explain` can answer "why did this contact
+get that?".
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
-
-from langgraph.checkpoint.sqlite import SqliteSaver
 
 from gtmflow._progress import progress_bar, wants_progress
 from gtmflow.clock import Clock, SystemClock, VirtualClock, require_aware
@@ -32,7 +31,7 @@ from gtmflow.pipes import Rule
 from gtmflow.runtime._threads import ThreadRunner
 from gtmflow.runtime.enrollments import Enrollments, EnrollTransport
 from gtmflow.runtime.library import LazyLibrary
-from gtmflow.tools._sqlite import connect
+from gtmflow.runtime.stores import open_stores, store_url
 from gtmflow.tools.attribution.scoring import load_scorer
 from gtmflow.tools.context.graph_store import ContextGraphStore
 from gtmflow.tools.decisions import DecisionLog, LoggedDecision
@@ -42,7 +41,6 @@ from gtmflow.tools.delivery.scheduler import Scheduler
 from gtmflow.tools.delivery.transport_config import load_transports
 from gtmflow.tools.delivery.transports import Transport
 from gtmflow.tools.deps import Deps
-from gtmflow.tools.events.event_store import SQLiteEventStore
 from gtmflow.tools.events.ingest import IngestReport, ingest_contacts, ingest_events
 from gtmflow.tools.events.mapping import EventMapping
 from gtmflow.triggers import triggers_of
@@ -89,25 +87,14 @@ class Workspace:
         self.state_dir = root / STATE_DIR
         self.config = WorkspaceConfig.load(root)
         self.clock: Clock = clock or SystemClock()
-        db = self.state_dir / "gtmflow.db"
-        self.events = SQLiteEventStore(db)
-        self.outbox = Outbox(db, clock=self.clock)
-        self.decisions = DecisionLog(db)
-        self.scheduler = Scheduler(db)
-        self.approvals = ApprovalBook(db)
-        self._runs = connect(db)
-        self._runs.executescript(
-            "CREATE TABLE IF NOT EXISTS runs (graph TEXT PRIMARY KEY, resume_seq INTEGER NOT "
-            "NULL, as_of TEXT);"
-            "CREATE TABLE IF NOT EXISTS sweeps (graph TEXT NOT NULL, contact_id TEXT NOT NULL, "
-            "next_at TEXT NOT NULL, PRIMARY KEY (graph, contact_id));"
-        )
-        self._checkpoints = sqlite3.connect(
-            self.state_dir / "checkpoints.db", check_same_thread=False
-        )
-        self._checkpoints.execute("PRAGMA journal_mode=WAL")
-        self._checkpoints.execute("PRAGMA synchronous=NORMAL")
-        self.checkpointer = SqliteSaver(self._checkpoints)
+        self.stores = open_stores(self.state_dir, url=store_url(self.config), clock=self.clock)
+        self.events = self.stores.events
+        self.outbox: Outbox = self.stores.outbox
+        self.decisions: DecisionLog = self.stores.decisions
+        self.scheduler: Scheduler = self.stores.scheduler
+        self.approvals: ApprovalBook = self.stores.approvals
+        self.cursors = self.stores.cursors
+        self.checkpointer = self.stores.checkpointer
         self.deps = Deps(events=self.events, clock=self.clock, scheduler=self.scheduler)
         self.runner = ThreadRunner(self.outbox, self.decisions, self.approvals, self.deps)
         self.governor = Governor(
@@ -147,16 +134,7 @@ class Workspace:
         """Close every store."""
         if "context" in self.__dict__:
             self.context.close()
-        for closeable in (
-            self.events,
-            self.outbox,
-            self.decisions,
-            self.scheduler,
-            self.approvals,
-            self._runs,
-            self._checkpoints,
-        ):
-            closeable.close()
+        self.stores.close()
 
     def __enter__(self) -> Workspace:
         return self
@@ -320,33 +298,19 @@ class Workspace:
 
     def _swept_later(self, graph: str, as_of: datetime) -> set[str]:
         """Contacts whose next possible sweep firing is after `as_of` (no need to run them)."""
-        rows = self._runs.execute(
-            "SELECT contact_id FROM sweeps WHERE graph = ? AND next_at > ?",
-            (graph, _utc(as_of)),
-        ).fetchall()
-        return {row[0] for row in rows}
+        return self.cursors.swept_later(graph, as_of)
 
     def _save_sweep(self, graph: str, contact_id: str, state: dict[str, Any]) -> None:
         next_at = state.get("next_sweep_at")
-        if next_at is None:
-            return
-        self._runs.execute(
-            "INSERT INTO sweeps VALUES (?, ?, ?) ON CONFLICT (graph, contact_id) DO UPDATE SET "
-            "next_at = excluded.next_at",
-            (graph, contact_id, _utc(datetime.fromisoformat(next_at))),
-        )
+        if next_at is not None:
+            self.cursors.save_sweep(graph, contact_id, datetime.fromisoformat(next_at))
 
     def _cursor(self, graph: str) -> int:
         """Where the last run of `graph` stopped reading the event store."""
-        row = self._runs.execute("SELECT resume_seq FROM runs WHERE graph = ?", (graph,)).fetchone()
-        return int(row[0]) if row else 0
+        return self.cursors.position(graph)
 
     def _save_cursor(self, graph: str, resume_seq: int, as_of: datetime) -> None:
-        self._runs.execute(
-            "INSERT INTO runs VALUES (?, ?, ?) ON CONFLICT (graph) DO UPDATE SET "
-            "resume_seq = excluded.resume_seq, as_of = excluded.as_of",
-            (graph, resume_seq, as_of.isoformat()),
-        )
+        self.cursors.save(graph, resume_seq, as_of)
 
     # ------------------------------------------------------------------ erasure
 
@@ -360,7 +324,7 @@ class Workspace:
         threads = self._threads_of(contact_id)
         for thread_id in threads:
             self.checkpointer.delete_thread(thread_id)
-        self._runs.execute("DELETE FROM sweeps WHERE contact_id = ?", (contact_id,))
+        self.cursors.forget(contact_id)
         return {
             "contact_id": contact_id,
             "events": self.events.delete_contact(contact_id),
@@ -374,12 +338,7 @@ class Workspace:
 
     def _threads_of(self, contact_id: str) -> list[str]:
         """Thread ids `<graph>:<contact_id>` that have checkpoints."""
-        self.checkpointer.setup()
-        rows = self._checkpoints.execute(
-            "SELECT DISTINCT thread_id FROM checkpoints WHERE thread_id LIKE ? ESCAPE '\\'",
-            ("%:" + contact_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"),),
-        ).fetchall()
-        return sorted(row[0] for row in rows)
+        return self.stores.threads_of(contact_id)
 
     # ------------------------------------------------------------------ outbox and explain
 
@@ -533,10 +492,6 @@ class Workspace:
             ],
             "actions": [r.to_json() for r in self.outbox.records(contact_id=contact_id)],
         }
-
-
-def _utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat()
 
 
 def vars_of(report: DeliveryReport) -> dict[str, int]:

@@ -21,7 +21,6 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -29,7 +28,7 @@ from pydantic import BaseModel, ConfigDict
 from gtmflow.clock import Clock, SystemClock
 from gtmflow.errors import ConfigError
 from gtmflow.models import Action, ActionStatus
-from gtmflow.tools._sqlite import Database
+from gtmflow.tools._database import StoreTarget, ledger_database
 from gtmflow.tools.delivery.transports import DeliveryFailed, Transport
 
 __all__ = ["DeliveryReport", "Gate", "Outbox", "OutboxRecord", "PutResult", "Verdict"]
@@ -156,7 +155,7 @@ class DeliveryReport:
 
 
 class Outbox:
-    """The SQLite outbox of one workspace.
+    """The outbox of one workspace: a SQLite file, or the workspace's shared PostgreSQL store.
 
     Example:
         >>> from datetime import UTC, datetime
@@ -167,8 +166,8 @@ class Outbox:
         (PutResult(added=1, existing=0), PutResult(added=0, existing=1))
     """
 
-    def __init__(self, path: str | Path, *, clock: Clock | None = None) -> None:
-        self._db = Database(path, _SCHEMA)
+    def __init__(self, path: StoreTarget, *, clock: Clock | None = None) -> None:
+        self._db = ledger_database(path, _SCHEMA)
         self.clock: Clock = clock or SystemClock()
 
     def close(self) -> None:
@@ -369,7 +368,7 @@ class Outbox:
                 f"UPDATE outbox SET {assignments} WHERE idempotency_key = ?",
                 (*values.values(), key),
             )
-            changed = cursor.rowcount == 1
+            changed = bool(cursor.rowcount == 1)
             if changed and "status" in values:
                 note = values.get("note") or values.get("last_error")
                 _log(conn, key, values["status"], note, values["updated_at"])
@@ -377,8 +376,9 @@ class Outbox:
 
 
 _INSERT = (
-    "INSERT OR IGNORE INTO outbox (idempotency_key, graph, contact_id, kind, source, step, "
-    "payload, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO outbox (idempotency_key, graph, contact_id, kind, source, step, "
+    "payload, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (idempotency_key) DO NOTHING"
 )
 
 

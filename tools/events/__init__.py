@@ -3,6 +3,8 @@
 | module | holds |
 | --- | --- |
 | `event_store` | `EventStore` and its SQLite implementation: contacts and their event histories |
+| `postgres_store` | `PostgresEventStore`: the same store in PostgreSQL, shared by workers |
+| `cursors` | where each graph's last run stopped reading the store, and when sweeps are due |
 | `ingest` | the write loop: batches into the store, dead letters, `IngestReport` |
 | `readers` | reading JSON Lines and CSV rows into events and contacts |
 | `segment` | Segment `track`/`page`/`identify` payloads |

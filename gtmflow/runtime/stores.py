@@ -1,0 +1,164 @@
+"""The stores of a workspace, opened from one setting: SQLite files or a PostgreSQL URL.
+
+Without `[store] url` (and without `GTMFLOW_STORE_URL`) everything lives in the workspace folder:
+the event store and every ledger in `.gtmflow/gtmflow.db`, checkpoints in `checkpoints.db`.
+With a URL, all of it lives in that PostgreSQL database instead (ledgers share one connection
+pool; checkpoints use LangGraph's `PostgresSaver` with a pool of its own), no SQLite file is
+created, and any number of workers on any number of machines can share the workspace.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from gtmflow.clock import Clock
+from gtmflow.config import WorkspaceConfig
+from gtmflow.tools.decisions import DecisionLog
+from gtmflow.tools.delivery.approvals import ApprovalBook
+from gtmflow.tools.delivery.outbox import Outbox
+from gtmflow.tools.delivery.scheduler import Scheduler
+from gtmflow.tools.events.cursors import RunCursors
+from gtmflow.tools.events.event_store import EventStore, SQLiteEventStore
+
+__all__ = ["STORE_URL_ENV", "Stores", "open_stores", "store_url"]
+
+STORE_URL_ENV = "GTMFLOW_STORE_URL"
+_THREADS_SQL = "SELECT DISTINCT thread_id FROM checkpoints WHERE thread_id LIKE ? ESCAPE '\\'"
+
+
+def store_url(config: WorkspaceConfig) -> str | None:
+    """The PostgreSQL URL to use: `GTMFLOW_STORE_URL`, else `[store] url`, else None (SQLite)."""
+    return os.environ.get(STORE_URL_ENV) or config.store_url
+
+
+@dataclass
+class Stores:
+    """Every store of one workspace, and how to close them."""
+
+    backend: Literal["sqlite", "postgresql"]
+    label: str
+    """Where the stores are: the SQLite file, or the PostgreSQL URL without its password."""
+    events: EventStore
+    outbox: Outbox
+    decisions: DecisionLog
+    scheduler: Scheduler
+    approvals: ApprovalBook
+    cursors: RunCursors
+    checkpointer: BaseCheckpointSaver[Any]
+    database: Any = None
+    """The shared `PostgresDatabase` (None for SQLite)."""
+    _thread_rows: Callable[[str, str], list[str]] = field(default=lambda sql, pattern: [])
+    _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def threads_of(self, contact_id: str) -> list[str]:
+        """Checkpointed thread ids `<graph>:<contact_id>` of a contact, sorted."""
+        escaped = contact_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return sorted(self._thread_rows(_THREADS_SQL, "%:" + escaped))
+
+    def close(self) -> None:
+        """Close every store, the shared database last."""
+        for close in self._closers:
+            close()
+
+
+def open_stores(state_dir: Path, *, url: str | None, clock: Clock) -> Stores:
+    """Open a workspace's stores: SQLite files under `state_dir`, or the PostgreSQL `url`."""
+    if url:
+        return _postgres_stores(url, clock)
+    return _sqlite_stores(state_dir, clock)
+
+
+def _sqlite_stores(state_dir: Path, clock: Clock) -> Stores:
+    db = state_dir / "gtmflow.db"
+    checkpoints = sqlite3.connect(state_dir / "checkpoints.db", check_same_thread=False)
+    checkpoints.execute("PRAGMA journal_mode=WAL")
+    checkpoints.execute("PRAGMA synchronous=NORMAL")
+    saver = SqliteSaver(checkpoints)
+
+    def thread_rows(sql: str, pattern: str) -> list[str]:
+        saver.setup()  # its tables may not exist before the first run; cheap when they do
+        return [row[0] for row in checkpoints.execute(sql, (pattern,))]
+
+    stores = Stores(
+        backend="sqlite", label=str(db), events=SQLiteEventStore(db),
+        outbox=Outbox(db, clock=clock), decisions=DecisionLog(db), scheduler=Scheduler(db),
+        approvals=ApprovalBook(db), cursors=RunCursors(db), checkpointer=saver,
+        _thread_rows=thread_rows,
+    )  # fmt: skip
+    stores._closers = [*_ledger_closers(stores), checkpoints.close]
+    return stores
+
+
+def _postgres_stores(url: str, clock: Clock) -> Stores:
+    from gtmflow.tools._postgres import PostgresDatabase, pyformat
+    from gtmflow.tools.events.postgres_store import PostgresEventStore
+    from gtmflow.tools.migrations import require_current
+
+    db = PostgresDatabase(url)
+    try:
+        require_current(db)
+        saver, pool = _postgres_saver(url, db)
+    except BaseException:
+        db.close()
+        raise
+
+    def thread_rows(sql: str, pattern: str) -> list[str]:
+        with db.connection() as conn:
+            return [row[0] for row in conn.execute(pyformat(sql), (pattern,))]
+
+    stores = Stores(
+        backend="postgresql", label=db.label, events=PostgresEventStore(db),
+        outbox=Outbox(db, clock=clock), decisions=DecisionLog(db), scheduler=Scheduler(db),
+        approvals=ApprovalBook(db), cursors=RunCursors(db), checkpointer=saver, database=db,
+        _thread_rows=thread_rows,
+    )  # fmt: skip
+    stores._closers = [pool.close, db.close]
+    return stores
+
+
+def _postgres_saver(url: str, db: Any) -> tuple[BaseCheckpointSaver[Any], Any]:
+    """LangGraph's `PostgresSaver` on a pool of its own, its tables set up."""
+    from gtmflow.errors import ConfigError
+    from gtmflow.tools.migrations import migration_lock
+
+    try:
+        from langgraph.checkpoint.postgres import PostgresSaver
+    except ImportError:
+        raise ConfigError(
+            "a PostgreSQL store keeps checkpoints with langgraph-checkpoint-postgres: "
+            "pip install 'gtmflow[postgres]'"
+        ) from None
+    from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool
+
+    # prepare_threshold=None: no server-side prepared statements, so transaction poolers work.
+    pool = ConnectionPool(
+        url, min_size=1, max_size=4, timeout=10.0, open=True, name="gtmflow-checkpoints",
+        kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": dict_row},
+    )  # fmt: skip
+    saver = PostgresSaver(pool)  # type: ignore[arg-type]
+    try:
+        with migration_lock(db):  # workers starting together would race on its migrations
+            saver.setup()
+    except BaseException:
+        pool.close()
+        raise
+    return saver, pool
+
+
+def _ledger_closers(stores: Stores) -> list[Callable[[], None]]:
+    return [
+        store.close
+        for store in (
+            stores.events, stores.outbox, stores.decisions, stores.scheduler, stores.approvals,
+            stores.cursors,
+        )
+    ]  # fmt: skip
