@@ -39,6 +39,7 @@ from gtmflow.agents.transcript_analyst import TranscriptAnalyst
 from gtmflow.clock import parse_duration
 from gtmflow.errors import ConfigError
 from gtmflow.models import Action, Contact, Event, Transcript, idempotency_key
+from gtmflow.pipes import EventFilter
 from gtmflow.policy import check_decision
 from gtmflow.state import GtmflowState, reset_outputs
 from gtmflow.tools.deps import Deps
@@ -80,6 +81,11 @@ class FindTrigger:
     def cares_about(self, item: Event) -> bool:
         """Whether this event is a follow-up trigger (the runtime's trigger index)."""
         return item.type in self.triggers
+
+    @property
+    def trigger_filters(self) -> tuple[EventFilter, ...]:
+        """The trigger types as filters, so the run loop finds them in SQL."""
+        return tuple(EventFilter(t) for t in self.triggers)
 
     def __call__(self, state: FollowupState, runtime: Runtime[Deps]) -> dict[str, Any]:
         as_of = _as_of(state, runtime.context)

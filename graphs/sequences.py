@@ -250,6 +250,8 @@ class SequenceState(TypedDict, total=False):
     started_at: str
     ended_at: str | None
     exit_reason: str | None
+    enrolled_by: str
+    """Idempotency key of the enroll action that started this enrollment."""
     actions: list[dict[str, Any]]
     decisions: list[dict[str, Any]]
 

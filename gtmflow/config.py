@@ -12,6 +12,14 @@ url = "postgresql://gtm@db:5432/gtm"  # GTMFLOW_STORE_URL overrides; the passwor
 [outbox]
 transport = "file"                 # "file" (JSONL under .gtmflow/) or "console"
 
+[outbox.retry]                     # transient failures (SMTP down, 451, webhook 5xx/429)
+first = "1m"                       # wait after the first failed attempt, doubling each time
+longest = "2h"                     # longest wait between attempts
+max_age = "1d"                     # then `failed` with the last reason
+
+[checkpoints]
+keep = "latest"                    # each thread's latest checkpoint; "all": LangGraph's history
+
 [governor]                         # every key optional; see gtmflow.governor.GovernorPolicy
 frequency_cap = [3, "7d"]          # or false
 quiet_hours = ["20:00", "08:00"]   # recipient-local; or false
@@ -44,6 +52,7 @@ from gtmflow.errors import ConfigError
 from gtmflow.governor import GovernorPolicy, QuietHours
 from gtmflow.graphs.sequences import Sequence
 from gtmflow.pipes import Rule
+from gtmflow.tools.delivery.retry_schedule import RetrySchedule
 
 __all__ = ["CONFIG_FILE", "WorkspaceConfig", "load_graphs", "load_rules", "load_sequences"]
 
@@ -61,6 +70,8 @@ class WorkspaceConfig:
     governor: dict[str, Any] = field(default_factory=dict)
     store_url: str | None = None
     """`[store] url`: a PostgreSQL store shared by workers (None: SQLite in the workspace)."""
+    checkpoints: Literal["latest", "all"] = "latest"
+    outbox_retry: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, root: Path) -> WorkspaceConfig:
@@ -99,10 +110,24 @@ class WorkspaceConfig:
         governor = data.get("governor", {})
         if not isinstance(governor, dict):
             raise ConfigError(f"'{path}': [governor] must be a table of settings")
+        keep = data.get("checkpoints", {}).get("keep", defaults.checkpoints)
+        if keep not in ("latest", "all"):
+            raise ConfigError(
+                f"'{path}': [checkpoints] keep = {keep!r} is not known; use 'latest' (each "
+                "thread's latest checkpoint) or 'all' (every checkpoint, for time travel)"
+            )
+        retry = data.get("outbox", {}).get("retry", {})
+        if not isinstance(retry, dict):
+            raise ConfigError(f"'{path}': [outbox.retry] must be a table, e.g. first = '1m'")
         return cls(
             rules=rules, transport=transport, sequences=sequences, graphs=graphs,
-            governor=governor, store_url=_store_url(data.get("store", {}), path),
+            governor=governor, checkpoints=keep, outbox_retry=retry,
+            store_url=_store_url(data.get("store", {}), path),
         )  # fmt: skip
+
+    def retry_schedule(self) -> RetrySchedule:
+        """When the outbox retries transient failures (`[outbox.retry]`, defaults where silent)."""
+        return RetrySchedule.from_settings(self.outbox_retry)
 
     def governor_policy(self) -> GovernorPolicy:
         """The governor policy the `[governor]` table describes (defaults where silent)."""

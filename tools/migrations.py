@@ -141,6 +141,43 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        2,
+        "outbox retries and internal-effect leases; bulk run loop state",
+        f"""
+        ALTER TABLE outbox ADD COLUMN next_attempt_at {_T};
+        ALTER TABLE outbox ADD COLUMN first_attempt_at {_T};
+        ALTER TABLE outbox ADD COLUMN lease_until {_T};
+        CREATE INDEX sweeps_due ON sweeps (graph, next_at);
+        CREATE TABLE rule_cursors (
+            graph {_T} PRIMARY KEY,
+            resume_seq BIGINT NOT NULL,
+            contacts_mark BIGINT NOT NULL,
+            as_of BIGINT
+        );
+        CREATE TABLE rule_state (
+            graph {_T} NOT NULL,
+            contact_id {_T} NOT NULL,
+            seq_cursor BIGINT NOT NULL,
+            as_of_cursor BIGINT,
+            fired TEXT NOT NULL,
+            next_sweep_at BIGINT NOT NULL,
+            PRIMARY KEY (graph, contact_id)
+        );
+        CREATE INDEX rule_state_sweep ON rule_state (graph, next_sweep_at);
+        CREATE TABLE rule_deferred (
+            graph {_T} NOT NULL,
+            seq BIGINT NOT NULL,
+            contact_id {_T} NOT NULL,
+            ts BIGINT NOT NULL,
+            PRIMARY KEY (graph, seq)
+        );
+        CREATE INDEX rule_deferred_ts ON rule_deferred (graph, ts);
+        -- contacts numbered as they arrive, so a run asks only for the new ones
+        ALTER TABLE contacts ADD COLUMN seq BIGINT GENERATED ALWAYS AS IDENTITY;
+        CREATE UNIQUE INDEX contacts_seq ON contacts (seq);
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 """The schema version this gtmflow reads and writes."""

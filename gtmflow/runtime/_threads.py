@@ -73,6 +73,22 @@ class ThreadRunner:
         self.last_state = state
         return added + self.commit(graph.name, contact_id, state)
 
+    def recover(self, graph: Any, contact_id: str, *, deps: Deps | None = None) -> Counter[str]:
+        """Commit what the thread holds and finish a run a crash interrupted; start nothing new.
+
+        Returns new outbox actions per source, like `run`.
+        """
+        deps = deps or self.deps
+        thread_id = f"{graph.name}:{contact_id}"
+        config = thread_config(thread_id, graph.name)
+        snapshot = graph.get_state(config)
+        added = self.commit(graph.name, contact_id, snapshot.values)
+        if snapshot.next and not snapshot.interrupts:
+            added += self.commit(graph.name, contact_id, graph.invoke(None, config, context=deps))
+        elif snapshot.interrupts:
+            self._requests(graph.name, thread_id, contact_id, snapshot.interrupts)
+        return added
+
     def commit(self, graph: str, contact_id: str, state: dict[str, Any]) -> Counter[str]:
         """Write a run's actions to the outbox and its decisions to the log (idempotent)."""
         actions = [Action.model_validate(a) for a in state.get("actions", [])]

@@ -65,25 +65,41 @@ class Enrollments:
     # ------------------------------------------------------------------ enrollment
 
     def gate(self, record: OutboxRecord, now: datetime) -> Verdict:
-        """Outbox gate for `enroll` actions: unknown sequences and refused re-enrollments."""
+        """Outbox gate for `enroll` actions: unknown sequences and refused re-enrollments.
+
+        An enrollment this very record already started (a crash came before the outbox heard)
+        is allowed, so `enroll` can finish it.
+        """
         name = str(record.action.payload.get("sequence", ""))
         if name not in self.sequences:
             return Verdict.cancel(f"no sequence named '{name}'")
         state = self._state(name, record.action.contact_id)
+        if state.get("enrolled_by") == record.action.idempotency_key:
+            return Verdict.allow()
         refusal = _reenroll_refusal(self.sequences[name], state, now)
         return Verdict.cancel(refusal) if refusal else Verdict.allow()
 
     def enroll(self, record: OutboxRecord, now: datetime) -> Counter[str]:
-        """Start the contact's next enrollment in the record's sequence."""
+        """Start the contact's next enrollment in the record's sequence, once per record.
+
+        The enrollment carries the record's idempotency key (`enrolled_by`); delivering the
+        same record again (a crash between starting it and the outbox marking it sent) only
+        finishes and commits that enrollment, never starts another.
+        """
         name = str(record.action.payload["sequence"])
         contact_id = record.action.contact_id
+        graph = self.graph(name)
+        added = self._runner.recover(graph, contact_id)
         state = self._state(name, contact_id)
+        if state.get("enrolled_by") == record.action.idempotency_key:
+            return added
         start = {
             "contact_id": contact_id, "as_of": now.isoformat(),
             "enrollment": int(state.get("enrollment", 0)) + 1, "pc": 0, "status": "active",
             "wait": None, "started_at": now.isoformat(), "ended_at": None, "exit_reason": None,
+            "enrolled_by": record.action.idempotency_key,
         }  # fmt: skip
-        return self._runner.run(self.graph(name), contact_id, start)
+        return added + self._runner.run(graph, contact_id, start)
 
     # ------------------------------------------------------------------ time and events
 
@@ -183,9 +199,14 @@ class Enrollments:
 
 
 class EnrollTransport(Transport):
-    """Delivers `enroll` actions by starting sequence threads."""
+    """Delivers `enroll` actions by starting sequence threads: an internal effect.
+
+    It has no outside receiver and is idempotent by the record's key (see `Enrollments.enroll`),
+    so the outbox never leaves an enroll `unknown`.
+    """
 
     name = "enroll"
+    internal = True
 
     def __init__(self, enrollments: Enrollments, now: datetime) -> None:
         self._enrollments = enrollments

@@ -10,22 +10,22 @@ created, and any number of workers on any number of machines can share the works
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.sqlite import SqliteSaver
 
 from gtmflow.clock import Clock
 from gtmflow.config import WorkspaceConfig
+from gtmflow.runtime.contact_pass import ContactPass
+from gtmflow.runtime.retention import CheckpointRetention, connect_checkpoints
+from gtmflow.runtime.run_state import SQLiteRunState
 from gtmflow.tools.decisions import DecisionLog
 from gtmflow.tools.delivery.approvals import ApprovalBook
 from gtmflow.tools.delivery.outbox import Outbox
 from gtmflow.tools.delivery.scheduler import Scheduler
-from gtmflow.tools.events.cursors import RunCursors
 from gtmflow.tools.events.event_store import EventStore, SQLiteEventStore
 
 __all__ = ["STORE_URL_ENV", "Stores", "open_stores", "store_url"]
@@ -51,8 +51,11 @@ class Stores:
     decisions: DecisionLog
     scheduler: Scheduler
     approvals: ApprovalBook
-    cursors: RunCursors
+    run_state: SQLiteRunState
+    cursors: ContactPass
     checkpointer: BaseCheckpointSaver[Any]
+    retention: CheckpointRetention | None = None
+    """Pruning of SQLite checkpoints (None: PostgreSQL vacuums its own tables)."""
     database: Any = None
     """The shared `PostgresDatabase` (None for SQLite)."""
     _thread_rows: Callable[[str, str], list[str]] = field(default=lambda sql, pattern: [])
@@ -69,35 +72,37 @@ class Stores:
             close()
 
 
-def open_stores(state_dir: Path, *, url: str | None, clock: Clock) -> Stores:
-    """Open a workspace's stores: SQLite files under `state_dir`, or the PostgreSQL `url`."""
+def open_stores(state_dir: Path, *, config: WorkspaceConfig, clock: Clock) -> Stores:
+    """Open a workspace's stores: SQLite files under `state_dir`, or the PostgreSQL store URL."""
+    url = store_url(config)
     if url:
-        return _postgres_stores(url, clock)
-    return _sqlite_stores(state_dir, clock)
+        return _postgres_stores(url, config, clock)
+    return _sqlite_stores(state_dir, config, clock)
 
 
-def _sqlite_stores(state_dir: Path, clock: Clock) -> Stores:
+def _sqlite_stores(state_dir: Path, config: WorkspaceConfig, clock: Clock) -> Stores:
     db = state_dir / "gtmflow.db"
-    checkpoints = sqlite3.connect(state_dir / "checkpoints.db", check_same_thread=False)
-    checkpoints.execute("PRAGMA journal_mode=WAL")
-    checkpoints.execute("PRAGMA synchronous=NORMAL")
-    saver = SqliteSaver(checkpoints)
+    path = state_dir / "checkpoints.db"
+    checkpoints, saver = connect_checkpoints(path, keep=config.checkpoints)
 
     def thread_rows(sql: str, pattern: str) -> list[str]:
         saver.setup()  # its tables may not exist before the first run; cheap when they do
         return [row[0] for row in checkpoints.execute(sql, (pattern,))]
 
+    events = SQLiteEventStore(db)
+    run_state = SQLiteRunState(db)
     stores = Stores(
-        backend="sqlite", label=str(db), events=SQLiteEventStore(db),
-        outbox=Outbox(db, clock=clock), decisions=DecisionLog(db), scheduler=Scheduler(db),
-        approvals=ApprovalBook(db), cursors=RunCursors(db), checkpointer=saver,
-        _thread_rows=thread_rows,
+        backend="sqlite", label=str(db), events=events,
+        outbox=Outbox(db, clock=clock, retry=config.retry_schedule()), decisions=DecisionLog(db),
+        scheduler=Scheduler(db), approvals=ApprovalBook(db), run_state=run_state,
+        cursors=ContactPass(db, events, run_state), checkpointer=saver,
+        retention=CheckpointRetention(saver, path), _thread_rows=thread_rows,
     )  # fmt: skip
     stores._closers = [*_ledger_closers(stores), checkpoints.close]
     return stores
 
 
-def _postgres_stores(url: str, clock: Clock) -> Stores:
+def _postgres_stores(url: str, config: WorkspaceConfig, clock: Clock) -> Stores:
     from gtmflow.tools._postgres import PostgresDatabase, pyformat
     from gtmflow.tools.events.postgres_store import PostgresEventStore
     from gtmflow.tools.migrations import require_current
@@ -114,10 +119,13 @@ def _postgres_stores(url: str, clock: Clock) -> Stores:
         with db.connection() as conn:
             return [row[0] for row in conn.execute(pyformat(sql), (pattern,))]
 
+    events = PostgresEventStore(db)
+    run_state = SQLiteRunState(db)  # portable SQL: the same class on the shared database
     stores = Stores(
-        backend="postgresql", label=db.label, events=PostgresEventStore(db),
-        outbox=Outbox(db, clock=clock), decisions=DecisionLog(db), scheduler=Scheduler(db),
-        approvals=ApprovalBook(db), cursors=RunCursors(db), checkpointer=saver, database=db,
+        backend="postgresql", label=db.label, events=events,
+        outbox=Outbox(db, clock=clock, retry=config.retry_schedule()), decisions=DecisionLog(db),
+        scheduler=Scheduler(db), approvals=ApprovalBook(db), run_state=run_state,
+        cursors=ContactPass(db, events, run_state), checkpointer=saver, database=db,
         _thread_rows=thread_rows,
     )  # fmt: skip
     stores._closers = [pool.close, db.close]
@@ -159,6 +167,6 @@ def _ledger_closers(stores: Stores) -> list[Callable[[], None]]:
         store.close
         for store in (
             stores.events, stores.outbox, stores.decisions, stores.scheduler, stores.approvals,
-            stores.cursors,
+            stores.run_state, stores.cursors,
         )
     ]  # fmt: skip

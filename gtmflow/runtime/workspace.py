@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
@@ -35,9 +35,12 @@ from gtmflow.graphs.sequences import SEQUENCE_PREFIX
 from gtmflow.models import Event
 from gtmflow.pipes import Rule
 from gtmflow.runtime._threads import ThreadRunner
+from gtmflow.runtime.contact_pass import ContactPass
 from gtmflow.runtime.enrollments import Enrollments, EnrollTransport
 from gtmflow.runtime.library import LazyLibrary
-from gtmflow.runtime.stores import open_stores, store_url
+from gtmflow.runtime.retention import CompactReport
+from gtmflow.runtime.rules_pass import BATCH, RulesPass, bulk_rules_of
+from gtmflow.runtime.stores import open_stores
 from gtmflow.tools.attribution.scoring import load_scorer
 from gtmflow.tools.context.graph_store import ContextGraphStore
 from gtmflow.tools.decisions import DecisionLog, LoggedDecision
@@ -49,24 +52,29 @@ from gtmflow.tools.delivery.transports import Transport
 from gtmflow.tools.deps import Deps
 from gtmflow.tools.events.ingest import IngestReport, ingest_contacts, ingest_events
 from gtmflow.tools.events.mapping import EventMapping
-from gtmflow.triggers import triggers_of
+from gtmflow.triggers import RuleSet
 
 if TYPE_CHECKING:
     from gtmflow.tools.context.context_store import ContextStore
 
-__all__ = ["RunReport", "Workspace"]
+__all__ = ["RunMode", "RunReport", "Workspace"]
 
 STATE_DIR = ".gtmflow"
+
+RunMode = Literal["bulk", "per_contact"]
+"""How `Workspace.run` judges rules: in bulk where the graph allows it, or per contact."""
 
 
 @dataclass(frozen=True, slots=True)
 class RunReport:
-    """What a run did: contacts invoked, new outbox actions, and new actions per rule."""
+    """What a run did: contacts judged, new outbox actions, new actions per rule, invokes."""
 
     contacts: int
     actions: int
     by_rule: dict[str, int] = field(default_factory=dict)
     as_of: datetime | None = None
+    invoked: int = 0
+    """Graph invocations: in bulk mode only contacts where a rule fired or a wait fell due."""
 
     def to_json(self) -> dict[str, Any]:
         """The shape printed by `gtmflow run --json`."""
@@ -75,6 +83,7 @@ class RunReport:
             "actions": self.actions,
             "by_rule": self.by_rule,
             "as_of": self.as_of.isoformat() if self.as_of else None,
+            "invoked": self.invoked,
         }
 
 
@@ -93,14 +102,16 @@ class Workspace:
         self.state_dir = root / STATE_DIR
         self.config = WorkspaceConfig.load(root)
         self.clock: Clock = clock or SystemClock()
-        self.stores = open_stores(self.state_dir, url=store_url(self.config), clock=self.clock)
+        self.stores = open_stores(self.state_dir, config=self.config, clock=self.clock)
         self.events = self.stores.events
         self.outbox: Outbox = self.stores.outbox
         self.decisions: DecisionLog = self.stores.decisions
         self.scheduler: Scheduler = self.stores.scheduler
         self.approvals: ApprovalBook = self.stores.approvals
-        self.cursors = self.stores.cursors
+        self.run_state = self.stores.run_state
+        self.cursors: ContactPass = self.stores.cursors
         self.checkpointer = self.stores.checkpointer
+        self.retention = self.stores.retention  # None on PostgreSQL
         self.deps = Deps(events=self.events, clock=self.clock, scheduler=self.scheduler)
         self.runner = ThreadRunner(self.outbox, self.decisions, self.approvals, self.deps)
         self.governor = Governor(
@@ -214,6 +225,8 @@ class Workspace:
         *,
         as_of: datetime | None = None,
         progress: bool | None = None,
+        mode: RunMode = "bulk",
+        batch: int = BATCH,
     ) -> RunReport:
         """Run a graph for every contact that needs it and write its actions to the outbox.
 
@@ -227,29 +240,67 @@ class Workspace:
                 router over this workspace's rules.
             as_of: The instant to evaluate at; default: the workspace clock's now.
             progress: Show a progress bar (None: when a person is watching).
+            mode: `"bulk"` (default): a graph whose only trigger is its rules (the router, or
+                your graph around an `EvaluateRules` node) has them judged for many contacts
+                per pass, and is invoked only for contacts where a rule fired or a wait fell
+                due (`gtmflow.runtime.rules_pass`); other graphs run per contact.
+                `"per_contact"`: invoke the graph for every contact that needs it, its own
+                node judging the whole history (the reference the bulk pass must agree with;
+                pick one mode per workspace, as their rule state is kept apart).
+            batch: Contacts per batch in bulk mode: each batch is read in one query per
+                question and written in one transaction per ledger; superseded checkpoints are
+                pruned after each (so the checkpoint file grows by at most a batch's worth).
         """
+        if batch < 1:
+            raise ConfigError(f"batch={batch} must be at least 1 (contacts per batch)")
         graph = self._attach(
             self._named(graph if graph is not None else build_inbound_router(rules=self.rules()))
         )
         as_of = require_aware(as_of, "as_of") if as_of is not None else self.clock.now()
-        contacts, resume_seq = self._due_contacts(graph, as_of)
-        woken = self.scheduler.due(as_of, graph=graph.name)
-        contacts = sorted({*contacts, *(w.contact_id for w in woken)})
         scores = load_scorer(self.root).lookup(self.events, as_of=as_of)
         deps = replace(self.deps, score=scores, memory=self.library, content=self.library)
+        rules = bulk_rules_of(graph) if mode == "bulk" else None
+        if rules is not None:
+            return self._run_bulk(graph, rules, as_of, deps, progress, batch)
+        return self._run_per_contact(graph, as_of, deps, progress)
+
+    def _run_per_contact(
+        self, graph: Any, as_of: datetime, deps: Deps, progress: bool | None
+    ) -> RunReport:
+        contacts, by_rule = self.cursors.run(
+            graph, as_of=as_of, runner=self.runner, scheduler=self.scheduler, deps=deps,
+            progress=progress,
+        )  # fmt: skip
+        by = dict(sorted(by_rule.items()))
+        return RunReport(len(contacts), sum(by_rule.values()), by, as_of, len(contacts))
+
+    def _run_bulk(
+        self,
+        graph: Any,
+        rules: RuleSet,
+        as_of: datetime,
+        deps: Deps,
+        progress: bool | None,
+        batch: int,
+    ) -> RunReport:
+        rules_pass = RulesPass(
+            graph, rules, as_of=as_of, deps=deps, state=self.run_state, outbox=self.outbox,
+            decisions=self.decisions, runner=self.runner, scheduler=self.scheduler,
+            batch_size=batch,
+        )  # fmt: skip
+        plan = rules_pass.plan()
         by_rule: Counter[str] = Counter()
         with progress_bar(
-            f"run {graph.name}", len(contacts), enabled=wants_progress(progress)
+            f"run {graph.name}", len(plan.contacts), enabled=wants_progress(progress)
         ) as advance:
-            for contact_id in contacts:
-                payload = {"contact_id": contact_id, "as_of": as_of.isoformat()}
-                by_rule.update(self.runner.run(graph, contact_id, payload, deps=deps))
-                self._save_sweep(graph.name, contact_id, self.runner.last_state)
-                advance(1)
-        for wait in woken:  # the graph saw its due wait (a node may have set a new one)
-            self.scheduler.complete(wait.id)
-        self._save_cursor(graph.name, resume_seq, as_of)
-        return RunReport(len(contacts), sum(by_rule.values()), dict(sorted(by_rule.items())), as_of)
+            for contacts in rules_pass.claim(plan):
+                by_rule.update(rules_pass.process(contacts))
+                advance(len(contacts))
+        rules_pass.finish(plan)
+        actions = sum(by_rule.values())
+        return RunReport(
+            len(plan.contacts), actions, dict(sorted(by_rule.items())), as_of, rules_pass.invoked
+        )
 
     def _named(self, graph: Any) -> Any:
         """The graph, once its name is known to be its own (names key cursors and threads)."""
@@ -290,37 +341,6 @@ class Workspace:
         """
         return ContextGraphStore(lambda: self.context)
 
-    def _due_contacts(self, graph: Any, as_of: datetime) -> tuple[list[str], int]:
-        """Contacts to invoke, and the store cursor to resume from next time."""
-        sources = triggers_of(graph)
-        due: set[str] = set()
-
-        def visit(item: Event) -> None:
-            if not sources or any(source.cares_about(item) for source in sources):
-                due.add(item.contact_id)
-
-        resume = self._scan(graph.name, as_of, visit)
-        if any(source.has_sweep for source in sources):
-            later = self._swept_later(graph.name, as_of)
-            due |= {c for c in self.events.contact_ids() if c not in later}
-        return sorted(due), resume
-
-    def _swept_later(self, graph: str, as_of: datetime) -> set[str]:
-        """Contacts whose next possible sweep firing is after `as_of` (no need to run them)."""
-        return self.cursors.swept_later(graph, as_of)
-
-    def _save_sweep(self, graph: str, contact_id: str, state: dict[str, Any]) -> None:
-        next_at = state.get("next_sweep_at")
-        if next_at is not None:
-            self.cursors.save_sweep(graph, contact_id, datetime.fromisoformat(next_at))
-
-    def _cursor(self, graph: str) -> int:
-        """Where the last run of `graph` stopped reading the event store."""
-        return self.cursors.position(graph)
-
-    def _save_cursor(self, graph: str, resume_seq: int, as_of: datetime) -> None:
-        self.cursors.save(graph, resume_seq, as_of)
-
     # ------------------------------------------------------------------ erasure
 
     def forget(self, contact_id: str) -> dict[str, Any]:
@@ -334,6 +354,7 @@ class Workspace:
         for thread_id in threads:
             self.checkpointer.delete_thread(thread_id)
         self.cursors.forget(contact_id)
+        self.run_state.forget(contact_id)
         return {
             "contact_id": contact_id,
             "events": self.events.delete_contact(contact_id),
@@ -408,9 +429,10 @@ class Workspace:
     ) -> dict[str, Any]:
         """Let time pass up to `until` (default: now): resume due waits, react, deliver.
 
-        Moments are processed in order: each due wait, each hold that ends, then `until`
-        itself. At each, new events up to that moment resume the threads that listen to them,
-        due waits resume, and the outbox delivers through the governor.
+        Moments are processed in order: each due wait, each hold that ends, each retry of a
+        transient failure that falls due, then `until` itself. At each, new events up to that
+        moment resume the threads that listen to them, due waits resume, and the outbox
+        delivers through the governor.
         """
         if transport is None:
             with self.transport() as configured:
@@ -429,12 +451,17 @@ class Workspace:
         }
 
     def _moments(self, end: datetime) -> Iterable[datetime]:
-        """Now (if before `end`), then every due wait and hold release before `end`, then `end`."""
+        """Now (if before `end`), then every due wait, hold release and retry before `end`, then
+        `end`."""
         last = min(self.clock.now(), end)
         if last < end:
             yield last
         for _ in range(1_000_000):
-            wakes = (self.scheduler.next_due(graph=SEQUENCE_PREFIX), self.outbox.next_release())
+            wakes = (
+                self.scheduler.next_due(graph=SEQUENCE_PREFIX),
+                self.outbox.next_release(),
+                self.outbox.next_retry(),
+            )
             pending = [t for t in wakes if t is not None and last < t < end]
             if not pending:
                 break
@@ -454,7 +481,7 @@ class Workspace:
         counts["resumed"] += sum(self.enrollments.resume_due(moment).values())
         for _ in range(4):  # enrollments create first sends; deliver those in the same moment
             report = self.deliver(transport, now=moment)
-            counts.update({k: v for k, v in vars_of(report).items() if v})
+            counts.update({k: v for k, v in report.counts().items() if v})
             reasons.update(report.reasons)
             if not report.sent:
                 break
@@ -462,37 +489,38 @@ class Workspace:
 
     def _new_events(self, moment: datetime) -> list[Event]:
         fresh: list[Event] = []
-        self._save_cursor("__tick__", self._scan("__tick__", moment, fresh.append), moment)
+        self.cursors.save("__tick__", self.cursors.scan("__tick__", moment, fresh.append), moment)
         return fresh
-
-    def _scan(self, cursor: str, as_of: datetime, visit: Callable[[Event], None]) -> int:
-        """Visit events stored since `cursor` up to `as_of`; return where to resume next time.
-
-        Events after `as_of` are deferred: the cursor stops before the first of them, so a
-        later scan sees them again. Events stored during the scan wait for the next one.
-        """
-        last = self.events.last_seq()
-        deferred: list[int] = []
-        for seq, item in self.events.changes(after_seq=self._cursor(cursor)):
-            if seq > last:
-                break
-            if item.timestamp > as_of:
-                deferred.append(seq)
-            else:
-                visit(item)
-        return min(deferred) - 1 if deferred else last
 
     # ------------------------------------------------------------------ approvals
 
     def approve(
         self, request_id: str, *, by: str = "cli", edit: dict[str, Any] | None = None
     ) -> Approval:
-        """Approve a draft a graph paused on (or an edited version); it is then delivered."""
-        return self.enrollments.approve(request_id, by=by, now=self.clock.now(), payload=edit)
+        """Approve a draft a graph paused on (or an edited version); it is then delivered.
+
+        Returns:
+            The decided request; its `payload` is what goes out (the edit, when there is one).
+        """
+        decided = self.enrollments.approve(request_id, by=by, now=self.clock.now(), payload=edit)
+        return decided if edit is None else replace(decided, payload=edit)
 
     def reject(self, request_id: str, *, by: str = "cli") -> Approval:
         """Reject a draft a graph paused on; it is never sent."""
         return self.enrollments.reject(request_id, by=by, now=self.clock.now())
+
+    def compact(self, *, vacuum: bool = True) -> CompactReport:
+        """Keep only each thread's latest checkpoint (and its pending writes), then `VACUUM`.
+
+        With `keep = "latest"` runs already do this as they write; compaction cleans databases
+        written with `keep = "all"` (or by older versions) and gives the space back to the disk.
+        """
+        if self.retention is None:
+            raise ConfigError(
+                f"compact works on SQLite checkpoints; the PostgreSQL store '{self.stores.label}' "
+                "is vacuumed by PostgreSQL itself (autovacuum, or VACUUM by its administrator)"
+            )
+        return self.retention.compact(vacuum=vacuum)
 
     def explain(self, contact_id: str) -> dict[str, Any]:
         """Why a contact got what it got: rule verdicts with evidence, and its actions."""
@@ -511,15 +539,8 @@ class Workspace:
         }
 
 
-def vars_of(report: DeliveryReport) -> dict[str, int]:
-    """A delivery report as a dict of counts."""
-    return {
-        "sent": report.sent,
-        "failed": report.failed,
-        "unknown": report.unknown,
-        "held": report.held,
-        "cancelled": report.cancelled,
-    }
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
 
 
 class _Delta:

@@ -4,6 +4,8 @@ and approvals.
 | module | holds |
 | --- | --- |
 | `outbox` | the exactly-once ledger of intended side effects, and the delivery loop |
+| `ledger` | what the outbox speaks: a record, a gate's verdict, a delivery report |
+| `retry_schedule` | when the outbox tries a transient failure again, and when it gives up |
 | `transports` | `Transport` and the built-in file, console and routing transports |
 | `smtp`, `webhook` | email over SMTP; JSON POSTs (Slack-compatible) with idempotency keys |
 | `transport_config` | transports and routes from `gtmflow.toml`, secrets from the environment |

@@ -4,7 +4,8 @@
 | --- | --- |
 | `event_store` | `EventStore` and its SQLite implementation: contacts and their event histories |
 | `postgres_store` | `PostgresEventStore`: the same store in PostgreSQL, shared by workers |
-| `cursors` | where each graph's last run stopped reading the store, and when sweeps are due |
+| `scans` | bulk reads for the run loop: new events a trigger wants, unseen starts, needed history |
+| `event_columns` | `EventColumns`: many contacts' events as numpy columns, read in bulk |
 | `ingest` | the write loop: batches into the store, dead letters, `IngestReport` |
 | `readers` | reading JSON Lines and CSV rows into events and contacts |
 | `segment` | Segment `track`/`page`/`identify` payloads |

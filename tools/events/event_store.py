@@ -34,6 +34,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Any, Self
@@ -42,6 +43,12 @@ from gtmflow.clock import require_aware
 from gtmflow.errors import ConfigError, StoreError
 from gtmflow.models import Contact, Event
 from gtmflow.tools._sqlite import connect
+from gtmflow.tools.events import scans
+from gtmflow.tools.events.event_columns import (
+    EventColumns,
+    columns_from_events,
+    read_sqlite_columns,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -69,7 +76,7 @@ class StoreStats:
     events: int
 
 
-class EventStore(ABC):
+class EventStore(scans.PortableScans, ABC):
     """Where contacts and their events live. Subclass to back gtmflow with another database.
 
     Implementations must make `write_events` idempotent by event id, create a bare `Contact`
@@ -126,6 +133,33 @@ class EventStore(ABC):
         contacts = sum(1 for _ in self.contact_ids())
         events = sum(1 for _ in self.changes())
         return StoreStats(contacts=contacts, events=events)
+
+    # Bulk reads for the run loop (`gtmflow.tools.events.scans` says what each answers):
+    # `scan_new`, `unseen_starts`, `read_histories` come portable from `scans.PortableScans`.
+
+    def contacts(self, contact_ids: Iterable[str]) -> dict[str, Contact]:
+        """Known contacts among `contact_ids`, by id."""
+        found = {c: self.contact(c) for c in contact_ids}
+        return {c: contact for c, contact in found.items() if contact is not None}
+
+    def new_contacts(self, *, after: int) -> tuple[list[str], int]:
+        """Contacts added since a mark this method returned (0: all), and the new mark.
+
+        This portable version returns every contact and mark 0 each time (correct, not fast).
+        """
+        return list(self.contact_ids()), 0
+
+    def event_columns(
+        self, *, types: Collection[str], until: datetime | None = None
+    ) -> EventColumns:
+        """Every contact's events of these types as columns, for bulk readers (attribution).
+
+        Ordered by contact id, then as `events` orders them. This default reads contact by
+        contact; backends override it with a bulk read.
+        """
+        _check_types(types)
+        rows = (e for c in self.contact_ids() for e in self.events(c, types=types, until=until))
+        return columns_from_events(rows, sorted(types))
 
 
 def derived_event_id(
@@ -191,7 +225,7 @@ _UPSERT_CONTACT = (
 )
 
 
-class SQLiteEventStore(EventStore):
+class SQLiteEventStore(scans.SQLiteScans, EventStore):
     """The default event store: one SQLite file in WAL mode, safe to share between threads.
 
     Every call holds one lock, so LangGraph worker threads can share an instance. Timestamps
@@ -335,6 +369,29 @@ class SQLiteEventStore(EventStore):
             events = self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
         return StoreStats(contacts=int(contacts), events=int(events))
 
+    def contacts(self, contact_ids: Iterable[str]) -> dict[str, Contact]:
+        """Known contacts among `contact_ids`, by id (one query per 500)."""
+        found: dict[str, Contact] = {}
+        iterator = iter(contact_ids)
+        with self._reading("read contacts"):
+            while chunk := list(islice(iterator, _IN_CHUNK)):
+                sql = (
+                    f"SELECT {', '.join(_CONTACT_COLUMNS)}, attributes FROM contacts "
+                    f"WHERE id IN ({', '.join('?' * len(chunk))})"
+                )
+                found.update((row[0], _contact(row)) for row in self._conn.execute(sql, chunk))
+        return found
+
+    def event_columns(
+        self, *, types: Collection[str], until: datetime | None = None
+    ) -> EventColumns:
+        """Every contact's events of these types as columns, read in a few table scans."""
+        _check_types(types)
+        bound = None if until is None else _micros(require_aware(until, "until"))
+        reconnect = None if self.path == ":memory:" else partial(_read_only, Path(self.path))
+        with self._reading("read event columns"):
+            return read_sqlite_columns(self._conn, types=types, until=bound, reconnect=reconnect)
+
     def delete_contact(self, contact_id: str) -> int:
         with self._transaction("delete a contact"):
             removed = self._conn.execute(
@@ -420,11 +477,7 @@ def _events_query(
     sql = ["SELECT id, type, ts, properties FROM events WHERE contact_id = ?"]
     params: list[Any] = [contact_id]
     if types is not None:
-        if isinstance(types, str):
-            raise ConfigError(
-                f"'types' must be a collection of event types such as ['{types}'], "
-                f"not the string '{types}'"
-            )
+        _check_types(types)
         sql.append(f"AND type IN ({', '.join('?' * len(types))})")
         params.extend(types)
     for name, clause, bound in (("since", "ts >= ?", since), ("until", "ts <= ?", until)):
@@ -436,6 +489,18 @@ def _events_query(
         params.append(after_seq)
     sql.append("ORDER BY ts, id")
     return " ".join(sql), params
+
+
+def _check_types(types: Collection[str]) -> None:
+    if isinstance(types, str):
+        raise ConfigError(
+            f"'types' must be a collection of event types such as ['{types}'], "
+            f"not the string '{types}'"
+        )
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
 
 
 def _connect(path: str | Path) -> sqlite3.Connection:
@@ -514,15 +579,7 @@ def _contact(row: tuple[Any, ...]) -> Contact:
     return Contact.model_construct(**_contact_record(row))
 
 
-def _event(event_id: str, type_: str, contact_id: str, ts: int, props: str) -> Event:
-    # Rows were validated on write; model_construct skips validating them again.
-    return Event.model_construct(
-        id=event_id,
-        type=type_,
-        contact_id=contact_id,
-        timestamp=_EPOCH + timedelta(microseconds=ts),
-        properties=json.loads(props),
-    )
+_event = scans.decode
 
 
 def _dump(value: Mapping[str, Any]) -> str:

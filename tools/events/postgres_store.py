@@ -3,9 +3,10 @@
 Tables (`contacts`, `events`) are the SQLite ones in PostgreSQL types, created by
 `gtmflow.tools.migrations`. A batch of events is copied into a temporary table and inserted
 from there (`COPY` is several times faster than row inserts), duplicates skipped by the unique
-id. Writers take one advisory lock for the length of their transaction: sequence numbers are
-then committed in the order they were assigned, so a reader that has seen `seq = n` can never
-later find an event with a smaller number (the run cursors rely on that).
+id. Writers of events and contacts take one advisory lock for the length of their transaction:
+sequence numbers (of events, and of contacts as they arrive) are then committed in the order they
+were assigned, so a reader that has seen `seq = n` can never later find a row with a smaller
+number (the run cursors and `new_contacts` rely on that).
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ class PostgresEventStore(EventStore):
         accepted = duplicates = 0
         iterator = iter(contacts)
         with self.db.transaction() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(?)", (_WRITE_LOCK,))  # seq order
             while chunk := list(islice(iterator, _IN_CHUNK)):
                 changed, unchanged = _merge_chunk(conn, chunk)
                 accepted += changed
@@ -151,6 +153,11 @@ class PostgresEventStore(EventStore):
             if len(page) < _PAGE:
                 return
             last = page[-1]
+
+    def new_contacts(self, *, after: int) -> tuple[list[str], int]:
+        """Contacts whose row was added after the mark (their `seq`), and the new mark."""
+        rows = self.db.query("SELECT seq, id FROM contacts WHERE seq > ? ORDER BY seq", (after,))
+        return [row[1] for row in rows], (int(rows[-1][0]) if rows else after)
 
     def stats(self) -> StoreStats:
         """Count contacts and events."""
