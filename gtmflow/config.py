@@ -70,6 +70,8 @@ class WorkspaceConfig:
     governor: dict[str, Any] = field(default_factory=dict)
     store_url: str | None = None
     """`[store] url`: a PostgreSQL store shared by workers (None: SQLite in the workspace)."""
+    lease_seconds: float = 30.0
+    """`[store] lease_seconds`: how long a worker's lease on a contact lasts without heartbeat."""
     checkpoints: Literal["latest", "all"] = "latest"
     outbox_retry: dict[str, Any] = field(default_factory=dict)
 
@@ -123,6 +125,7 @@ class WorkspaceConfig:
             rules=rules, transport=transport, sequences=sequences, graphs=graphs,
             governor=governor, checkpoints=keep, outbox_retry=retry,
             store_url=_store_url(data.get("store", {}), path),
+            lease_seconds=_lease_seconds(data.get("store", {}), path),
         )  # fmt: skip
 
     def retry_schedule(self) -> RetrySchedule:
@@ -162,9 +165,21 @@ class WorkspaceConfig:
         return QuietHours(start, end, weekends=bool(self.governor.get("weekends", True)))
 
 
+def _lease_seconds(table: dict[str, Any], path: Path) -> float:
+    value = table.get("lease_seconds", 30.0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 1:
+        raise ConfigError(
+            f"'{path}': [store] lease_seconds must be a number of seconds >= 1, e.g. 30 "
+            f"(got {value!r})"
+        )
+    return float(value)
+
+
 def _store_url(table: Any, path: Path) -> str | None:
-    if not isinstance(table, dict) or set(table) - {"url"}:
-        raise ConfigError(f"'{path}': [store] takes one key, url = 'postgresql://user@host/db'")
+    if not isinstance(table, dict) or set(table) - {"url", "lease_seconds"}:
+        raise ConfigError(
+            f"'{path}': [store] takes url = 'postgresql://user@host/db' and lease_seconds = 30"
+        )
     url = table.get("url")
     if url is None:
         return None

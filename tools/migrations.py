@@ -178,6 +178,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE UNIQUE INDEX contacts_seq ON contacts (seq);
         """,
     ),
+    Migration(
+        3,
+        "leases: which worker holds a contact",
+        f"""
+        CREATE TABLE leases (
+            key {_T} PRIMARY KEY,
+            holder TEXT NOT NULL,
+            expires_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE INDEX leases_holder ON leases (holder);
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 """The schema version this gtmflow reads and writes."""

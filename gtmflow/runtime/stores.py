@@ -20,6 +20,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from gtmflow.clock import Clock
 from gtmflow.config import WorkspaceConfig
 from gtmflow.runtime.contact_pass import ContactPass
+from gtmflow.runtime.leases import Leases, NoLeases
 from gtmflow.runtime.retention import CheckpointRetention, connect_checkpoints
 from gtmflow.runtime.run_state import SQLiteRunState
 from gtmflow.tools.decisions import DecisionLog
@@ -58,6 +59,8 @@ class Stores:
     """Pruning of SQLite checkpoints (None: PostgreSQL vacuums its own tables)."""
     database: Any = None
     """The shared `PostgresDatabase` (None for SQLite)."""
+    leases: Leases | NoLeases = field(default_factory=NoLeases)
+    """Which worker holds which contact (`NoLeases`: one process, SQLite)."""
     _thread_rows: Callable[[str, str], list[str]] = field(default=lambda sql, pattern: [])
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -126,9 +129,9 @@ def _postgres_stores(url: str, config: WorkspaceConfig, clock: Clock) -> Stores:
         outbox=Outbox(db, clock=clock, retry=config.retry_schedule()), decisions=DecisionLog(db),
         scheduler=Scheduler(db), approvals=ApprovalBook(db), run_state=run_state,
         cursors=ContactPass(db, events, run_state), checkpointer=saver, database=db,
-        _thread_rows=thread_rows,
+        leases=Leases(db, seconds=config.lease_seconds), _thread_rows=thread_rows,
     )  # fmt: skip
-    stores._closers = [pool.close, db.close]
+    stores._closers = [stores.leases.close, pool.close, db.close]
     return stores
 
 

@@ -113,7 +113,9 @@ class Workspace:
         self.checkpointer = self.stores.checkpointer
         self.retention = self.stores.retention  # None on PostgreSQL
         self.deps = Deps(events=self.events, clock=self.clock, scheduler=self.scheduler)
-        self.runner = ThreadRunner(self.outbox, self.decisions, self.approvals, self.deps)
+        self.runner = ThreadRunner(
+            self.outbox, self.decisions, self.approvals, self.deps, leases=self.stores.leases
+        )
         self.governor = Governor(
             self.config.governor_policy(), events=self.events, outbox=self.outbox
         )
@@ -286,7 +288,7 @@ class Workspace:
         rules_pass = RulesPass(
             graph, rules, as_of=as_of, deps=deps, state=self.run_state, outbox=self.outbox,
             decisions=self.decisions, runner=self.runner, scheduler=self.scheduler,
-            batch_size=batch,
+            batch_size=batch, leases=self.stores.leases,
         )  # fmt: skip
         plan = rules_pass.plan()
         by_rule: Counter[str] = Counter()
