@@ -202,6 +202,7 @@ def test_two_workers_one_sigkilled_give_the_outbox_of_one_sqlite_process(
         )
     victim, other = _worker(first, world, env), _worker(second, world, env)
     time.sleep(2.5)  # mid-tick: both are judging, invoking, delivering
+    assert victim.poll() is None, "the worker finished before it could be killed: grow the world"
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
     restarted = _worker(first, world, env)
@@ -238,6 +239,7 @@ def test_serve_waits_out_a_postgresql_restart_and_finishes(
     _world(shared)
     worker = _worker(shared, world, {"GTMFLOW_STORE_URL": pg_url})
     time.sleep(2.0)
+    assert worker.poll() is None, "the worker finished before the restart: grow the world"
     postgres_server.restart(down_for=3.0)
     assert worker.wait(timeout=300) == 0, worker.stderr.read() if worker.stderr else ""
     got, _ = _summary(shared)
