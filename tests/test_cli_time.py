@@ -83,6 +83,8 @@ def test_simulate_reports_invariants(tmp_path: Path) -> None:
         "no_delivery_in_quiet_hours",
         "no_duplicate_message_ids",
         "every_due_wait_resumed",
+        "no_send_after_exit",
+        "no_repeats_in_a_journey",
     }
     assert all(check["ok"] for check in report["invariants"].values()), report["invariants"]
     assert report["actions"]["send_email"]["sent"] > 0

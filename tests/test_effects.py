@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from gtmflow import VirtualClock, Workspace
 from gtmflow.cli import app
-from gtmflow.graphs import sequences
+from gtmflow.graphs._sequence_steps import SendNode
 from gtmflow.models import Event
 from gtmflow.runtime._threads import ThreadRunner
 from gtmflow.tools.delivery.outbox import OutboxRecord
@@ -98,13 +98,13 @@ def test_an_enroll_a_crash_interrupted_is_finished_next_pass(
     _signup(ws)
     crash = _Once()
     if where == "inside the sequence graph":
-        advance = sequences.Advance.__call__
+        send = SendNode.__call__  # the step node that queues the first email
 
         def crashing(self: Any, state: Any, runtime: Any) -> Any:
             crash()
-            return advance(self, state, runtime)
+            return send(self, state, runtime)
 
-        monkeypatch.setattr(sequences.Advance, "__call__", crashing)
+        monkeypatch.setattr(SendNode, "__call__", crashing)
     else:
         commit = ThreadRunner.commit
 

@@ -173,11 +173,12 @@ def test_forget_erases_a_contact_everywhere(workspace: Workspace, tmp_path: Path
     assert report == {
         "contact_id": "hot",
         "events": 4,
-        "decisions": 3,
+        "decisions": 4,  # one per scaffold rule
         "outbox_redacted": 1,
         "checkpoint_threads": 1,
         "waits": 0,
         "approvals": 0,
+        "trigger_owners": 0,
         "context_records": 0,
     }
     assert workspace.events.contact("hot") is None and workspace.events.events("hot") == []

@@ -170,6 +170,25 @@ def _summary(folder: Path) -> tuple[Counter[tuple[str, str]], set[str]]:
     return by_kind, {r.action.idempotency_key for r in records}
 
 
+def _wait_for_work(url: str, *, timeout: float = 120.0) -> None:
+    """Return once the store's outbox has a row (a worker is mid-run)."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with psycopg.connect(url) as conn:
+            if conn.execute("SELECT count(*) FROM outbox").fetchone() != (0,):
+                return
+        time.sleep(0.1)
+    raise AssertionError("no worker wrote to the outbox in time")
+
+
+def _records(folder: Path, keys: set[str]) -> list[dict[str, Any]]:
+    """The records of these keys (for a failure message)."""
+    with Workspace.open(folder) as ws:
+        return [r.to_json() for r in ws.outbox.records() if r.action.idempotency_key in keys]
+
+
 def _delivered_keys(*folders: Path) -> list[str]:
     keys: list[str] = []
     for folder in folders:
@@ -201,7 +220,7 @@ def test_two_workers_one_sigkilled_give_the_outbox_of_one_sqlite_process(
             (folder / "gtmflow.toml").read_text() + "\n[store]\nlease_seconds = 3\n"
         )
     victim, other = _worker(first, world, env), _worker(second, world, env)
-    time.sleep(2.5)  # mid-tick: both are judging, invoking, delivering
+    _wait_for_work(pg_url)  # mid-run: past their imports, judging, invoking, delivering
     assert victim.poll() is None, "the worker finished before it could be killed: grow the world"
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
@@ -210,7 +229,7 @@ def test_two_workers_one_sigkilled_give_the_outbox_of_one_sqlite_process(
         assert proc.wait(timeout=300) == 0, proc.stderr.read() if proc.stderr else ""
 
     got, keys = _summary(first)
-    assert keys == expected_keys
+    assert keys == expected_keys, _records(first, keys ^ expected_keys)
     sent = Counter(kind for (kind, status), n in got.items() for _ in range(n) if status == "sent")
     unknown = Counter(
         kind for (kind, status), n in got.items() for _ in range(n) if status == "unknown"
@@ -238,7 +257,7 @@ def test_serve_waits_out_a_postgresql_restart_and_finishes(
     shared = tmp_path / "pg"
     _world(shared)
     worker = _worker(shared, world, {"GTMFLOW_STORE_URL": pg_url})
-    time.sleep(2.0)
+    _wait_for_work(pg_url)  # the worker is past its imports and writing
     assert worker.poll() is None, "the worker finished before the restart: grow the world"
     postgres_server.restart(down_for=3.0)
     assert worker.wait(timeout=300) == 0, worker.stderr.read() if worker.stderr else ""

@@ -190,6 +190,20 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX leases_holder ON leases (holder);
         """,
     ),
+    Migration(
+        4,
+        "trigger owners: one follow-up journey per webinar or call",
+        f"""
+        CREATE TABLE trigger_owners (
+            contact_id {_T} NOT NULL,
+            trigger {_T} NOT NULL,
+            owner TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            claimed_at {_T} NOT NULL,
+            PRIMARY KEY (contact_id, trigger)
+        );
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 """The schema version this gtmflow reads and writes."""

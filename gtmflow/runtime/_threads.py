@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
@@ -56,18 +56,22 @@ class ThreadRunner:
         payload: dict[str, Any] | Command[Any],
         *,
         deps: Deps | None = None,
+        durability: Literal["sync", "async", "exit"] | None = None,
     ) -> Counter[str]:
         """Invoke `graph` on the contact's thread; return new outbox actions per source.
 
         A thread paused on an approval is not started again by new input (only a `Command`
         answering it resumes it); a thread a crash stopped mid-run is finished first.
+        `durability="sync"` writes each step (and each model call a node made) to the
+        checkpoint before the next begins, so a crash never repeats one.
         """
         with self.leases.hold(contact_id):
-            return self._run(graph, contact_id, payload, deps or self.deps)
+            return self._run(graph, contact_id, payload, deps or self.deps, durability)
 
     def _run(
-        self, graph: Any, contact_id: str, payload: dict[str, Any] | Command[Any], deps: Deps
-    ) -> Counter[str]:
+        self, graph: Any, contact_id: str, payload: dict[str, Any] | Command[Any], deps: Deps,
+        durability: Literal["sync", "async", "exit"] | None,
+    ) -> Counter[str]:  # fmt: skip
         thread_id = f"{graph.name}:{contact_id}"
         config = thread_config(thread_id, graph.name)
         snapshot = graph.get_state(config)
@@ -77,28 +81,45 @@ class ThreadRunner:
             self._requests(graph.name, thread_id, contact_id, snapshot.interrupts)
             return added
         if snapshot.next and not snapshot.interrupts:
-            added += self.commit(graph.name, contact_id, graph.invoke(None, config, context=deps))
-        state = graph.invoke(payload, config, context=deps)
+            finished = graph.invoke(None, config, context=deps, durability=durability)
+            added += self.commit(graph.name, contact_id, finished)
+            paused = finished.get("__interrupt__", ())
+            if paused:  # the finished run paused for a person: new input must wait too
+                self._requests(graph.name, thread_id, contact_id, paused)
+                return added
+        state = graph.invoke(payload, config, context=deps, durability=durability)
         self._requests(graph.name, thread_id, contact_id, state.get("__interrupt__", ()))
         self.last_state = state
         return added + self.commit(graph.name, contact_id, state)
 
-    def recover(self, graph: Any, contact_id: str, *, deps: Deps | None = None) -> Counter[str]:
+    def recover(
+        self,
+        graph: Any,
+        contact_id: str,
+        *,
+        deps: Deps | None = None,
+        durability: Literal["sync", "async", "exit"] | None = None,
+    ) -> Counter[str]:
         """Commit what the thread holds and finish a run a crash interrupted; start nothing new.
 
         Returns new outbox actions per source, like `run`.
         """
         with self.leases.hold(contact_id):
-            return self._recover(graph, contact_id, deps or self.deps)
+            return self._recover(graph, contact_id, deps or self.deps, durability)
 
-    def _recover(self, graph: Any, contact_id: str, deps: Deps) -> Counter[str]:
+    def _recover(
+        self, graph: Any, contact_id: str, deps: Deps,
+        durability: Literal["sync", "async", "exit"] | None,
+    ) -> Counter[str]:  # fmt: skip
         thread_id = f"{graph.name}:{contact_id}"
         config = thread_config(thread_id, graph.name)
         snapshot = graph.get_state(config)
         added = self.commit(graph.name, contact_id, snapshot.values)
         if snapshot.next and not snapshot.interrupts:
-            added += self.commit(graph.name, contact_id, graph.invoke(None, config, context=deps))
-        elif snapshot.interrupts:
+            finished = graph.invoke(None, config, context=deps, durability=durability)
+            added += self.commit(graph.name, contact_id, finished)
+            snapshot = graph.get_state(config)
+        if snapshot.interrupts:
             self._requests(graph.name, thread_id, contact_id, snapshot.interrupts)
         return added
 

@@ -10,7 +10,8 @@ created, and any number of workers on any number of machines can share the works
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -26,10 +27,13 @@ from gtmflow.runtime.run_state import SQLiteRunState
 from gtmflow.tools.decisions import DecisionLog
 from gtmflow.tools.delivery.approvals import ApprovalBook
 from gtmflow.tools.delivery.outbox import Outbox
+from gtmflow.tools.delivery.owners import TriggerOwners
 from gtmflow.tools.delivery.scheduler import Scheduler
 from gtmflow.tools.events.event_store import EventStore, SQLiteEventStore
 
 __all__ = ["STORE_URL_ENV", "Stores", "open_stores", "store_url"]
+
+_PHASE_LOCK = 0x67746D70  # "gtmp": runs share it, ticks and deliveries take it alone
 
 STORE_URL_ENV = "GTMFLOW_STORE_URL"
 _THREADS_SQL = "SELECT DISTINCT thread_id FROM checkpoints WHERE thread_id LIKE ? ESCAPE '\\'"
@@ -52,6 +56,7 @@ class Stores:
     decisions: DecisionLog
     scheduler: Scheduler
     approvals: ApprovalBook
+    owners: TriggerOwners
     run_state: SQLiteRunState
     cursors: ContactPass
     checkpointer: BaseCheckpointSaver[Any]
@@ -61,6 +66,7 @@ class Stores:
     """The shared `PostgresDatabase` (None for SQLite)."""
     leases: Leases | NoLeases = field(default_factory=NoLeases)
     """Which worker holds which contact (`NoLeases`: one process, SQLite)."""
+    _phase_depth: int = 0
     _thread_rows: Callable[[str, str], list[str]] = field(default=lambda sql, pattern: [])
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -68,6 +74,33 @@ class Stores:
         """Checkpointed thread ids `<graph>:<contact_id>` of a contact, sorted."""
         escaped = contact_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         return sorted(self._thread_rows(_THREADS_SQL, "%:" + escaped))
+
+    @contextmanager
+    def phase(self, kind: Literal["run", "tick"]) -> Iterator[None]:
+        """Order runs before ticks across workers, as one process does (a shared store only).
+
+        Runs hold a shared advisory lock, ticks and delivery passes an exclusive one: a tick
+        starts once every run in progress has finished, so what a run decides (who owns a
+        trigger, a fresh enrollment) is in place before any worker delivers, and two workers
+        never judge the same outbox gate at once. Nested phases reuse the outer lock; a
+        killed worker's lock ends with its connection.
+        """
+        if self.database is None or self._phase_depth:
+            self._phase_depth += 1
+            try:
+                yield
+            finally:
+                self._phase_depth -= 1
+            return
+        mode = "_shared" if kind == "run" else ""
+        with self.database.connection() as conn:
+            conn.execute(f"SELECT pg_advisory_lock{mode}(%s)", (_PHASE_LOCK,))
+            self._phase_depth = 1
+            try:
+                yield
+            finally:
+                self._phase_depth = 0
+                conn.execute(f"SELECT pg_advisory_unlock{mode}(%s)", (_PHASE_LOCK,))
 
     def close(self) -> None:
         """Close every store, the shared database last."""
@@ -97,7 +130,8 @@ def _sqlite_stores(state_dir: Path, config: WorkspaceConfig, clock: Clock) -> St
     stores = Stores(
         backend="sqlite", label=str(db), events=events,
         outbox=Outbox(db, clock=clock, retry=config.retry_schedule()), decisions=DecisionLog(db),
-        scheduler=Scheduler(db), approvals=ApprovalBook(db), run_state=run_state,
+        scheduler=Scheduler(db), approvals=ApprovalBook(db), owners=TriggerOwners(db),
+        run_state=run_state,
         cursors=ContactPass(db, events, run_state), checkpointer=saver,
         retention=CheckpointRetention(saver, path), _thread_rows=thread_rows,
     )  # fmt: skip
@@ -127,7 +161,8 @@ def _postgres_stores(url: str, config: WorkspaceConfig, clock: Clock) -> Stores:
     stores = Stores(
         backend="postgresql", label=db.label, events=events,
         outbox=Outbox(db, clock=clock, retry=config.retry_schedule()), decisions=DecisionLog(db),
-        scheduler=Scheduler(db), approvals=ApprovalBook(db), run_state=run_state,
+        scheduler=Scheduler(db), approvals=ApprovalBook(db), owners=TriggerOwners(db),
+        run_state=run_state,
         cursors=ContactPass(db, events, run_state), checkpointer=saver, database=db,
         leases=Leases(db, seconds=config.lease_seconds), _thread_rows=thread_rows,
     )  # fmt: skip
@@ -170,6 +205,6 @@ def _ledger_closers(stores: Stores) -> list[Callable[[], None]]:
         store.close
         for store in (
             stores.events, stores.outbox, stores.decisions, stores.scheduler, stores.approvals,
-            stores.run_state, stores.cursors,
+            stores.owners, stores.run_state, stores.cursors,
         )
     ]  # fmt: skip

@@ -14,10 +14,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cached_property, wraps
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from gtmflow._progress import progress_bar, wants_progress
 from gtmflow.clock import Clock, SystemClock, VirtualClock, require_aware
@@ -46,6 +46,7 @@ from gtmflow.tools.context.graph_store import ContextGraphStore
 from gtmflow.tools.decisions import DecisionLog, LoggedDecision
 from gtmflow.tools.delivery.approvals import Approval, ApprovalBook
 from gtmflow.tools.delivery.outbox import DeliveryReport, Outbox, OutboxRecord, Verdict
+from gtmflow.tools.delivery.owners import TriggerOwners
 from gtmflow.tools.delivery.scheduler import Scheduler
 from gtmflow.tools.delivery.transport_config import load_transports
 from gtmflow.tools.delivery.transports import Transport
@@ -60,6 +61,22 @@ if TYPE_CHECKING:
 __all__ = ["RunMode", "RunReport", "Workspace"]
 
 STATE_DIR = ".gtmflow"
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _in_phase(kind: Literal["run", "tick"]) -> Callable[[_Method], _Method]:
+    """Run the method inside `Stores.phase(kind)` (runs before ticks across workers)."""
+
+    def wrap(method: _Method) -> _Method:
+        @wraps(method)
+        def inner(self: Workspace, *args: Any, **kwargs: Any) -> Any:
+            with self.stores.phase(kind):
+                return method(self, *args, **kwargs)
+
+        return cast(_Method, inner)
+
+    return wrap
+
 
 RunMode = Literal["bulk", "per_contact"]
 """How `Workspace.run` judges rules: in bulk where the graph allows it, or per contact."""
@@ -108,11 +125,13 @@ class Workspace:
         self.decisions: DecisionLog = self.stores.decisions
         self.scheduler: Scheduler = self.stores.scheduler
         self.approvals: ApprovalBook = self.stores.approvals
+        self.owners: TriggerOwners = self.stores.owners  # who follows up each webinar and call
         self.run_state = self.stores.run_state
         self.cursors: ContactPass = self.stores.cursors
         self.checkpointer = self.stores.checkpointer
         self.retention = self.stores.retention  # None on PostgreSQL
-        self.deps = Deps(events=self.events, clock=self.clock, scheduler=self.scheduler)
+        self.deps = Deps(events=self.events, clock=self.clock, scheduler=self.scheduler,
+                         memory=self.library, content=self.library, owners=self.owners)  # fmt: skip
         self.runner = ThreadRunner(
             self.outbox, self.decisions, self.approvals, self.deps, leases=self.stores.leases
         )
@@ -134,9 +153,7 @@ class Workspace:
     @cached_property
     def context(self) -> ContextStore:
         """The Chroma context store (opened on first use: it takes the single-writer lock)."""
-        from gtmflow.tools.context.context_store import (
-            ContextStore,
-        )  # chromadb costs ~0.3 s to import
+        from gtmflow.tools.context.context_store import ContextStore  # chromadb: ~0.3 s
 
         return ContextStore.for_workspace(self.root)
 
@@ -206,6 +223,7 @@ class Workspace:
         """The graphs `gtmflow.toml` names besides the rules (default: `graphs.py`'s `GRAPHS`)."""
         return load_graphs(self.config.graphs, root=self.root)
 
+    @_in_phase("run")
     def run_all(
         self, *, as_of: datetime | None = None, progress: bool | None = None
     ) -> dict[str, RunReport]:
@@ -221,6 +239,7 @@ class Workspace:
             reports[graph.name] = self.run(graph, as_of=as_of, progress=progress)
         return reports
 
+    @_in_phase("run")
     def run(
         self,
         graph: Any = None,
@@ -365,6 +384,7 @@ class Workspace:
             "checkpoint_threads": len(threads),
             "waits": self.scheduler.forget(contact_id),
             "approvals": self.approvals.forget(contact_id),
+            "trigger_owners": self.owners.forget(contact_id),
             "context_records": self.context.forget(contact_id),
         }
 
@@ -384,6 +404,7 @@ class Workspace:
             self.root, state_dir=self.state_dir, contacts=self.events.contact, clock=self.clock
         )
 
+    @_in_phase("tick")
     def deliver(
         self, transport: Transport | None = None, *, now: datetime | None = None
     ) -> DeliveryReport:
@@ -422,6 +443,7 @@ class Workspace:
             )  # fmt: skip
         return self._enrollments
 
+    @_in_phase("tick")
     def tick(
         self,
         until: datetime | None = None,

@@ -1,5 +1,5 @@
-"""Delivery: the outbox, transports (file, console, SMTP, webhook), their config, the scheduler
-and approvals.
+"""Delivery: the outbox, transports (file, console, SMTP, webhook), their config, the scheduler,
+approvals and trigger owners.
 
 | module | holds |
 | --- | --- |
@@ -11,12 +11,14 @@ and approvals.
 | `transport_config` | transports and routes from `gtmflow.toml`, secrets from the environment |
 | `scheduler` | durable timers: waits are rows, not sleeping processes |
 | `approvals` | drafts a graph paused on, waiting for a person |
+| `owners` | who follows up each webinar or call: one journey per trigger and contact |
 """
 
 from __future__ import annotations
 
 from gtmflow.tools.delivery.approvals import Approval, ApprovalBook
 from gtmflow.tools.delivery.outbox import DeliveryReport, Outbox, OutboxRecord, Verdict
+from gtmflow.tools.delivery.owners import TriggerOwners
 from gtmflow.tools.delivery.scheduler import Scheduler
 from gtmflow.tools.delivery.transport_config import load_transports
 from gtmflow.tools.delivery.transports import Transport
@@ -29,6 +31,7 @@ __all__ = [
     "OutboxRecord",
     "Scheduler",
     "Transport",
+    "TriggerOwners",
     "Verdict",
     "load_transports",
 ]
