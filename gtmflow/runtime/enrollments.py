@@ -153,13 +153,17 @@ class Enrollments:
     # ------------------------------------------------------------------ time and events
 
     def resume_due(self, now: datetime) -> Counter[str]:
-        """Resume every thread whose wait is due at `now`."""
+        """Resume every thread whose wait is due at `now` (on a shared store: whose contact this
+        worker could lease; the others are resumed by the workers holding them)."""
         added: Counter[str] = Counter()
         for due in self._scheduler.due(now, graph=SEQUENCE_PREFIX):
-            name = due.graph.removeprefix(SEQUENCE_PREFIX)
-            if name in self.sequences:
-                added += self._resume(name, due.contact_id, now)
-            self._scheduler.complete(due.id)
+            with self._runner.leases.hold(due.contact_id, wait=False) as held:
+                if not held:
+                    continue  # another worker has the contact: it resumes this wait
+                name = due.graph.removeprefix(SEQUENCE_PREFIX)
+                if name in self.sequences:
+                    added += self._resume(name, due.contact_id, now)
+                self._scheduler.complete(due.id)
         return added
 
     def on_events(self, events: Iterable[Event], now: datetime) -> Counter[str]:
