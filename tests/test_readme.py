@@ -36,3 +36,11 @@ def test_every_python_block_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(blocks) >= 5
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {})
+
+
+def test_webinar_journey_prints_its_nodes(capsys: pytest.CaptureFixture[str]) -> None:
+    journey = next(b for b in _blocks() if 'Sequence(\n    "webinar-followup"' in b)
+    exec(compile(journey, "README.md", "exec"), {})
+    printed = capsys.readouterr().out.strip()
+    shown = re.findall(r"^# (.*)$", journey, re.M)[-2:]  # the output written under the print
+    assert printed == " ".join(s.strip() for s in shown)
