@@ -94,6 +94,9 @@ BATCH = textwrap.dedent("""
     from gtmflow.tools.delivery.transports import FileTransport
     root = sys.argv[1]
     with Workspace.open(root, clock=VirtualClock(DEFAULT_END)) as ws:
+        # batches run one after another: a killed batch's enroll lease (60 s of wall time by
+        # default) has run out by the next one, as it would between real passes
+        ws.outbox.lease = timedelta(0)
         ws.run(as_of=DEFAULT_END, progress=False)
         transport = FileTransport(ws.state_dir / "wire.jsonl")
         ws.tick(DEFAULT_END + timedelta(days=14), transport=transport, progress=False)
