@@ -158,6 +158,30 @@ def test_sigkill_at_random_points_never_sends_twice(tmp_path: Path) -> None:
     assert set(delivered) <= set(expected) | unknown
 
 
+def test_arrivals_stream_from_the_store_in_time_order(tmp_path: Path) -> None:
+    from gtmflow.runtime.simulator import _Arrivals
+    from gtmflow.tools.events.event_store import SQLiteEventStore
+
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    rng = random.Random(3)
+    written = [
+        Event(id=f"e{n}", type="page_view", contact_id=f"c{n % 7}",
+              timestamp=start + timedelta(minutes=rng.randrange(0, 600)))
+        for n in range(500)
+    ]  # fmt: skip
+    store = SQLiteEventStore(tmp_path / "arrivals.db")
+    store.write_events(written)  # stored in id order, not time order
+    arrivals = _Arrivals(store, page=16)  # pages smaller than an hour's arrivals
+    seen: list[Event] = []
+    for hour in range(1, 12):
+        batch = arrivals.until(start + timedelta(hours=hour))
+        assert all(e.timestamp < start + timedelta(hours=hour) for e in batch)
+        seen += batch
+    store.close()
+    expected = sorted(written, key=lambda e: (e.timestamp, e.id))
+    assert [e.id for e in seen] == [e.id for e in expected]  # each once, in time order
+
+
 def test_the_simulation_runs_the_written_journeys(tmp_path: Path) -> None:
     from gtmflow.runtime.simulator import simulate
 
