@@ -1,17 +1,24 @@
 """Enrollments: sequences running in a workspace, driven by enroll actions, time and events.
 
 `enroll` actions in the outbox are delivered here (exactly once, like any other action): each
+<<<<<<< HEAD
+starts a sequence thread, subject to the sequence's re-enrollment policy. Due waits resume their
+threads; events a sequence listens to (exits, awaited events; found by event type, not by
+asking every sequence) resume them at once. A reply from a
+contact supersedes their drafts awaiting approval and cancels queued follow-ups.
+=======
 starts a sequence thread, subject to the sequence's re-enrollment policy and, for sequences
 with agent steps (`write`, `decide`), to trigger ownership: a webinar or call the enrollment
 would follow up that someone else already follows up (the follow-up graph, or an earlier
 enrollment for the same webinar) is refused with the owner's name. Due waits resume their
 threads; events a sequence listens to (exits, awaited events) resume them at once. A reply from
 a contact supersedes their drafts awaiting approval and cancels queued follow-ups.
+>>>>>>> main
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -23,12 +30,16 @@ from gtmflow.errors import ConfigError
 from gtmflow.governor import payload_digest
 from gtmflow.graphs.sequences import SEQUENCE_PREFIX, Sequence, build_sequence_graph
 from gtmflow.models import REPLY_EVENTS, Event
+from gtmflow.pipes import EventFilter
 from gtmflow.runtime._threads import ThreadRunner, thread_config
 from gtmflow.tools.delivery.approvals import Approval, ApprovalBook
 from gtmflow.tools.delivery.outbox import Outbox, OutboxRecord, Verdict
 from gtmflow.tools.delivery.owners import TRIGGER_EVENTS, trigger_key
 from gtmflow.tools.delivery.scheduler import Scheduler
 from gtmflow.tools.delivery.transports import Transport
+
+OUTBOX_THREAD = "outbox:"
+"""Thread id prefix of approval requests for held outbox records (`outbox:<idempotency key>`)."""
 
 __all__ = ["REPLY_EVENTS", "EnrollTransport", "Enrollments"]  # REPLY_EVENTS: from gtmflow.models
 
@@ -55,6 +66,11 @@ class Enrollments:
             name: build_sequence_graph(seq, checkpointer=checkpointer)
             for name, seq in self.sequences.items()
         }
+        self._listeners: dict[str, list[tuple[str, EventFilter]]] = defaultdict(list)
+        """Event type -> (sequence, filter) pairs listening for it: an event meets only these."""
+        for name, seq in self.sequences.items():
+            for wanted in seq.listens_to():
+                self._listeners[wanted.type].append((name, wanted))
 
     def graph(self, name: str) -> Any:
         """The compiled graph of a sequence."""
@@ -159,9 +175,9 @@ class Enrollments:
                 self.supersede(
                     item.contact_id, now, reason=f"{item.type} at {item.timestamp:%Y-%m-%d %H:%M}"
                 )
-            for name, seq in self.sequences.items():
+            for name, wanted in self._listeners.get(item.type, ()):
                 key = (name, item.contact_id)
-                if key not in seen and any(f.accepts(item) for f in seq.listens_to()):
+                if key not in seen and wanted.accepts(item):
                     seen.add(key)
                     added += self._resume(name, item.contact_id, now)
         return added
@@ -204,12 +220,43 @@ class Enrollments:
 
     # ------------------------------------------------------------------ plumbing
 
+    def request_approval(self, record: OutboxRecord, now: datetime) -> None:
+        """An approval request for an outbox record held until a person approves its payload.
+
+        Graphs that pause (sequences) ask through an interrupt; an action another graph wrote
+        (an LLM follow-up) is held by the governor instead, and this makes it approvable. It is
+        idempotent per record and payload, and an approved payload asks nothing.
+        """
+        payload = record.action.payload
+        stamp = payload.get("approval")
+        if isinstance(stamp, dict) and stamp.get("digest") == payload_digest(payload):
+            return
+        self._approvals.request(
+            thread_id=OUTBOX_THREAD + record.action.idempotency_key, graph=record.action.graph,
+            contact_id=record.action.contact_id, step=0, digest=payload_digest(payload),
+            payload=dict(payload), now=now,
+        )  # fmt: skip
+
     def _answer(self, request: Approval, answer: dict[str, Any], now: datetime) -> None:
+        if request.thread_id.startswith(OUTBOX_THREAD):
+            self._answer_held(request.thread_id.removeprefix(OUTBOX_THREAD), answer)
+            return
         name = request.graph.removeprefix(SEQUENCE_PREFIX)
         if name in self.sequences:
             self._runner.run(
                 self.graph(name), request.contact_id, Command(resume=answer), durability="sync"
             )
+
+    def _answer_held(self, key: str, answer: dict[str, Any]) -> None:
+        by = answer.get("by", "")
+        if answer["decision"] != "approve":
+            self._outbox.set_status(key, "cancelled", error="rejected by a person")
+            return
+        stamp = {"digest": answer["digest"], "by": by}
+        if not self._outbox.approve_held(
+            key, answer["payload"] | {"approval": stamp}, note=f"approved by {by}"
+        ):
+            raise ConfigError(f"outbox record '{key[:12]}' is no longer held; nothing to approve")
 
     def _resume(self, name: str, contact_id: str, now: datetime) -> Counter[str]:
         state = self._state(name, contact_id)

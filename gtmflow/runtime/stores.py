@@ -10,6 +10,7 @@ created, and any number of workers on any number of machines can share the works
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -66,6 +67,8 @@ class Stores:
     """The shared `PostgresDatabase` (None for SQLite)."""
     leases: Leases | NoLeases = field(default_factory=NoLeases)
     """Which worker holds which contact (`NoLeases`: one process, SQLite)."""
+    sqlite_connections: list[sqlite3.Connection] = field(default_factory=list)
+    """Every SQLite connection of the workspace (empty on PostgreSQL), for erasure's pragmas."""
     _phase_depth: int = 0
     _thread_rows: Callable[[str, str], list[str]] = field(default=lambda sql, pattern: [])
     _closers: list[Callable[[], None]] = field(default_factory=list)
@@ -136,6 +139,16 @@ def _sqlite_stores(state_dir: Path, config: WorkspaceConfig, clock: Clock) -> St
         retention=CheckpointRetention(saver, path), _thread_rows=thread_rows,
     )  # fmt: skip
     stores._closers = [*_ledger_closers(stores), checkpoints.close]
+    ledgers: list[Any] = [
+        stores.outbox,
+        stores.decisions,
+        stores.scheduler,
+        stores.approvals,
+        run_state,
+        stores.owners,
+        stores.cursors,
+    ]
+    stores.sqlite_connections = [*(x._db.conn for x in ledgers), events._conn, checkpoints]
     return stores
 
 
