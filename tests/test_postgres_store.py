@@ -42,8 +42,8 @@ def test_the_demo_gives_the_same_outbox_on_both_backends(
 ) -> None:
     monkeypatch.delenv("GTMFLOW_STORE_URL", raising=False)
     lite = run_demo(tmp_path / "lite", contacts=40, progress=False)
-    (tmp_path / "pg").mkdir()
-    (tmp_path / "pg" / "gtmflow.toml").write_text('[context]\nprefix = "same_answers_"\n')
+    # the demo writes its own gtmflow.toml (and refuses a folder with someone else's); its
+    # collections keep their default names on the session's Chroma server
     monkeypatch.setenv("GTMFLOW_STORE_URL", pg_url)
     monkeypatch.setenv("GTMFLOW_CONTEXT_URL", chroma_server.url)
     shared = run_demo(tmp_path / "pg", contacts=40, progress=False)
