@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 MARK = "<!-- scale.py -->"
+END = "<!-- /scale.py -->"
 
 
 def _rss_mb() -> float:
@@ -253,8 +254,11 @@ def main() -> int:
     print(text)
     if args.append:
         old = args.append.read_text() if args.append.exists() else ""
-        kept = old.split(MARK)[0].rstrip("\n")
-        args.append.write_text(f"{kept}\n\n{text}" if kept else text)
+        before, _, rest = old.partition(MARK)
+        after = rest.partition(END)[2] if END in rest else ""  # sections written after ours
+        kept = before.rstrip("\n")
+        section = f"{text}\n{END}\n"
+        args.append.write_text((f"{kept}\n\n{section}" if kept else section) + after)
     return 0
 
 
