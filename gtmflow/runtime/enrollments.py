@@ -1,19 +1,13 @@
 """Enrollments: sequences running in a workspace, driven by enroll actions, time and events.
 
 `enroll` actions in the outbox are delivered here (exactly once, like any other action): each
-<<<<<<< HEAD
-starts a sequence thread, subject to the sequence's re-enrollment policy. Due waits resume their
-threads; events a sequence listens to (exits, awaited events; found by event type, not by
-asking every sequence) resume them at once. A reply from a
-contact supersedes their drafts awaiting approval and cancels queued follow-ups.
-=======
 starts a sequence thread, subject to the sequence's re-enrollment policy and, for sequences
 with agent steps (`write`, `decide`), to trigger ownership: a webinar or call the enrollment
 would follow up that someone else already follows up (the follow-up graph, or an earlier
 enrollment for the same webinar) is refused with the owner's name. Due waits resume their
-threads; events a sequence listens to (exits, awaited events) resume them at once. A reply from
+threads; events a sequence listens to (exits, awaited events; found by event type, not by
+asking every sequence) resume them at once. A reply from
 a contact supersedes their drafts awaiting approval and cancels queued follow-ups.
->>>>>>> main
 """
 
 from __future__ import annotations
