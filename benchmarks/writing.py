@@ -539,9 +539,10 @@ def _notes(items: list[Item], seconds: float, load_before: str) -> list[str]:
         "and only their gold column is gated (how the held-out half was used: "
         "`benchmarks/data/writing/README.md`). *Gold*: the writer gets the labelled insights (its "
         "own quality). *End to end*: it gets what `TranscriptAnalyst` (default settings) finds, "
-        "which is what users get today; the analyst does not yet fill asks or competitor roles "
-        "(issue 13), so those rows measure the analyst as much as the writer and are reported, "
-        "not gated. Each cell: share of the emails a check applies to that keep it (a check that "
+        "which is what users get today; an ask, pain or competitor role the analyst misses or "
+        "mislabels carries into the email, so those rows measure the analyst as much as the "
+        "writer and are reported, not gated. Each cell: share of the emails a check applies to "
+        "that keep it (a check that "
         "does not apply, e.g. no quote to judge, is not counted). A linked piece is right when "
         "it answers one of the item's gold needs (or is the pricing page after a pricing visit).",
     ]
