@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gtmflow.errors import ConfigError, StoreError
+from gtmflow.errors import ConfigError, InputWarning, StoreError
 from gtmflow.models import Contact, Event
 from gtmflow.tools.events.event_store import (
     SCHEMA_VERSION,
@@ -57,11 +57,15 @@ def test_write_events_counts_new_and_duplicate_ids(store: SQLiteEventStore) -> N
     assert [e.id for e in store.events("c1")] == ["e1", "e2", "e3"]
 
 
-def test_duplicate_id_keeps_the_first_version(store: SQLiteEventStore) -> None:
+def test_duplicate_id_keeps_the_first_version_and_reports_the_conflict(
+    store: SQLiteEventStore,
+) -> None:
     store.write_events([event("e1", path="/first")])
-    store.write_events([event("e1", path="/second")])
+    with pytest.warns(InputWarning, match="'e1' is already stored with a different properties"):
+        result = store.write_events([event("e1", path="/second")])
 
     assert store.events("c1")[0].properties == {"path": "/first"}
+    assert result == WriteResult(accepted=0, duplicates=0, rejected=1)
 
 
 def test_write_events_accepts_a_generator(store: SQLiteEventStore) -> None:
@@ -169,7 +173,7 @@ def test_naive_bound_is_a_config_error(history: SQLiteEventStore) -> None:
 def test_after_seq_returns_only_later_arrivals(store: SQLiteEventStore) -> None:
     store.write_events([event("late", minutes=50), event("early", minutes=0)])
     mark = store.last_seq()
-    store.write_events([event("newer-but-older", minutes=-10), event("late")])
+    store.write_events([event("newer-but-older", minutes=-10), event("late", minutes=50)])
 
     assert [e.id for e in store.events("c1", after_seq=mark)] == ["newer-but-older"]
     assert [e.id for e in store.events("c1", after_seq=0)] == ["newer-but-older", "early", "late"]

@@ -26,8 +26,8 @@ from zoneinfo import ZoneInfo
 from gtmflow._progress import progress_bar, wants_progress
 from gtmflow.clock import VirtualClock, parse_duration
 from gtmflow.examples.sample_world import generate_sample_world
-from gtmflow.governor import SUPPRESSING_EVENTS, GovernorPolicy
-from gtmflow.models import Event
+from gtmflow.governor import GovernorPolicy
+from gtmflow.models import SUPPRESSION_TYPES, Event
 from gtmflow.runtime.scaffold import scaffold
 from gtmflow.runtime.workspace import STATE_DIR, Workspace
 from gtmflow.tools.delivery.outbox import OutboxRecord
@@ -133,7 +133,7 @@ def _suppressed(ws: Workspace, sent: list[OutboxRecord]) -> list[str]:
     for record in sent:
         when = record.delivered_at
         contact_id = record.action.contact_id
-        stops = ws.events.events(contact_id, types=SUPPRESSING_EVENTS, until=when)
+        stops = ws.events.events(contact_id, types=SUPPRESSION_TYPES, until=when)
         if stops:
             found.append(
                 f"{contact_id} got '{record.action.payload.get('template')}' at "

@@ -57,12 +57,13 @@ STATE_DIR = ".gtmflow"
 
 @dataclass(frozen=True, slots=True)
 class RunReport:
-    """What a run did: contacts invoked, new outbox actions, and new actions per rule."""
+    """What a run did: contacts invoked, new actions (per rule), contacts that failed and why."""
 
     contacts: int
     actions: int
     by_rule: dict[str, int] = field(default_factory=dict)
     as_of: datetime | None = None
+    errors: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The shape printed by `gtmflow run --json`."""
@@ -71,6 +72,7 @@ class RunReport:
             "actions": self.actions,
             "by_rule": self.by_rule,
             "as_of": self.as_of.isoformat() if self.as_of else None,
+            "errors": self.errors,
         }
 
 
@@ -251,18 +253,23 @@ class Workspace:
         scores = load_scorer(self.root).lookup(self.events, as_of=as_of)
         deps = replace(self.deps, score=scores, memory=self.library, content=self.library)
         by_rule: Counter[str] = Counter()
+        failed: dict[str, str] = {}  # one contact's failure never stops the others
         with progress_bar(
             f"run {graph.name}", len(contacts), enabled=wants_progress(progress)
         ) as advance:
             for contact_id in contacts:
                 payload = {"contact_id": contact_id, "as_of": as_of.isoformat()}
-                by_rule.update(self.runner.run(graph, contact_id, payload, deps=deps))
+                by_rule.update(
+                    self.runner.run_guarded(graph, contact_id, payload, failures=failed, deps=deps)
+                )
                 self._save_sweep(graph.name, contact_id, self.runner.last_state)
                 advance(1)
         for wait in woken:  # the graph saw its due wait (a node may have set a new one)
-            self.scheduler.complete(wait.id)
+            if wait.contact_id not in failed:
+                self.scheduler.complete(wait.id)
         self._save_cursor(graph.name, resume_seq, as_of)
-        return RunReport(len(contacts), sum(by_rule.values()), dict(sorted(by_rule.items())), as_of)
+        total, rules = sum(by_rule.values()), dict(sorted(by_rule.items()))
+        return RunReport(len(contacts), total, rules, as_of, failed)
 
     def _named(self, graph: Any) -> Any:
         """The graph, once its name is known to be its own (names key cursors and threads)."""
@@ -477,6 +484,8 @@ class Workspace:
             self.enrollments.on_events(self._new_events(moment), moment).values()
         )
         counts["resumed"] += sum(self.enrollments.resume_due(moment).values())
+        counts["errors"] += len(self.enrollments.failures)  # each one warned about
+        self.enrollments.failures.clear()
         for _ in range(4):  # enrollments create first sends; deliver those in the same moment
             report = self.deliver(transport, now=moment)
             counts.update({k: v for k, v in vars_of(report).items() if v})

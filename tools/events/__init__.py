@@ -3,11 +3,14 @@
 | module | holds |
 | --- | --- |
 | `event_store` | `EventStore` and its SQLite implementation: contacts and their event histories |
-| `ingest` | the write loop: batches into the store, dead letters, `IngestReport` |
+| `sqlite_rows` | events and contacts as SQLite rows and back: conflicts, unstorable, unreadable |
+| `ingest` | the write loop: batches into the store, `IngestReport` |
+| `dead_letter` | rejected rows (`DeadLetter`) and warnings about kept ones (`IngestNotes`) |
 | `readers` | reading JSON Lines and CSV rows into events and contacts |
 | `segment` | Segment `track`/`page`/`identify` payloads |
 | `crm` | HubSpot and Salesforce contact exports |
 | `mapping` | `EventMapping`: exports with their own column names and timestamp formats |
+| `timezones` | time zones as CRMs, Windows and people write them, read as IANA names |
 | `reasons` | rejection reasons a person understands |
 """
 

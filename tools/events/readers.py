@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import IO, Any, Final, Literal, TypeGuard
 
 from gtmflow.errors import ConfigError, InputError
-from gtmflow.models import MAX_PROPERTIES_BYTES, Contact, Event
+from gtmflow.models import EVENT_TIME_RANGE, MAX_PROPERTIES_BYTES, Contact, Event
 from gtmflow.tools.events.crm import json_object
 from gtmflow.tools.events.event_store import derived_event_id
 from gtmflow.tools.events.reasons import short
-from gtmflow.tools.events.segment import from_segment, is_segment_payload
+from gtmflow.tools.events.segment import Warn, from_segment, is_segment_payload, warn_input
 
 __all__ = [
     "Convert",
@@ -55,6 +55,7 @@ _SUFFIXES: Final[Mapping[str, IngestFormat]] = {
 _PROGRESS_STEP = 1 << 20
 _PENDING_ID = "pending"
 _MAX_ID = 256  # models.Id's max_length
+_EARLIEST, _END = EVENT_TIME_RANGE
 
 
 class Rejected(InputError):
@@ -62,7 +63,7 @@ class Rejected(InputError):
 
 
 RowItem = tuple[int, str | bytes, Row | Rejected | None]
-Convert = Callable[[Row, int], Event | Contact]  # (row, length of its raw text)
+Convert = Callable[[Row, int, Warn], Event | Contact]  # (row, length of its raw text, warn)
 
 
 def format_of(path: Path, format: IngestFormat | None) -> IngestFormat:
@@ -143,6 +144,14 @@ def _parse_json_line(line: bytes) -> Row | Rejected:
             )
         message = exc.msg.removesuffix(" at")  # "Invalid control character at"
         return Rejected(f"line is not valid JSON: {message} at column {exc.colno}")
+    except RecursionError:
+        return Rejected(
+            "line is JSON nested too deeply to read (over about 1,000 levels); flatten it"
+        )
+    except ValueError as exc:  # an integer longer than Python's 4,300-digit limit
+        if "digits" in str(exc):
+            return Rejected("line holds a number with more than 4,300 digits; write it as a string")
+        return Rejected(f"line is not valid JSON: {exc}")
     if not isinstance(row, dict):
         kind = "an array" if isinstance(row, list) else f"a {type(row).__name__}"
         return Rejected(f"line is JSON but {kind}, not an object; write one object per line")
@@ -228,9 +237,9 @@ def _csv_row(header: list[str], cells: list[str], bad_utf8: str | None) -> Row |
 # Events ----------------------------------------------------------------------------------------
 
 
-def event_from_json(row: Row, raw_size: int) -> Event | Contact:
+def event_from_json(row: Row, raw_size: int, warn: Warn = warn_input) -> Event | Contact:
     if is_segment_payload(row):
-        return from_segment(row)
+        return from_segment(row, warn=warn)
     if not _EVENT_KEYS.issuperset(row):
         row = _fold_extras(row)
     # JSON-escaping at most sextuples a byte ("é" → "\u00e9", "9e15" → 18 digits), so the
@@ -239,7 +248,7 @@ def event_from_json(row: Row, raw_size: int) -> Event | Contact:
     return (quick and _quick_event(row)) or _event(row)
 
 
-def event_from_csv(row: Row, raw_size: int) -> Event:
+def event_from_csv(row: Row, raw_size: int, warn: Warn = warn_input) -> Event:
     fields: Row = {}
     properties: Row = {}
     for column, value in row.items():
@@ -267,7 +276,8 @@ def _quick_event(row: Row) -> Event | None:
     """The hot path: build a plainly valid event without pydantic; None means "validate it".
 
     Only rows that `Event` would accept unchanged take this path (trimmed ids of 1-256
-    characters, an ISO-8601 timestamp with an offset, properties small enough by line length);
+    characters, an ISO-8601 timestamp with an offset within `EVENT_TIME_RANGE`, properties
+    small enough by line length);
     anything else goes through `Event.model_validate`, which also explains what is wrong.
     """
     kind, contact_id, stamp = row.get("type"), row.get("contact_id"), row.get("timestamp")
@@ -282,7 +292,7 @@ def _quick_event(row: Row) -> Event | None:
         timestamp = datetime.fromisoformat(stamp)
     except ValueError:
         return None
-    if timestamp.utcoffset() is None:
+    if timestamp.utcoffset() is None or not _EARLIEST <= timestamp < _END:
         return None
     event_id = row.get("id")
     if event_id is None or event_id == "":

@@ -1,0 +1,203 @@
+"""One bad row never stops an ingest: whatever fails (decoding, validation, the database write),
+that row is dead-lettered with a reason and every other row is stored."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gtmflow.errors import InputWarning
+from gtmflow.models import Event
+from gtmflow.tools.events.event_store import SQLiteEventStore
+from gtmflow.tools.events.ingest import IngestReport, ingest_contacts, ingest_events
+
+STAMP = "2026-03-01T10:00:00Z"
+
+
+def good(index: int) -> str:
+    return json.dumps(
+        {"id": f"g{index}", "type": "page_view", "contact_id": f"c{index}", "timestamp": STAMP}
+    )
+
+
+def sandwich(path: Path, bad: str, *, good_rows: int = 3) -> Path:
+    """A file whose second line is `bad`, between good rows."""
+    lines = [good(0), bad, *(good(i) for i in range(1, good_rows))]
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def dead(report: IngestReport) -> list[dict[str, Any]]:
+    assert report.dead_letter is not None
+    return [json.loads(line) for line in report.dead_letter.read_text("utf-8").splitlines()]
+
+
+def stored_ids(store: SQLiteEventStore) -> set[str]:
+    return {event.id for _, event in store.changes()}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteEventStore]:
+    with SQLiteEventStore(tmp_path / "state" / "events.db") as opened:
+        yield opened
+
+
+def _bad_row(**overrides: Any) -> dict[str, Any]:
+    return {
+        "id": "bad",
+        "type": "page_view",
+        "contact_id": "c-bad",
+        "timestamp": STAMP,
+        **overrides,
+    }
+
+
+# Rows that crashed the whole file --------------------------------------------------------------
+
+LONE_SURROGATE = json.dumps(_bad_row(properties={"note": "\ud800"}))
+DEEP = (
+    '{"id": "bad", "type": "t", "contact_id": "c", "timestamp": "'
+    + STAMP
+    + '", "p": '
+    + "[" * 100_000
+    + "]" * 100_000
+    + "}"
+)
+BIG_INT = (
+    '{"id": "bad", "type": "t", "contact_id": "c", "timestamp": "'
+    + STAMP
+    + '", "n": '
+    + "9" * 5000
+    + "}"
+)
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (LONE_SURROGATE, "not valid Unicode"),
+        (DEEP, "nested"),
+        (BIG_INT, "digits"),
+        (json.dumps(_bad_row(contact_id="c-\udfff")), "not valid Unicode"),
+        (json.dumps(_bad_row(properties={"k" * 3: [[[[[[[[[[[]]]]]]]]]]] * 1})), None),
+    ],
+    ids=["lone-surrogate", "100k-deep", "5000-digits", "surrogate-id", "deep-but-fine"],
+)
+def test_a_row_that_crashed_the_file_costs_only_itself(
+    store: SQLiteEventStore, tmp_path: Path, bad: str, reason: str | None
+) -> None:
+    report = ingest_events(store, sandwich(tmp_path / "events.jsonl", bad))
+
+    assert {"g0", "g1", "g2"} <= stored_ids(store)
+    if reason is None:
+        assert (report.accepted, report.rejected) == (4, 0)
+        return
+    assert (report.accepted, report.rejected) == (3, 1)
+    [letter] = dead(report)
+    assert letter["line"] == 2
+    assert reason in letter["reason"]
+
+
+def test_a_contact_that_the_database_cannot_hold_costs_only_itself(
+    store: SQLiteEventStore, tmp_path: Path
+) -> None:
+    rows = [
+        {"id": "c1", "email": "a@example.com"},
+        {"id": "c2", "attributes": {"note": "\ud800"}},
+        {"id": "c3", "email": "b@example.com"},
+    ]
+    path = tmp_path / "contacts.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+    report = ingest_contacts(store, path)
+
+    assert (report.accepted, report.rejected) == (2, 1)
+    assert store.contact("c1") is not None and store.contact("c3") is not None
+    assert store.contact("c2") is None
+    assert "not valid Unicode" in dead(report)[0]["reason"]
+
+
+def test_a_segment_identify_the_database_cannot_hold_costs_only_itself(
+    store: SQLiteEventStore, tmp_path: Path
+) -> None:
+    identify = json.dumps({"type": "identify", "userId": "u1", "traits": {"bio": "\udc80"}})
+
+    report = ingest_events(store, sandwich(tmp_path / "events.jsonl", identify))
+
+    assert (report.accepted, report.rejected) == (3, 1)
+    assert store.contact("u1") is None
+    assert dead(report)[0]["line"] == 2
+
+
+def test_a_row_refused_by_a_direct_write_is_a_warning_naming_it(store: SQLiteEventStore) -> None:
+    from datetime import UTC, datetime
+
+    event = Event.model_construct(
+        id="e1", type="t", contact_id="c", timestamp=datetime(2026, 1, 1, tzinfo=UTC),
+        properties={"note": "\ud800"},
+    )  # fmt: skip
+
+    with pytest.warns(InputWarning, match="'e1'.*not valid Unicode"):
+        result = store.write_events([event])
+    assert (result.rejected, store.stats().events) == (1, 0)
+
+
+# Timestamps outside 1970-2200 ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stamp", "reason"),
+    [
+        ("9999-12-31T23:59:59-01:00", "after 2200"),
+        ("9999-12-31T23:59:59Z", "after 2200"),
+        ("2201-01-01T00:00:00Z", "after 2200"),
+        ("0001-01-01T00:00:00Z", "before 1970"),
+        ("0001-01-01T00:00:00+01:00", "before 1970"),
+        ("1969-12-31T23:59:59Z", "before 1970"),
+        (-86_400, "negative epoch"),
+        (-1_700_000_000_000, "negative epoch"),
+        ("-86400", "negative epoch"),
+    ],
+)
+def test_timestamps_outside_1970_to_2200_are_rejected_at_ingest(
+    store: SQLiteEventStore, tmp_path: Path, stamp: str | int, reason: str
+) -> None:
+    report = ingest_events(
+        store, sandwich(tmp_path / "events.jsonl", json.dumps(_bad_row(timestamp=stamp)))
+    )
+
+    assert (report.accepted, report.rejected) == (3, 1)
+    assert reason in dead(report)[0]["reason"]
+
+
+@pytest.mark.parametrize("stamp", ["1970-01-01T00:00:00Z", "2200-12-31T23:59:59Z", 1_767_225_600])
+def test_the_edges_of_the_range_and_positive_epochs_are_accepted(
+    store: SQLiteEventStore, tmp_path: Path, stamp: str | int
+) -> None:
+    report = ingest_events(
+        store, sandwich(tmp_path / "events.jsonl", json.dumps(_bad_row(timestamp=stamp)))
+    )
+
+    assert (report.accepted, report.rejected) == (4, 0)
+
+
+def test_csv_timestamps_outside_the_range_are_rejected(
+    store: SQLiteEventStore, tmp_path: Path
+) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "id,type,contact_id,timestamp\n"
+        f"a,page_view,c1,{STAMP}\n"
+        "b,page_view,c2,9999-12-31T23:59:59-01:00\n"
+        f"c,page_view,c3,{STAMP}\n",
+        encoding="utf-8",
+    )
+
+    report = ingest_events(store, path)
+
+    assert (report.accepted, report.rejected) == (2, 1)
+    assert stored_ids(store) == {"a", "c"}
