@@ -25,7 +25,7 @@ nothing). A new trigger during the wait replaces it.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Literal, NotRequired, Required, TypedDict
+from typing import Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
@@ -40,6 +40,7 @@ from gtmflow.clock import parse_duration
 from gtmflow.errors import ConfigError
 from gtmflow.models import Action, Contact, Event, Transcript, idempotency_key
 from gtmflow.policy import check_decision
+from gtmflow.state import GtmflowState, reset_outputs
 from gtmflow.tools.deps import Deps
 from gtmflow.tools.transcripts import TranscriptSource, parse_transcript
 
@@ -50,18 +51,14 @@ TRIGGERS = ("call_completed", "webinar_attended")
 _KEEP_HANDLED = 200
 
 
-class FollowupState(TypedDict, total=False):
+class FollowupState(GtmflowState, total=False):
     """Graph state: JSON-native and small (ids, this run's results)."""
 
-    contact_id: Required[str]
-    as_of: NotRequired[str | None]
     handled: list[str]
     trigger: dict[str, Any] | None
     insights: dict[str, Any] | None
     decision: dict[str, Any] | None
     draft: dict[str, Any] | None
-    decisions: list[dict[str, Any]]
-    actions: list[dict[str, Any]]
     waiting: dict[str, Any] | None
     decided: int
 
@@ -96,8 +93,7 @@ class FindTrigger:
             "insights": None,
             "decision": None,
             "draft": None,
-            "decisions": [],
-            "actions": [],
+            **reset_outputs(),
         }
         waiting = state.get("waiting")
         if not fresh:

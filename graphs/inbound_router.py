@@ -14,15 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Literal, NotRequired, Required, TypedDict
+from typing import Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
+from langgraph.types import Overwrite
 
 from gtmflow.models import Action, Contact, Event, idempotency_key
 from gtmflow.pipes import History, Rule
+from gtmflow.state import GtmflowState
 from gtmflow.tools.deps import Deps
 from gtmflow.triggers import Evaluation, RuleSet
 
@@ -32,18 +34,14 @@ GRAPH_NAME = "inbound_router"
 _EPSILON = timedelta(microseconds=1)
 
 
-class InboundState(TypedDict, total=False):
+class InboundState(GtmflowState, total=False):
     """Graph state: JSON-native values only, so checkpoints stay small and portable."""
 
-    contact_id: Required[str]
-    as_of: NotRequired[str | None]
     seq_cursor: int
     as_of_cursor: str | None
     fired: dict[str, tuple[int, str]]
     next_sweep_at: str
-    decisions: list[dict[str, Any]]
     firings: list[dict[str, Any]]
-    actions: list[dict[str, Any]]
 
 
 class EvaluateRules:
@@ -201,12 +199,13 @@ def _outputs(result: Evaluation) -> dict[str, Any]:
         }
         for f in result.firings
     ]
+    decisions = [{"step": f.step, **f.decision.model_dump(mode="json")} for f in result.firings]
+    decisions += [
+        {"step": 0, **d.model_dump(mode="json")} for d in result.all_decisions() if not d.fired
+    ]
     return {
         "fired": result.fired,
         "firings": firings,
-        "decisions": [
-            {"step": f.step, **f.decision.model_dump(mode="json")} for f in result.firings
-        ]
-        + [{"step": 0, **d.model_dump(mode="json")} for d in result.all_decisions() if not d.fired],
-        "actions": [],
+        "decisions": Overwrite(decisions),  # a run starts afresh: see gtmflow.state
+        "actions": Overwrite([]),
     }

@@ -28,6 +28,7 @@ from gtmflow.models import (
 )
 from gtmflow.pipes import Rule
 from gtmflow.runtime import RunReport, Workspace
+from gtmflow.state import GtmflowState
 from gtmflow.tools.deps import Deps
 from gtmflow.triggers import RuleSet
 
@@ -38,6 +39,7 @@ __all__ = [
     "Workspace",
     "RunReport",
     "Deps",
+    "GtmflowState",
     # pipes
     "pipes",
     "Rule",

@@ -138,6 +138,27 @@ def load_rules(spec: str, *, root: Path) -> list[Rule]:
     return _check_rules(_load(spec, root, "rules", "Rule"), spec)
 
 
+def check_enrollments(rules: Seq[Rule], sequences: Seq[Sequence], *, where: str) -> None:
+    """Refuse `enroll('name')` actions whose sequence is not defined, with the likely name."""
+    known = sorted(s.name for s in sequences)
+    problems = []
+    for rule in rules:
+        for spec in rule.actions:
+            name = str(spec.payload_dict().get("sequence", "")) if spec.kind == "enroll" else ""
+            if spec.kind != "enroll" or name in known:
+                continue
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = (
+                f"did you mean '{close[0]}'?" if close else f"known: {', '.join(known) or 'none'}"
+            )
+            problems.append(f"rule '{rule.name}' enrolls in unknown sequence '{name}' ({hint})")
+    if problems:
+        raise ConfigError(
+            f"{where}: " + "; ".join(problems) + "; fix the enroll('…') name or define the "
+            "sequence in sequences.py"
+        )
+
+
 def load_sequences(spec: str, *, root: Path) -> list[Sequence]:
     """Load sequences named `module:attribute`; no such module means no sequences."""
     if _absent(spec, root):

@@ -80,11 +80,36 @@ class TriggerSource(Protocol):
 
 
 def triggers_of(graph: Any) -> list[TriggerSource]:
-    """The trigger sources among a compiled graph's nodes."""
+    """The trigger sources among a compiled graph's nodes, nested gtmflow graphs included.
+
+    Raises:
+        ConfigError: A nested graph has trigger sources but the outer graph's state lacks keys
+            the nested one keeps between runs (its cursors, fire counts, next sweep), so its
+            rules would forget what fired and when to sweep.
+    """
     builder = getattr(graph, "builder", None)
     specs = getattr(builder, "nodes", {}).values()
-    nodes = (getattr(spec.runnable, "func", spec.runnable) for spec in specs)
-    return [node for node in nodes if isinstance(node, TriggerSource)]
+    nodes = [getattr(spec.runnable, "func", spec.runnable) for spec in specs]
+    found = [node for node in nodes if isinstance(node, TriggerSource)]
+    for inner in (n for n in nodes if getattr(n, "builder", None) is not None):
+        nested = triggers_of(inner)
+        missing = sorted(_state_keys(inner) - _state_keys(graph))
+        if nested and missing:
+            raise ConfigError(
+                f"graph '{getattr(graph, 'name', '?')}' nests gtmflow graph "
+                f"'{getattr(inner, 'name', '?')}' but its state lacks {missing}: the nested "
+                "graph's triggers and sweeps would forget what fired; make the outer state "
+                "extend the nested one's (e.g. class MyState(InboundState, total=False))"
+            )
+        found += nested
+    return found
+
+
+def _state_keys(graph: Any) -> set[str]:
+    """The keys a graph's own state schema declares (not those its subgraphs bring along)."""
+    schema = getattr(getattr(graph, "builder", None), "state_schema", None)
+    keys = getattr(schema, "__required_keys__", set()) | getattr(schema, "__optional_keys__", set())
+    return {k for k in keys if not k.startswith("__")}
 
 
 class RuleSet:

@@ -41,7 +41,14 @@ def test_init_ingest_run_outbox_explain_deliver(tmp_path: Path) -> None:
     ws = str(tmp_path / "ws")
     init = _json(["init", ws])
     written = {Path(p).name for p in init["written"]}
-    assert written == {"gtmflow.toml", "rules.py", "sequences.py", "graphs.py"}
+    assert written == {
+        "gtmflow.toml",
+        "rules.py",
+        "sequences.py",
+        "graphs.py",
+        "langgraph.json",
+        "studio.py",
+    }
 
     ingest = _json(["ingest", "events", str(_world(tmp_path)), "-w", ws])
     assert set(ingest) == {
@@ -72,7 +79,14 @@ def test_init_ingest_run_outbox_explain_deliver(tmp_path: Path) -> None:
     fired = [r for r in explain["rules"] if r["fired"]]
     assert [(r["rule"], r["evidence"]) for r in fired] == [("pricing-hot", ["p1", "p2", "p3"])]
 
-    assert _json(["deliver", "-w", ws]) == {"sent": 2, "failed": 0, "unknown": 0}
+    assert _json(["deliver", "-w", ws]) == {
+        "sent": 2,
+        "failed": 0,
+        "unknown": 0,
+        "held": 0,
+        "cancelled": 0,
+        "reasons": {},
+    }
     pending = _json(["outbox", "-w", ws, "--status", "pending"])
     # delivering the enroll action started the nurture sequence, whose first email now waits
     assert [(o["contact_id"], o["kind"], o["rule"]) for o in pending] == [

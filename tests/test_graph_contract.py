@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 import pytest
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 
 from gtmflow import Deps, Workspace
 from gtmflow import pipes as p
 from gtmflow.errors import ConfigError
-from gtmflow.graphs.inbound_router import build_inbound_router
+from gtmflow.graphs.inbound_router import InboundState, build_inbound_router
+from gtmflow.models import Action, idempotency_key
+from gtmflow.state import graph_name
 
 from .conftest import at, ev, write_events
 
@@ -78,3 +81,61 @@ def test_a_naive_as_of_says_it_needs_a_time_zone(tmp_path: Path) -> None:
             ws.run(build_inbound_router(rules=rules), as_of=datetime(2026, 3, 1), progress=False)
         with pytest.raises(ConfigError, match=r"'until' .* has no timezone"):
             ws.tick(datetime(2026, 3, 1), progress=False)
+
+
+# ---------------------------------------------------------------------------- composition
+
+
+class _Outer(InboundState, total=False):
+    intent: str
+
+
+def _tag_intent(state: _Outer, config: RunnableConfig) -> dict[str, Any]:
+    """A user's node: appends its own action next to the router's, named by the running graph."""
+    graph = graph_name(config)
+    action = Action(
+        kind="create_task",
+        contact_id=state["contact_id"],
+        graph=graph,
+        source="tag-intent",
+        created_at=at(0),
+        idempotency_key=idempotency_key(graph, state["contact_id"], "tag-intent", 0, "task"),
+    )
+    return {"intent": "curious", "actions": [action.model_dump(mode="json")]}
+
+
+def _outer(router: Any, state: type = _Outer) -> Any:
+    builder = StateGraph(state, context_schema=Deps)
+    builder.add_node("router", router)
+    builder.add_node("tag_intent", _tag_intent)
+    builder.add_edge(START, "router")
+    builder.add_edge("router", "tag_intent")
+    builder.add_edge("tag_intent", END)
+    return builder.compile(name="composed")
+
+
+RULES = [
+    p.Rule("went-quiet", when=p.event("signup") & p.inactive("login", for_="5d"),
+           then=p.alert_sales("quiet"))
+]  # fmt: skip
+
+
+def test_a_nested_router_keeps_its_sweep_and_user_nodes_append_actions(tmp_path: Path) -> None:
+    composed = _outer(build_inbound_router(rules=RULES, name="composed"))
+    with Workspace.open(tmp_path) as ws:
+        ws.ingest(write_events(tmp_path / "e.jsonl", [ev("s", "signup", "c-1", at(0))]))
+        first = ws.run(composed, as_of=at(1), progress=False)
+        assert first.by_rule == {"tag-intent": 1}  # quiet for 1 day only: no alert yet
+        later = ws.run(composed, as_of=at(7), progress=False)  # no new event: the sweep fires
+        assert later.by_rule == {"went-quiet": 1}
+        kinds = sorted(r.action.kind for r in ws.outbox.records())
+    assert kinds == ["alert_sales", "create_task"]  # both nodes' actions, each exactly once
+
+
+def test_nesting_a_router_in_a_state_that_forgets_its_cursors_is_refused(tmp_path: Path) -> None:
+    composed = _outer(build_inbound_router(rules=RULES, name="composed"), state=_State)
+    with Workspace.open(tmp_path) as ws:
+        ws.ingest(write_events(tmp_path / "e.jsonl", [ev("s", "signup", "c-1", at(0))]))
+        with pytest.raises(ConfigError) as raised:
+            ws.run(composed, as_of=at(1), progress=False)
+    assert "extend the nested one's" in str(raised.value) and "seq_cursor" in str(raised.value)

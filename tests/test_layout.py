@@ -29,7 +29,7 @@ ROOMS = ("events", "delivery", "context", "attribution")
 # `pipes` is the rules vocabulary beside the models: it imports only layer 0, so tools (lead
 # scoring) may build on it.
 LAYERS: list[tuple[str, ...]] = [
-    ("gtmflow.models", "gtmflow.errors", "gtmflow.clock", "gtmflow.pipes"),
+    ("gtmflow.models", "gtmflow.errors", "gtmflow.clock", "gtmflow.pipes", "gtmflow.state"),
     ("gtmflow.tools", "gtmflow.prompts", "gtmflow._progress"),
     (
         "gtmflow.policy",

@@ -12,7 +12,7 @@ import gtmflow
 ROOT = str(Path(__file__).resolve().parents[1])
 
 EXPECTED = {
-    "Workspace", "RunReport", "Deps",
+    "Workspace", "RunReport", "Deps", "GtmflowState",
     "pipes", "Rule", "RuleSet",
     "Action", "Contact", "ContentItem", "Deal", "Event", "RouteDecision", "Touchpoint",
     "Transcript", "Utterance", "json_schemas",

@@ -65,3 +65,40 @@ def test_a_config_error_raised_inside_rules_keeps_its_message_and_gains_the_line
     )
     with pytest.raises(ConfigError, match=r"rules\.py:2: .*did you mean `within=`"):
         load_rules("rules:RULES", root=tmp_path)
+
+
+def test_enrolling_in_a_misspelled_sequence_fails_when_the_rules_load(tmp_path: Path) -> None:
+    _workspace(
+        tmp_path,
+        "from gtmflow import pipes as p\n"
+        "RULES = [p.Rule('nurture-new', when=p.event('signup'), then=p.enroll('nurtrue'))]\n",
+    )
+    (tmp_path / "sequences.py").write_text(
+        "from gtmflow.graphs.sequences import Sequence, send\n"
+        "SEQUENCES = [Sequence('nurture', steps=[send('hello', subject='Hi', body='Hello')])]\n"
+    )
+    result = runner.invoke(app, ["run", "-w", str(tmp_path), "--as-of", AS_OF])
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.stderr.split())
+    assert "unknown sequence 'nurtrue'" in message and "did you mean 'nurture'?" in message
+
+
+def test_deliver_and_tick_show_held_and_cancelled_with_their_reasons(tmp_path: Path) -> None:
+    from .conftest import at, ev, write_events
+
+    _workspace(
+        tmp_path,
+        "from gtmflow import pipes as p\n"
+        "RULES = [p.Rule('hot', when=p.event('page_view'),\n"
+        "                then=p.action('send_email', subject='Hi', body='Hello'))]\n",
+    )
+    (tmp_path / "gtmflow.toml").write_text('[governor]\nquiet_hours = ["00:00", "23:59"]\n')
+    path = write_events(tmp_path / "e.jsonl", [ev("e1", "page_view", "c-1", at(3, hours=10))])
+    runner.invoke(app, ["ingest", "events", str(path), "-w", str(tmp_path)])
+    assert runner.invoke(app, ["run", "-w", str(tmp_path), "--as-of", AS_OF]).exit_code == 0
+    result = runner.invoke(app, ["deliver", "-w", str(tmp_path), "--json"])
+    data = json.loads(result.stdout)
+    assert data["held"] == 1 and data["sent"] == 0
+    assert any(reason.startswith("held: ") for reason in data["reasons"])
+    text = runner.invoke(app, ["deliver", "-w", str(tmp_path)]).stdout
+    assert "held" in text and "cancelled" in text

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
-from typer.main import get_current_context as current_context  # typer's own click
+from typer.main import get_current_context as current_context  # type: ignore[attr-defined]
 
 from gtmflow.errors import ConfigError, GtmflowError, GtmflowWarning, InputError
 from gtmflow.runtime.workspace import Workspace
@@ -115,7 +115,7 @@ def _exit_codes() -> Iterator[None]:
 def _report(exc: GtmflowError, label: str, *, code: int) -> NoReturn:
     """One line on stderr for a person; with `--json`, an error object on stdout for scripts."""
     console(stderr=True).print(styled(f"[bold red]{label}:[/] {{}}", exc))
-    context = current_context(silent=True)
+    context = current_context(silent=True)  # typer's vendored click holds the context stack
     if context is not None and (context.params.get("json_out") or context.params.get("json")):
         emit({"error": {"type": type(exc).__name__, "message": str(exc), "exit_code": code}})
     raise typer.Exit(code) from None
@@ -149,3 +149,22 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
     for row in rows:
         table.add_row(*(Text(str(cell)) for cell in row))
     return table
+
+
+def show_counts(title: str, data: dict[str, Any], json_out: bool) -> None:
+    """A command's counts as one table row, then held/cancelled records by reason.
+
+    Held and cancelled counts are always shown (0 too), so a quiet outcome is never hidden.
+    """
+    if json_out:
+        emit(data)
+        return
+    reasons = data.get("reasons") or {}
+    counts = {k: v for k, v in data.items() if k != "reasons"}
+    counts = {"held": 0, "cancelled": 0} | counts if "sent" in counts else counts
+    flat = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in counts.items()}
+    out = console()
+    out.print(table(title, list(flat), [list(flat.values())]))
+    if reasons:
+        rows = [[reason, n] for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1])]
+        out.print(table(f"{title}: held and cancelled, by reason", ["reason", "records"], rows))

@@ -17,6 +17,7 @@ from gtmflow.cli._common import (
     errors,
     open_workspace,
     parse_time,
+    show_counts,
     table,
 )
 from gtmflow.errors import InputError
@@ -128,9 +129,9 @@ def simulate(
     days: Annotated[int, typer.Option(help="Days to simulate.")] = 90,
     contacts: Annotated[int, typer.Option(help="Synthetic contacts.")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same world.")] = 7,
-    directory: Annotated[Path, typer.Option("--dir", help="Where to build the world.")] = Path(
-        "gtmflow-sim"
-    ),
+    directory: Annotated[
+        Path, typer.Option("--workspace", "-w", "--dir", help="Where to build the world.")
+    ] = Path("gtmflow-sim"),
     json_out: JsonOpt = False,
 ) -> None:
     """Run the demo world on a virtual clock and check the invariants (exit 1 if one fails)."""
@@ -184,8 +185,4 @@ def _payload(path: Path) -> dict[str, Any]:
 
 
 def _show(title: str, data: dict[str, Any], json_out: bool) -> None:
-    if json_out:
-        emit(data)
-        return
-    flat = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in data.items()}
-    console().print(table(title, list(flat), [list(flat.values())]))
+    show_counts(title, data, json_out)

@@ -17,6 +17,8 @@ from gtmflow.cli._common import (
     errors,
     open_workspace,
     parse_time,
+    show_counts,
+    styled,
     table,
 )
 from gtmflow.graphs.inbound_router import GRAPH_NAME
@@ -40,19 +42,41 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
 
 
 def init(
-    directory: Annotated[Path, typer.Argument(help="Folder to create the workspace in.")] = Path(),
+    directory: Annotated[
+        Path | None, typer.Argument(help="Folder to create the workspace in.", show_default=False)
+    ] = None,
+    workspace: Annotated[
+        Path | None,
+        typer.Option("--workspace", "-w", help="Same as the folder argument.", show_default=False),
+    ] = None,
+    company: Annotated[
+        str | None,
+        typer.Option(help="Your company as it signs emails and appears in transcripts."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Scaffold a workspace: gtmflow.toml and rules.py with the three classic rules."""
+    """Scaffold a workspace: gtmflow.toml, rules.py, sequences.py, graphs.py, langgraph.json."""
+    from gtmflow.runtime.studio import write_studio_files
+
+    root = workspace or directory or Path()
     with errors():
-        written = scaffold(directory)
-        Workspace.open(directory).close()
+        written = scaffold(root, seller_company=company or "Your Company")
+        Workspace.open(root).close()
+        written += write_studio_files(root)
     if json_out:
-        emit({"workspace": str(directory.resolve()), "written": [str(p) for p in written]})
+        emit({"workspace": str(root.resolve()), "written": [str(p) for p in written]})
         return
     for path in written:
-        console().print(f"wrote {path}")
-    console().print(f"workspace ready at {directory.resolve()}")
+        console().print(styled("wrote {}", path))
+    console().print(styled("workspace ready at {}", root.resolve()))
+    if company is None:
+        console().print(
+            styled(
+                "[yellow]note:[/] emails are signed {} until you pass --company NAME "
+                "(or edit SELLER in graphs.py)",
+                '"The Your Company team"',
+            )
+        )
 
 
 def _ingest(
@@ -194,11 +218,15 @@ def deliver(workspace: WorkspaceOpt = Path(), json_out: JsonOpt = False) -> None
     """Deliver pending outbox actions through the configured transport, each exactly once."""
     with open_workspace(workspace) as ws:
         report = ws.deliver()
-    data = {"sent": report.sent, "failed": report.failed, "unknown": report.unknown}
-    if json_out:
-        emit(data)
-        return
-    console().print(table("deliver", list(data), [list(data.values())]))
+    data: dict[str, Any] = {
+        "sent": report.sent,
+        "failed": report.failed,
+        "unknown": report.unknown,
+        "held": report.held,
+        "cancelled": report.cancelled,
+        "reasons": report.reasons,
+    }
+    show_counts("deliver", data, json_out)
 
 
 def explain(
@@ -258,7 +286,8 @@ def forget(
 
 def demo(
     directory: Annotated[
-        Path, typer.Option("--dir", help="Where to build the demo workspace.")
+        Path,
+        typer.Option("--workspace", "-w", "--dir", help="Where to build the demo workspace."),
     ] = Path("gtmflow-demo"),
     contacts: Annotated[int, typer.Option(help="Sample contacts to generate.")] = 500,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same world.")] = 7,
@@ -277,6 +306,12 @@ def demo(
 
 def schema(
     model: Annotated[str | None, typer.Argument(help="One model, e.g. Event.")] = None,
+    workspace: Annotated[
+        Path | None,
+        typer.Option(
+            "--workspace", "-w", help="Accepted like everywhere; schemas are the same in every one."
+        ),
+    ] = None,
 ) -> None:
     """Print the JSON schema of the domain models (all, or one)."""
     schemas = json_schemas()

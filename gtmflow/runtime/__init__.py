@@ -7,6 +7,7 @@
 | `library` | what nodes see of the context store (memory, content), opened lazily |
 | `scaffold` | the files `gtmflow init` writes |
 | `simulator` | weeks of sequences on a virtual clock, with invariants checked |
+| `studio` | the `langgraph.json` and graphs LangGraph Studio (`langgraph dev`) opens |
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from langgraph.types import Command
 
 from gtmflow.errors import ConfigError, GtmflowWarning, StoreError
 from gtmflow.models import Action, RouteDecision
+from gtmflow.state import GRAPH_KEY
 from gtmflow.tools.decisions import DecisionLog
 from gtmflow.tools.delivery.approvals import ApprovalBook
 from gtmflow.tools.delivery.outbox import Outbox
@@ -27,9 +28,12 @@ from gtmflow.tools.events.event_store import UnreadableRow
 __all__ = ["ThreadRunner", "thread_config"]
 
 
-def thread_config(thread_id: str) -> RunnableConfig:
-    """The LangGraph config that addresses one thread."""
-    return {"configurable": {"thread_id": thread_id}}
+def thread_config(thread_id: str, graph: str | None = None) -> RunnableConfig:
+    """The LangGraph config that addresses one thread (and names its graph for `graph_name`)."""
+    configurable: dict[str, Any] = {"thread_id": thread_id}
+    if graph is not None:
+        configurable[GRAPH_KEY] = graph
+    return {"configurable": configurable}
 
 
 @dataclass
@@ -59,7 +63,7 @@ class ThreadRunner:
         """
         deps = deps or self.deps
         thread_id = f"{graph.name}:{contact_id}"
-        config = thread_config(thread_id)
+        config = thread_config(thread_id, graph.name)
         snapshot = graph.get_state(config)
         added = self.commit(graph.name, contact_id, snapshot.values)
         self.last_state = {}

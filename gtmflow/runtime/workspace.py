@@ -22,7 +22,13 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 from gtmflow._progress import progress_bar, wants_progress
 from gtmflow.clock import Clock, SystemClock, VirtualClock, require_aware
-from gtmflow.config import WorkspaceConfig, load_graphs, load_rules, load_sequences
+from gtmflow.config import (
+    WorkspaceConfig,
+    check_enrollments,
+    load_graphs,
+    load_rules,
+    load_sequences,
+)
 from gtmflow.errors import ConfigError
 from gtmflow.governor import Governor
 from gtmflow.graphs.inbound_router import GRAPH_NAME, build_inbound_router
@@ -201,8 +207,11 @@ class Workspace:
     # ------------------------------------------------------------------ run
 
     def rules(self) -> list[Rule]:
-        """The rules named by `gtmflow.toml` (default: `rules.py`'s `RULES`)."""
-        return load_rules(self.config.rules, root=self.root)
+        """The rules `gtmflow.toml` names (default: `rules.py`'s `RULES`); enrolls must exist."""
+        rules = load_rules(self.config.rules, root=self.root)
+        sequences = load_sequences(self.config.sequences, root=self.root)
+        check_enrollments(rules, sequences, where=f"rules '{self.config.rules}'")
+        return rules
 
     def graphs(self) -> list[Any]:
         """The graphs `gtmflow.toml` names besides the rules (default: `graphs.py`'s `GRAPHS`)."""
@@ -456,11 +465,16 @@ class Workspace:
                 return self.tick(until, transport=configured, progress=progress)
         end = require_aware(until, "until") if until is not None else self.clock.now()
         totals: Counter[str] = Counter()
+        reasons: Counter[str] = Counter()
         with progress_bar("tick", None, enabled=wants_progress(progress)) as advance:
             for moment in self._moments(end):
-                totals.update(self._tick_at(moment, transport))
+                totals.update(self._tick_at(moment, transport, reasons))
                 advance(1)
-        return {"until": end.isoformat(), **dict(sorted(totals.items()))}
+        return {
+            "until": end.isoformat(),
+            **dict(sorted(totals.items())),
+            "reasons": dict(reasons.most_common()),
+        }
 
     def _moments(self, end: datetime) -> Iterable[datetime]:
         """Now (if before `end`), then every due wait and hold release before `end`, then `end`."""
@@ -476,7 +490,9 @@ class Workspace:
             yield last
         yield end
 
-    def _tick_at(self, moment: datetime, transport: Transport) -> Counter[str]:
+    def _tick_at(
+        self, moment: datetime, transport: Transport, reasons: Counter[str]
+    ) -> Counter[str]:
         if isinstance(self.clock, VirtualClock) and moment > self.clock.now():
             self.clock.set(moment)
         counts: Counter[str] = Counter()
@@ -489,6 +505,7 @@ class Workspace:
         for _ in range(4):  # enrollments create first sends; deliver those in the same moment
             report = self.deliver(transport, now=moment)
             counts.update({k: v for k, v in vars_of(report).items() if v})
+            reasons.update(report.reasons)
             if not report.sent:
                 break
         return counts

@@ -153,6 +153,8 @@ class DeliveryReport:
     unknown: int = 0
     held: int = 0
     cancelled: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    """Held and cancelled records by `"<status>: <reason>"`, e.g. `"held: quiet hours"`."""
 
 
 class Outbox:
@@ -252,15 +254,18 @@ class Outbox:
         now = now or self.clock.now()
         self.release_due(now)
         outcome: Counter[str] = Counter()
+        reasons: Counter[str] = Counter()
         for record in self.records(status="pending", limit=limit):
             verdict = gate(record, now) if gate else Verdict.allow()
             if verdict.decision != "allow":
                 self._stop(record.action.idempotency_key, verdict, now)
-                outcome["held" if verdict.decision == "hold" else "cancelled"] += 1
+                status = "held" if verdict.decision == "hold" else "cancelled"
+                outcome[status] += 1
+                reasons[f"{status}: {verdict.reason or 'no reason given'}"] += 1
                 continue
             chosen = transport if isinstance(transport, Transport) else transport(record)
             outcome[self._send(record, chosen, now)] += 1
-        return DeliveryReport(**outcome)
+        return DeliveryReport(**outcome, reasons=dict(reasons))
 
     def release_due(self, now: datetime) -> int:
         """Held records whose `hold_until` has passed go back to pending; return how many."""
