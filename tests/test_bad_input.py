@@ -201,3 +201,40 @@ def test_csv_timestamps_outside_the_range_are_rejected(
 
     assert (report.accepted, report.rejected) == (2, 1)
     assert stored_ids(store) == {"a", "c"}
+
+
+# Dead letters live in the workspace -------------------------------------------------------------
+
+
+def test_a_workspace_keeps_dead_letters_under_its_state_folder(tmp_path: Path) -> None:
+    from gtmflow import Workspace
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    source = sandwich(inbox / "events.jsonl", "{broken")
+    (tmp_path / "other").mkdir()
+    other = sandwich(tmp_path / "other" / "events.jsonl", "{also broken")
+
+    with Workspace.open(tmp_path / "ws") as ws:
+        first = ws.ingest(source, progress=False)
+        second = ws.ingest(other, progress=False)
+
+    assert list(inbox.iterdir()) == [source]  # nothing beside the input
+    for report in (first, second):
+        assert report.dead_letter is not None
+        assert report.dead_letter.parent == tmp_path / "ws" / ".gtmflow" / "dead-letter"
+        assert report.dead_letter.name.startswith("events.jsonl.")
+    assert first.dead_letter != second.dead_letter  # same name, other folder: both kept
+    assert dead(first)[0]["raw"] == "{broken" and dead(second)[0]["raw"] == "{also broken"
+
+
+def test_the_cli_report_names_the_dead_letter_path(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gtmflow.cli import app
+
+    source = sandwich(tmp_path / "events.jsonl", "{broken")
+    result = CliRunner().invoke(app, ["ingest", "events", str(source), "-w", str(tmp_path / "w")])
+
+    assert result.exit_code == 0, result.output
+    assert ".gtmflow/dead-letter/events.jsonl." in result.output.replace("\n", "")

@@ -93,7 +93,11 @@ def _ingest(
     if json_out:
         emit(data)
         return
-    console().print(table(f"ingest {kind}: {file}", list(data), [list(data.values())]))
+    counts = {k: v for k, v in data.items() if k not in ("dead_letter", "warnings")}
+    console().print(table(f"ingest {kind}: {file}", list(counts), [list(counts.values())]))
+    if report.dead_letter is not None:  # in full: a table cell would cut the path short
+        where = f"rejected rows, each with its reason: {report.dead_letter}"
+        console().print(where, soft_wrap=True)
 
 
 def ingest_events_cmd(

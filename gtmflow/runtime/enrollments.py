@@ -54,6 +54,12 @@ class Enrollments:
             for name, seq in self.sequences.items()
         }
 
+    def take_failures(self) -> int:
+        """How many resumes failed since the last call (each was warned about); clears them."""
+        count = len(self.failures)
+        self.failures.clear()
+        return count
+
     def graph(self, name: str) -> Any:
         """The compiled graph of a sequence."""
         if name not in self._graphs:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from gtmflow._progress import progress_bar, wants_progress
+from gtmflow._progress import DeltaProgress, progress_bar, wants_progress
 from gtmflow.clock import Clock, SystemClock, VirtualClock, require_aware
 from gtmflow.config import (
     WorkspaceConfig,
@@ -48,6 +48,7 @@ from gtmflow.tools.delivery.scheduler import Scheduler
 from gtmflow.tools.delivery.transport_config import load_transports
 from gtmflow.tools.delivery.transports import Transport
 from gtmflow.tools.deps import Deps
+from gtmflow.tools.events.dead_letter import dead_letter_name
 from gtmflow.tools.events.event_store import SQLiteEventStore
 from gtmflow.tools.events.ingest import IngestReport, ingest_contacts, ingest_events
 from gtmflow.tools.events.mapping import EventMapping
@@ -189,15 +190,16 @@ class Workspace:
     ) -> IngestReport:
         """Ingest a JSONL/CSV file of events (default) or contacts; bad rows are dead-lettered.
 
-        The dead-letter file goes next to the input, or under `.gtmflow/dead-letter/` when the
-        input's folder is read-only. `mapping` reads event exports with other column names or
-        timestamp formats.
+        The dead-letter file goes under `.gtmflow/dead-letter/` (`dead_letter_name`: the input's
+        name and a hash of its path); the report says where. `mapping` reads event exports
+        with other column names or timestamp formats.
         """
         source = Path(path)
         size = source.stat().st_size if source.is_file() else None
-        options: dict[str, Any] = {"fallback_dir": self.state_dir / "dead-letter"}
+        dead = self.state_dir / "dead-letter" / dead_letter_name(source)
+        options: dict[str, Any] = {"dead_letter": dead}
         with progress_bar(f"ingest {source.name}", size, enabled=wants_progress(progress)) as bar:
-            options["progress"] = _Delta(bar)
+            options["progress"] = DeltaProgress(bar)
             if kind == "contacts":
                 if mapping is not None:
                     raise ConfigError("mapping= applies to events; contacts map their headers")
@@ -263,19 +265,17 @@ class Workspace:
         deps = replace(self.deps, score=scores, memory=self.library, content=self.library)
         by_rule: Counter[str] = Counter()
         failed: dict[str, str] = {}  # one contact's failure never stops the others
+        guarded = self.runner.run_guarded
         with progress_bar(
             f"run {graph.name}", len(contacts), enabled=wants_progress(progress)
         ) as advance:
             for contact_id in contacts:
                 payload = {"contact_id": contact_id, "as_of": as_of.isoformat()}
-                by_rule.update(
-                    self.runner.run_guarded(graph, contact_id, payload, failures=failed, deps=deps)
-                )
+                by_rule.update(guarded(graph, contact_id, payload, failures=failed, deps=deps))
                 self._save_sweep(graph.name, contact_id, self.runner.last_state)
                 advance(1)
-        for wait in woken:  # the graph saw its due wait (a node may have set a new one)
-            if wait.contact_id not in failed:
-                self.scheduler.complete(wait.id)
+        for wait in (w for w in woken if w.contact_id not in failed):  # a failed one stays due
+            self.scheduler.complete(wait.id)  # the graph saw it (a node may have set a new one)
         self._save_cursor(graph.name, resume_seq, as_of)
         total, rules = sum(by_rule.values()), dict(sorted(by_rule.items()))
         return RunReport(len(contacts), total, rules, as_of, failed)
@@ -500,8 +500,7 @@ class Workspace:
             self.enrollments.on_events(self._new_events(moment), moment).values()
         )
         counts["resumed"] += sum(self.enrollments.resume_due(moment).values())
-        counts["errors"] += len(self.enrollments.failures)  # each one warned about
-        self.enrollments.failures.clear()
+        counts["errors"] += self.enrollments.take_failures()  # each one warned about
         for _ in range(4):  # enrollments create first sends; deliver those in the same moment
             report = self.deliver(transport, now=moment)
             counts.update({k: v for k, v in vars_of(report).items() if v})
@@ -574,18 +573,6 @@ def vars_of(report: DeliveryReport) -> dict[str, int]:
         "held": report.held,
         "cancelled": report.cancelled,
     }
-
-
-class _Delta:
-    """Turns "bytes read so far" callbacks into progress-bar advances."""
-
-    def __init__(self, advance: Callable[[int], None]) -> None:
-        self._advance = advance
-        self._seen = 0
-
-    def __call__(self, done: int) -> None:
-        self._advance(done - self._seen)
-        self._seen = done
 
 
 def _latest_verdicts(decisions: list[LoggedDecision]) -> list[LoggedDecision]:

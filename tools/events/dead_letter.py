@@ -1,5 +1,8 @@
 """Where an ingest puts what it could not keep whole: rejected rows, and notes on kept ones.
 
+A workspace keeps dead letters under `.gtmflow/dead-letter/` (never beside the input, which may
+be a shared or read-only folder), named by `dead_letter_name`.
+
 `DeadLetter` writes each rejected row as one JSON line, `{"line", "reason", "raw"}`, creating
 the file on the first rejection only. `IngestNotes` collects what rows were kept without (a
 time zone not known), one message per kind with the lines it applies to, for the report.
@@ -7,6 +10,7 @@ time zone not known), one message per kind with the lines it applies to, for the
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Sequence
@@ -15,10 +19,20 @@ from typing import IO
 
 from gtmflow.errors import RunError
 
-__all__ = ["DeadLetter", "IngestNotes"]
+__all__ = ["DeadLetter", "IngestNotes", "dead_letter_name"]
 
 _LINES_SHOWN = 5
 _MESSAGES_KEPT = 20
+
+
+def dead_letter_name(source: Path) -> str:
+    """The dead-letter file name for an input, unique per input path.
+
+    Example: `events.jsonl.3f2a9c1b.dead-letter.jsonl`; re-ingesting the same file replaces
+    its dead letter, a file of the same name from another folder gets its own.
+    """
+    digest = hashlib.sha256(str(source.expanduser().resolve()).encode()).hexdigest()[:8]
+    return f"{source.name}.{digest}.dead-letter.jsonl"
 
 
 class DeadLetter:

@@ -25,10 +25,13 @@ Contacts
     stored: re-importing enriches, it never blanks a field.
 
 Rejected rows
-    A row that does not validate never stops the run and is never lost: it is appended to a
-    dead-letter JSON Lines file, `<input>.dead-letter.jsonl` beside the input by default, as
-    `{"line": N, "reason": "...", "raw": "<the original text>"}`. No file is created when no
-    row is rejected.
+    A row that fails, whatever raises (decoding, validation, the store refusing it: a lone
+    surrogate, a conflicting event id), never stops the run and is never lost: it is appended
+    to a dead-letter JSON Lines file as `{"line": N, "reason": "...", "raw": "<the original
+    text>"}`, and every other row is stored. A workspace puts the file under
+    `.gtmflow/dead-letter/`; called directly, `<input>.dead-letter.jsonl` beside the input, or
+    `dead_letter=`. No file is created when no row is rejected. What kept rows lost (a time
+    zone not known) is in the report's `warnings`.
 """
 
 from __future__ import annotations
