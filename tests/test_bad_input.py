@@ -4,13 +4,14 @@ that row is dead-lettered with a reason and every other row is stored."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gtmflow.errors import InputWarning
+from gtmflow.errors import InputError, InputWarning
 from gtmflow.models import Event
 from gtmflow.tools.events.event_store import SQLiteEventStore
 from gtmflow.tools.events.ingest import IngestReport, ingest_contacts, ingest_events
@@ -238,3 +239,129 @@ def test_the_cli_report_names_the_dead_letter_path(tmp_path: Path) -> None:
 
     assert result.exit_code == 0, result.output
     assert ".gtmflow/dead-letter/events.jsonl." in result.output.replace("\n", "")
+
+
+# CSV: an unclosed quote costs one line; a wrong delimiter is named ------------------------------
+
+HEADER = "id,type,contact_id,timestamp,note\n"
+
+
+def _csv_rows(count: int, start: int = 0) -> str:
+    return "".join(f"r{i},page_view,c{i},{STAMP},fine\n" for i in range(start, start + count))
+
+
+def test_an_unclosed_quote_costs_only_its_line(store: SQLiteEventStore, tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text(
+        HEADER + _csv_rows(2) + f'bad,page_view,c9,{STAMP},"he said hi\n' + _csv_rows(100, 2),
+        encoding="utf-8",
+    )
+
+    report = ingest_events(store, path)
+
+    assert (report.accepted, report.rejected) == (102, 1)
+    assert stored_ids(store) == {f"r{i}" for i in range(102)}
+    [letter] = dead(report)
+    assert (letter["line"], letter["raw"]) == (4, f'bad,page_view,c9,{STAMP},"he said hi')
+    assert "quote" in letter["reason"] and "never closes" in letter["reason"]
+
+
+def test_an_unclosed_quote_on_the_last_line_is_rejected(
+    store: SQLiteEventStore, tmp_path: Path
+) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text(
+        HEADER + _csv_rows(2) + f'bad,page_view,c9,{STAMP},"he said hi', encoding="utf-8"
+    )
+
+    report = ingest_events(store, path)
+
+    assert (report.accepted, report.rejected) == (2, 1)
+
+
+def test_an_unclosed_quote_that_reaches_the_field_limit_costs_only_its_line(
+    store: SQLiteEventStore, tmp_path: Path
+) -> None:
+    long_rows = "".join(f"r{i},page_view,c{i},{STAMP},{'x' * 200}\n" for i in range(1000))
+    path = tmp_path / "events.csv"
+    path.write_text(HEADER + f'bad,page_view,c9,{STAMP},"oops\n' + long_rows, encoding="utf-8")
+
+    report = ingest_events(store, path)
+
+    assert (report.accepted, report.rejected) == (1000, 1)
+    assert dead(report)[0]["line"] == 2
+
+
+def test_a_quote_closed_many_lines_later_costs_only_the_line_that_opened_it(
+    store: SQLiteEventStore, tmp_path: Path
+) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text(
+        HEADER + f'bad,page_view,c9,{STAMP},"he said hi\n' + _csv_rows(40) + 'x,y,z,"w\n',
+        encoding="utf-8",
+    )
+
+    report = ingest_events(store, path)
+
+    assert stored_ids(store) == {f"r{i}" for i in range(40)}
+    assert report.accepted + report.rejected + report.duplicates + report.ignored_blank == 42
+
+
+def test_quoted_fields_over_several_lines_still_read_as_one_value(
+    store: SQLiteEventStore, tmp_path: Path
+) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text(
+        HEADER + f'm,page_view,c1,{STAMP},"line one\nline ""two""\nthree"\n' + _csv_rows(1),
+        encoding="utf-8",
+    )
+
+    report = ingest_events(store, path)
+
+    assert (report.accepted, report.rejected) == (2, 0)
+    assert store.events("c1")[0].properties == {"note": 'line one\nline "two"\nthree'}
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_a_csv_with_another_delimiter_is_named_with_the_fix(
+    store: SQLiteEventStore, tmp_path: Path, delimiter: str
+) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text((HEADER + _csv_rows(3)).replace(",", delimiter), encoding="utf-8")
+
+    shown = "\\t" if delimiter == "\t" else delimiter
+    with pytest.raises(
+        InputError, match=re.escape(f"looks like '{shown}'-separated: pass --delimiter '{shown}'")
+    ):
+        ingest_events(store, path)
+
+    report = ingest_events(store, path, delimiter=delimiter)
+    assert (report.accepted, report.rejected) == (3, 0)
+
+
+def test_the_cli_names_the_delimiter_and_exits_non_zero(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gtmflow.cli import app
+
+    path = tmp_path / "events.csv"
+    path.write_text((HEADER + _csv_rows(3)).replace(",", ";"), encoding="utf-8")
+    runner = CliRunner()
+    workspace = ["-w", str(tmp_path / "w")]
+
+    wrong = runner.invoke(app, ["ingest", "events", str(path), *workspace])
+    right = runner.invoke(
+        app, ["ingest", "events", str(path), "--delimiter", ";", *workspace, "--json"]
+    )
+
+    assert wrong.exit_code == 2
+    assert "looks like ';'-separated: pass --delimiter ';'" in wrong.output
+    assert right.exit_code == 0 and json.loads(right.output)["accepted"] == 3
+
+
+def test_contacts_csv_with_semicolons_is_named_too(store: SQLiteEventStore, tmp_path: Path) -> None:
+    path = tmp_path / "contacts.csv"
+    path.write_text("id;email\n1;a@x.io\n", encoding="utf-8")
+
+    with pytest.raises(InputError, match="looks like ';'-separated"):
+        ingest_contacts(store, path)

@@ -26,6 +26,7 @@ from gtmflow.errors import ConfigError, GtmflowError, GtmflowWarning, InputError
 from gtmflow.runtime.workspace import Workspace
 
 __all__ = [
+    "DelimiterOpt",
     "JsonOpt",
     "PlainConsole",
     "WorkspaceOpt",
@@ -42,6 +43,9 @@ WorkspaceOpt = Annotated[
     Path, typer.Option("--workspace", "-w", help="Workspace folder.", show_default=False)
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+DelimiterOpt = Annotated[
+    str, typer.Option("--delimiter", help="CSV delimiter, e.g. ';' or tab (default ',').")
+]
 
 
 class PlainConsole(Console):

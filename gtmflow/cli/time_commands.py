@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from gtmflow.cli._common import (
+    DelimiterOpt,
     JsonOpt,
     WorkspaceOpt,
     console,
@@ -164,11 +165,12 @@ def simulate(
 def ingest_replies(
     file: Annotated[Path, typer.Argument(help="JSONL/CSV of replies: contact_id, timestamp, …")],
     workspace: WorkspaceOpt = Path(),
+    delimiter: DelimiterOpt = ",",
     json_out: JsonOpt = False,
 ) -> None:
     """Ingest replies (rows without a type are `email_replied`); `tick` then acts on them."""
     with open_workspace(workspace) as ws:
-        report = ws.ingest(file, mapping=REPLIES, progress=not json_out)
+        report = ws.ingest(file, mapping=REPLIES, progress=not json_out, delimiter=delimiter)
     _show("ingest replies", report.to_json(), json_out)
 
 

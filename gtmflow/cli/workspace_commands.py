@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from gtmflow.cli._common import (
+    DelimiterOpt,
     JsonOpt,
     WorkspaceOpt,
     console,
@@ -80,7 +81,12 @@ def init(
 
 
 def _ingest(
-    kind: str, file: Path, workspace: Path, json_out: bool, mapping: EventMapping | None = None
+    kind: str,
+    file: Path,
+    workspace: Path,
+    json_out: bool,
+    mapping: EventMapping | None = None,
+    delimiter: str = ",",
 ) -> None:
     with open_workspace(workspace) as ws:
         report = ws.ingest(
@@ -88,6 +94,7 @@ def _ingest(
             kind="events" if kind == "events" else "contacts",
             mapping=mapping,
             progress=not json_out,
+            delimiter=delimiter,
         )
     data = report.to_json()
     if json_out:
@@ -115,6 +122,7 @@ def ingest_events_cmd(
     assume_timezone: Annotated[
         str | None, typer.Option(help="IANA zone for timestamps without one, e.g. UTC.")
     ] = None,
+    delimiter: DelimiterOpt = ",",
     json_out: JsonOpt = False,
 ) -> None:
     """Ingest events; bad rows go to a dead-letter file with the reason."""
@@ -126,7 +134,7 @@ def ingest_events_cmd(
                 timestamp_format=timestamp_format,
                 assume_timezone=assume_timezone,
             )
-    _ingest("events", file, workspace, json_out, mapping)
+    _ingest("events", file, workspace, json_out, mapping, delimiter)
 
 
 def _pairs(items: list[str]) -> dict[str, str]:
@@ -144,10 +152,11 @@ def _pairs(items: list[str]) -> dict[str, str]:
 def ingest_contacts_cmd(
     file: Annotated[Path, typer.Argument(help="CSV/JSONL of contacts (HubSpot, Salesforce ok).")],
     workspace: WorkspaceOpt = Path(),
+    delimiter: DelimiterOpt = ",",
     json_out: JsonOpt = False,
 ) -> None:
     """Ingest contacts; HubSpot and Salesforce export headers map automatically."""
-    _ingest("contacts", file, workspace, json_out)
+    _ingest("contacts", file, workspace, json_out, delimiter=delimiter)
 
 
 def run(

@@ -187,6 +187,7 @@ class Workspace:
         kind: Literal["events", "contacts"] = "events",
         mapping: EventMapping | None = None,
         progress: bool | None = None,
+        delimiter: str = ",",
     ) -> IngestReport:
         """Ingest a JSONL/CSV file of events (default) or contacts; bad rows are dead-lettered.
 
@@ -197,7 +198,7 @@ class Workspace:
         source = Path(path)
         size = source.stat().st_size if source.is_file() else None
         dead = self.state_dir / "dead-letter" / dead_letter_name(source)
-        options: dict[str, Any] = {"dead_letter": dead}
+        options: dict[str, Any] = {"dead_letter": dead, "delimiter": delimiter}
         with progress_bar(f"ingest {source.name}", size, enabled=wants_progress(progress)) as bar:
             options["progress"] = DeltaProgress(bar)
             if kind == "contacts":

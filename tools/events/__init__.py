@@ -7,6 +7,7 @@
 | `ingest` | the write loop: batches into the store, `IngestReport` |
 | `dead_letter` | rejected rows (`DeadLetter`) and warnings about kept ones (`IngestNotes`) |
 | `readers` | reading JSON Lines and CSV rows into events and contacts |
+| `csv_records` | CSV records from lines: a quote that never closes costs one line; delimiters |
 | `segment` | Segment `track`/`page`/`identify` payloads |
 | `crm` | HubSpot and Salesforce contact exports |
 | `mapping` | `EventMapping`: exports with their own column names and timestamp formats |

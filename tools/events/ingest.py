@@ -46,6 +46,7 @@ from typing import Any, Literal
 from gtmflow.errors import ConfigError, InputWarning
 from gtmflow.models import Contact, Event
 from gtmflow.tools.events.crm import contact_from_row
+from gtmflow.tools.events.csv_records import check_delimiter
 from gtmflow.tools.events.dead_letter import DeadLetter, IngestNotes
 from gtmflow.tools.events.event_store import EventStore, WriteResult
 from gtmflow.tools.events.mapping import EventMapping
@@ -117,6 +118,7 @@ def ingest_events(
     progress: Progress | None = None,
     fallback_dir: str | Path | None = None,
     mapping: EventMapping | None = None,
+    delimiter: str = ",",
 ) -> IngestReport:
     """Stream events (and Segment identify calls) from a JSON Lines or CSV file into `store`.
 
@@ -134,11 +136,16 @@ def ingest_events(
         fallback_dir: Folder for the dead-letter file when the input's folder is not
             writable (default: the system temp folder). Ignored when `dead_letter` is given.
         mapping: Column renames and timestamp parsing for exports in another shape.
+        delimiter: The CSV delimiter (`";"`, `"\\t"` or `"tab"`, ...); a header that looks
+            like another one is an error that names it.
 
     Raises:
-        InputError: The file is missing, unreadable, or of an unknown format.
+        InputError: The file is missing, unreadable, or of an unknown format, or its CSV
+            header looks like it uses another delimiter.
     """
-    options = _Options.of(path, format, dead_letter, batch_size, progress, fallback_dir)
+    options = _Options.of(
+        path, format, dead_letter, batch_size, progress, fallback_dir, delimiter=delimiter
+    )
     convert: Convert = event_from_csv if options.format == "csv" else event_from_json
     if mapping is not None:
         convert = _mapped(convert, mapping)
@@ -163,12 +170,15 @@ def ingest_contacts(
     batch_size: int = 100_000,
     progress: Progress | None = None,
     fallback_dir: str | Path | None = None,
+    delimiter: str = ",",
 ) -> IngestReport:
     """Stream contacts from a CSV or JSON Lines file (e.g. a HubSpot or Salesforce export).
 
     Arguments, dead-lettering and errors are those of `ingest_events`.
     """
-    options = _Options.of(path, format, dead_letter, batch_size, progress, fallback_dir)
+    options = _Options.of(
+        path, format, dead_letter, batch_size, progress, fallback_dir, delimiter=delimiter
+    )
     return _ingest(store, options, contact_from_row, what="contacts")
 
 
@@ -180,6 +190,7 @@ class _Options:
     fallback_dir: Path
     batch_size: int
     progress: Progress | None
+    delimiter: str
 
     @classmethod
     def of(
@@ -190,6 +201,8 @@ class _Options:
         batch_size: int,
         progress: Progress | None,
         fallback_dir: str | Path | None,
+        *,
+        delimiter: str,
     ) -> _Options:
         if batch_size < 1:
             raise ConfigError(f"batch_size {batch_size} is too small; pass 1 or more (e.g. 5000)")
@@ -201,6 +214,7 @@ class _Options:
             fallback_dir=Path(fallback_dir or tempfile.gettempdir()).expanduser(),
             batch_size=batch_size,
             progress=progress,
+            delimiter=check_delimiter(delimiter),
         )
 
     def dead_letter_candidates(self) -> list[Path]:
@@ -223,7 +237,15 @@ def _ingest(
     dead_letter = DeadLetter(options.path, options.dead_letter_candidates())
     with open_input(options.path, what) as handle, dead_letter as dead:
         items = _Items(
-            read_rows(handle, options.format, options.path, options.progress), convert, dead
+            read_rows(
+                handle,
+                options.format,
+                options.path,
+                options.progress,
+                delimiter=options.delimiter,
+            ),
+            convert,
+            dead,
         )
         while not items.done:
             pulled = items.pulled
