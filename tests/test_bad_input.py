@@ -365,3 +365,26 @@ def test_contacts_csv_with_semicolons_is_named_too(store: SQLiteEventStore, tmp_
 
     with pytest.raises(InputError, match="looks like ';'-separated"):
         ingest_contacts(store, path)
+
+
+# A repeated event id with other content is a conflict, never a silent duplicate ----------------
+
+
+def test_an_event_id_repeated_with_other_content_is_a_reported_conflict(
+    store: SQLiteEventStore, tmp_path: Path
+) -> None:
+    first = json.dumps({"id": "e1", "type": "page_view", "contact_id": "c1", "timestamp": STAMP})
+    same = json.dumps({"type": "page_view", "timestamp": STAMP, "contact_id": "c1", "id": "e1"})
+    other = json.dumps({"id": "e1", "type": "unsubscribed", "contact_id": "c1", "timestamp": STAMP})
+    path = tmp_path / "events.jsonl"
+    path.write_text(f"{first}\n{same}\n{other}\n", encoding="utf-8")
+
+    report = ingest_events(store, path)
+    again = ingest_events(store, path)
+
+    assert (report.accepted, report.duplicates, report.rejected) == (1, 1, 1)
+    [letter] = dead(report)
+    assert letter["line"] == 3 and letter["reason"].startswith("conflict: event id 'e1'")
+    assert "type" in letter["reason"]
+    assert [e.type for e in store.events("c1")] == ["page_view"]  # the stored event stays
+    assert (again.accepted, again.duplicates, again.rejected) == (0, 2, 1)
