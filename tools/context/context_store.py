@@ -36,6 +36,7 @@ import chromadb
 
 from gtmflow.errors import ConfigError, StoreError
 from gtmflow.models import ContentItem
+from gtmflow.tools._paths import workspace_path
 from gtmflow.tools.context.embeddings import EmbedderSpec, GtmflowEmbedding, resolve_embedder
 from gtmflow.tools.context.records import (
     ContactNote,
@@ -70,6 +71,7 @@ class ContextConfig:
     ssl = false                # http
     prefix = ""                # http: collection name prefix, to share a server
     embedding = "minilm"       # "static", "hashing", or LangChain "provider:model"
+    allow_outside_workspace = false  # embedded: let `path` leave the workspace
     ```
     """
 
@@ -80,6 +82,7 @@ class ContextConfig:
     ssl: bool = False
     prefix: str = ""
     embedding: str = "minilm"
+    allow_outside_workspace: bool = False
 
     @classmethod
     def load(cls, root: str | Path) -> ContextConfig:
@@ -208,7 +211,13 @@ class ContextStore:
                 embedder=chosen,
                 **options,
             )
-        return cls.open(Path(root) / config.path, embedder=chosen, **options)
+        folder = workspace_path(
+            Path(root),
+            config.path,
+            key="[context] path",
+            allow_outside=config.allow_outside_workspace,
+        )
+        return cls.open(folder, embedder=chosen, **options)
 
     def close(self) -> None:
         """Release the Chroma client and the writer lock (idempotent)."""
