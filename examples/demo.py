@@ -1,9 +1,11 @@
-"""The offline demo: a sample world, the three classic rules, an exactly-once outbox.
+"""The offline demo: a sample world, the classic rules, written journeys, an exactly-once outbox.
 
 `run_demo` generates a deterministic sample workspace (HubSpot contact export, ~100 events per
-contact with a few Segment payloads and a few bad rows), ingests it, runs the inbound router as of
-the world's end, delivers the outbox to a file, then ingests and runs everything again to show that
-a replay changes nothing.
+contact with a few Segment payloads and a few bad rows, sales calls, and a webinar whose
+attendees asked questions in its Q&A), ingests it, runs the rules and graphs as of the world's
+end, lets three weeks pass (sequences send, wait, branch; the `webinar-followup` journey writes
+each attendee three emails from what they said), delivers the outbox to a file, then ingests and
+runs everything again to show that a replay changes nothing.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from gtmflow.clock import VirtualClock
 from gtmflow.examples.sample_content import copy_sample_content, seed_context
 from gtmflow.examples.sample_deals import generate_sample_deals
 from gtmflow.examples.sample_transcripts import SELLER, add_sample_calls
+from gtmflow.examples.sample_webinar import SAMPLE_ATTENDEES, WEBINAR, add_sample_webinar
 from gtmflow.examples.sample_world import generate_sample_world
 from gtmflow.runtime.scaffold import scaffold
 from gtmflow.runtime.workspace import STATE_DIR, Workspace
@@ -53,6 +58,7 @@ def run_demo(
         events = ws.ingest(world.events_jsonl, progress=progress)
         context = seed_context(ws.context, contacts=contacts, seed=seed)
         add_sample_calls(ws.events, root / "transcripts", before=world.end)
+        add_sample_webinar(ws.events, at=world.end - timedelta(days=1))
         reports = ws.run_all(as_of=world.end, progress=progress)  # what `gtmflow run` does
         report, followups = reports["inbound_router"], reports["followup"]
         ticked = ws.tick(world.end + timedelta(days=TICK_DAYS), progress=progress)
@@ -83,6 +89,7 @@ def run_demo(
             "dead_letters": _dead_letters(events.dead_letter),
             "sample_keys": _sample_keys(ws),
             "example": _example(ws),
+            "webinar": _webinar_example(ws),
         }
 
 
@@ -116,39 +123,79 @@ def _example(ws: Workspace) -> dict[str, Any]:
     return ws.explain(hot[0].action.contact_id) if hot else {"contact_id": "", "rules": []}
 
 
+def _webinar_example(ws: Workspace) -> dict[str, Any]:
+    """One webinar attendee: what they said in the Q&A and the emails their journey wrote."""
+    attendee = SAMPLE_ATTENDEES[0]
+    contact = attendee.contact
+    own = f"{contact.name} ("
+    said = [line.partition(": ")[2] for line in attendee.qa.splitlines() if line.startswith(own)]
+    records = ws.outbox.records(contact_id=contact.id, kinds=["send_email"])
+    emails = [
+        {
+            "step": r.action.payload.get("template"),
+            "status": r.status,
+            "at": (r.delivered_at or r.action.created_at).isoformat(),
+            "subject": r.action.payload.get("subject"),
+            "body": r.action.payload.get("body"),
+            "author": r.action.payload.get("author"),
+        }
+        for r in records
+    ]
+    return {"contact_id": contact.id, "name": contact.name, "company": contact.company,
+            "webinar": WEBINAR, "said": said, "emails": emails}  # fmt: skip
+
+
 def print_demo(report: dict[str, Any], console: Console) -> None:
     """Render the demo summary as tables: ingest, dead letters, rules, one explanation."""
     world, run = report["world"], report["run"]
-    console.rule("[bold]gtmflow demo")
+    console.rule(Text("gtmflow demo", style="bold"))
     console.print(
         f"world: {world['contacts']} contacts, {world['events']:,} events, "
         f"{world['start'][:10]} → {world['end'][:10]}\n"
     )
     console.print(_ingest_table(report["ingest"]))
     console.print(_dead_letter_table(report["dead_letters"]))
-    console.print(f"\n[bold]run[/] as of {run['as_of']}: {run['contacts']} contacts evaluated")
+    console.print(Text.assemble("\n", ("run", "bold"), f" as of {run['as_of']}: "
+                                f"{run['contacts']} contacts evaluated"))  # fmt: skip
     rules = Table("rule", "new actions", "outbox key prefix")
     for rule, count in run["by_rule"].items():
         rules.add_row(rule, str(count), report["sample_keys"].get(rule, ""))
     console.print(rules)
     follow = report["followups"]
-    console.print(
-        f"\n[bold]follow-ups[/]: sales calls and webinars analysed (pains, objections, next "
-        f"steps with verbatim evidence), then decided and drafted: {follow['by_rule']}"
-    )
-    console.print(
-        f"\n[bold]{TICK_DAYS} days pass[/] (virtual clock): sequences send, wait and "
-        "branch; the governor holds what quiet hours and caps forbid"
-    )
+    console.print(Text.assemble(
+        "\n", ("follow-ups", "bold"), ": sales calls analysed (pains, objections, next steps "
+        f"with verbatim evidence), then decided and drafted: {follow['by_rule']}"
+    ))  # fmt: skip
+    console.print(Text.assemble(
+        "\n", (f"{TICK_DAYS} days pass", "bold"), " (virtual clock): sequences send, wait and "
+        "branch, webinar journeys write each email at send time; the governor holds what quiet "
+        "hours and caps forbid"
+    ))  # fmt: skip
     console.print(_outbox_table(report["outbox"]))
     replay = report["replay"]
-    console.print(
-        f"delivered to {report['delivered_file']}\n"
-        f"[bold]replay[/]: re-ingest accepted {replay['accepted']} "
-        f"({replay['duplicates']:,} duplicates); re-run added {replay['new_actions']} actions, "
-        f"re-tick delivered {replay['new_deliveries']}: exactly once\n"
-    )
+    console.print(Text.assemble(
+        f"delivered to {report['delivered_file']}\n", ("replay", "bold"),
+        f": re-ingest accepted {replay['accepted']} ({replay['duplicates']:,} duplicates); "
+        f"re-run added {replay['new_actions']} actions, re-tick delivered "
+        f"{replay['new_deliveries']}: exactly once\n",
+    ))  # fmt: skip
     _print_example(report["example"], console)
+    _print_webinar(report["webinar"], console)
+
+
+def _print_webinar(webinar: dict[str, Any], console: Console) -> None:
+    who = f"{webinar['name']} ({webinar['company']})"
+    console.print(
+        Text.assemble("\n", ("webinar follow-up", "bold"),
+                      f": {who} said in the Q&A of '{webinar['webinar']}':")
+    )  # fmt: skip
+    for line in webinar["said"]:
+        console.print(Text(f"  “{line}”", style="italic"))
+    console.print("and the webinar-followup journey wrote these, one step at a time:")
+    for n, email in enumerate(webinar["emails"], 1):
+        title = f"email {n} · {email['step']} · {email['status']} {email['at'][:16]}"
+        body = Text.assemble((f"Subject: {email['subject']}", "bold"), "\n\n", email["body"])
+        console.print(Panel(body, title=title, title_align="left", expand=False, width=100))
 
 
 def _outbox_table(outbox: dict[str, dict[str, int]]) -> Table:

@@ -15,6 +15,10 @@ write to the outbox (an email is `send_email` with `author: "ai"` when an LLM wr
 governor's approval policy applies); each decision is recorded with its reason and evidence.
 State stays small: the trigger, the insights, the decision and the draft of this run.
 
+A trigger has one owner (`Deps.owners`): a webinar or call that another journey already follows
+up (a sequence the rules enrolled the contact in for that webinar) is skipped, and the decision
+log says by whom.
+
 A `wait:<duration>` decision is durable: the state keeps the trigger and its insights under
 `waiting`, and a row in the scheduler (`Deps.scheduler`) makes `Workspace.run` invoke the contact
 again when the wait is over. The graph then decides again, with waits no longer allowed and the
@@ -39,6 +43,7 @@ from gtmflow.agents.transcript_analyst import TranscriptAnalyst
 from gtmflow.clock import parse_duration
 from gtmflow.errors import ConfigError
 from gtmflow.models import Action, Contact, Event, Transcript, idempotency_key
+from gtmflow.pipes import EventFilter
 from gtmflow.policy import check_decision
 from gtmflow.state import GtmflowState, reset_outputs
 from gtmflow.tools.deps import Deps
@@ -81,6 +86,11 @@ class FindTrigger:
         """Whether this event is a follow-up trigger (the runtime's trigger index)."""
         return item.type in self.triggers
 
+    @property
+    def trigger_filters(self) -> tuple[EventFilter, ...]:
+        """The trigger types as filters, so the run loop finds them in SQL."""
+        return tuple(EventFilter(t) for t in self.triggers)
+
     def __call__(self, state: FollowupState, runtime: Runtime[Deps]) -> dict[str, Any]:
         as_of = _as_of(state, runtime.context)
         handled = list(state.get("handled", []))
@@ -102,13 +112,25 @@ class FindTrigger:
                 insights = waiting["insights"]
                 return reset | {"trigger": trigger, "insights": insights, "waiting": None}
             return reset
+        latest = fresh[-1]
+        kept = (handled + [e.id for e in fresh])[-_KEEP_HANDLED:]
+        owner = self._other_owner(latest, runtime.context, as_of)
+        if owner is not None:  # one journey per trigger: someone else follows this one up
+            return reset | {"handled": kept, "decisions": [owner]}
         if waiting and runtime.context.scheduler is not None:
             runtime.context.scheduler.cancel(
                 thread_id=f"{self.graph}:{state['contact_id']}", note="a new trigger arrived"
             )
-        latest = fresh[-1]
-        kept = (handled + [e.id for e in fresh])[-_KEEP_HANDLED:]
         return reset | {"handled": kept, "trigger": _trigger(latest), "waiting": None}
+
+    def _other_owner(self, event: Event, deps: Deps, at: datetime) -> dict[str, Any] | None:
+        """The recorded skip when the trigger is another's (its claim came first)."""
+        claim = deps.owners.claim(event, self.graph, at=at) if deps.owners is not None else None
+        if claim is None or claim.owner == self.graph:
+            return None
+        why = f"skipped: {event.type} is followed up by {claim.owner} (event {claim.event_id})"
+        return {"step": 0, "rule": f"{self.graph}:skip", "fired": False, "at": at.isoformat(),
+                "evidence": [event.id], "reason": why}  # fmt: skip
 
 
 class Analyse:
@@ -132,8 +154,9 @@ class Analyse:
         if memory is not None and insights.memory_lines():
             at = datetime.fromisoformat(when) if when else None
             memory.remember_transcript(
-                state["contact_id"], transcript.id, insights.memory_lines(), date=at
-            )
+                state["contact_id"], transcript.id, insights.memory_lines(), date=at,
+                details=insights.model_dump(mode="json"),
+            )  # fmt: skip
         return {"insights": insights.model_dump(mode="json")}
 
     def transcript(self, state: FollowupState) -> Transcript | None:

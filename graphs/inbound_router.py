@@ -23,12 +23,21 @@ from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
 from gtmflow.models import Action, Contact, Event, idempotency_key
-from gtmflow.pipes import History, Rule
+from gtmflow.pipes import EventFilter, History, Rule
 from gtmflow.state import GtmflowState
 from gtmflow.tools.deps import Deps
-from gtmflow.triggers import Evaluation, RuleSet
+from gtmflow.triggers import Evaluation, FiredState, RuleSet
 
-__all__ = ["EmitActions", "EvaluateRules", "InboundState", "build_inbound_router", "rulesets_of"]
+__all__ = [
+    "EmitActions",
+    "EvaluateRules",
+    "InboundState",
+    "build_inbound_router",
+    "judge",
+    "replay_from",
+    "rule_outputs",
+    "rulesets_of",
+]
 
 GRAPH_NAME = "inbound_router"
 _EPSILON = timedelta(microseconds=1)
@@ -42,6 +51,8 @@ class InboundState(GtmflowState, total=False):
     fired: dict[str, tuple[int, str]]
     next_sweep_at: str
     firings: list[dict[str, Any]]
+    evaluated_at: str | None
+    """Set by the bulk run loop with the outputs above: the as-of it already judged at."""
 
 
 class EvaluateRules:
@@ -59,7 +70,16 @@ class EvaluateRules:
         """Whether a rule's trigger listens to this event (the runtime's trigger index)."""
         return self.rules.cares_about(item)
 
+    @property
+    def trigger_filters(self) -> tuple[EventFilter, ...]:
+        """What the rules' triggers listen to, for a scan in the store."""
+        return self.rules.trigger_filters
+
     def __call__(self, state: InboundState, runtime: Runtime[Deps]) -> dict[str, Any]:
+        if state.get("evaluated_at") is not None and state.get("evaluated_at") == state.get(
+            "as_of"
+        ):
+            return {"evaluated_at": None}  # the run loop judged this contact in bulk
         deps = runtime.context
         contact_id = state["contact_id"]
         as_of = _as_of(state, deps)
@@ -68,19 +88,16 @@ class EvaluateRules:
         new = _new_events(state, deps, history, as_of)
         contact = deps.events.contact(contact_id) or Contact(id=contact_id)
         score = deps.score(contact_id) if deps.score and self.rules.uses_score else None
-        indexed = History(history)
-        result = self.rules.evaluate(
-            contact, indexed, new_events=new, as_of=as_of, fired=state.get("fired"), score=score
-        )
+        result, next_sweep = judge(
+            self.rules, contact, History(history), new, as_of=as_of, fired=state.get("fired"),
+            score=score,
+        )  # fmt: skip
         previous = state.get("as_of_cursor")
-        next_sweep = self.rules.next_sweep(
-            contact, indexed, as_of=as_of + _EPSILON, fired=result.fired, score=score
-        )
         return {
             "seq_cursor": last_seq,
             "as_of_cursor": max(previous, as_of.isoformat()) if previous else as_of.isoformat(),
             "next_sweep_at": next_sweep.isoformat(),
-            **_outputs(result),
+            **rule_outputs(result),
         }
 
 
@@ -186,10 +203,40 @@ def _new_events(
         for e in history
         if e.id in fresh or (horizon is not None and horizon < e.timestamp <= as_of)
     ]
-    return [e for e in history if e.timestamp >= min(unseen)] if unseen else []
+    return replay_from(history, min(unseen)) if unseen else []
 
 
-def _outputs(result: Evaluation) -> dict[str, Any]:
+def judge(
+    rules: RuleSet,
+    contact: Contact,
+    history: History,
+    new: Sequence[Event],
+    *,
+    as_of: datetime,
+    fired: FiredState | None,
+    score: float | None,
+) -> tuple[Evaluation, datetime]:
+    """Judge one contact: replay `new` events, sweep at `as_of`, and find the next sweep time.
+
+    The router's node and the bulk run loop both judge through this, so a contact gets the
+    same verdicts whether its graph judged it or the run loop did.
+    """
+    result = rules.evaluate(contact, history, new_events=new, as_of=as_of, fired=fired, score=score)
+    next_sweep = rules.next_sweep(
+        contact, history, as_of=as_of + _EPSILON, fired=result.fired, score=score
+    )
+    return result, next_sweep
+
+
+def replay_from(history: Sequence[Event], start: datetime | None) -> list[Event]:
+    """The events to replay when the earliest unseen one is at `start` (None: all of them)."""
+    if start is None:
+        return list(history)
+    return [e for e in history if e.timestamp >= start]
+
+
+def rule_outputs(result: Evaluation) -> dict[str, Any]:
+    """An evaluation as graph state: firings, decisions (steps; 0: not fired), fire counts."""
     firings = [
         {
             "rule": f.rule.name,

@@ -1,7 +1,7 @@
-"""Sequences: timed multi-step series (send, wait, branch, exit) run as LangGraph threads.
+"""Sequences: timed multi-step series (send, write, decide, wait, branch, exit) compiled to graphs.
 
-Define a sequence in Python; each enrollment of a contact runs as one thread
-(`thread_id = "sequence:<name>:<contact_id>"`) whose state is a program counter, not a history:
+Define a sequence in Python; it compiles to a LangGraph graph with one node per step, branches as
+conditional edges, and one thread per enrollment (`thread_id = "sequence:<name>:<contact_id>"`):
 
     >>> from gtmflow import pipes as p
     >>> nurture = Sequence(
@@ -17,55 +17,85 @@ Define a sequence in Python; each enrollment of a contact runs as one thread
     ...     ],
     ...     exit_when=p.event("meeting_booked") | p.event("email_replied"),
     ... )
-    >>> [op.op for op in nurture.program][:4]
-    ['send', 'wait', 'branch', 'send']
+    >>> [n for n in build_sequence_graph(nurture).get_graph().nodes][1:6]
+    ['enter', 'nurture-1', 'wait-3d', 'if-email_open', 'nurture-2a']
+
+Steps:
+- `send(template, subject=, body=)`: a fixed message; `{first_name}`, `{name}`, `{company}`,
+  `{title}` fill from the contact, and any other placeholder is refused when the step is built.
+- `write(name)`: an agent step. The `ContentWriter` writes the email at send time from what the
+  contact said (the enrolling webinar's or call's transcript, analysed once per enrollment, and
+  their memory in the context store), what they did since the last step, the library content
+  that answers their pains and asks, and what the enrollment's earlier emails already said.
+  The draft is kept in the checkpoint under the step's idempotency key: a resume, a replay or a
+  crash never writes it again, and an approval binds that exact draft.
+- `decide(name, options={action: steps})`: the next-best-action agent picks one of the options
+  (action ids such as `send_followup`, `alert_sales`, `no_action`), then the policy check runs;
+  the branch it takes is recorded with the reason.
+- `node(name, fn)`: your own LangGraph node or Runnable.
+- `wait("3d")`, `wait_for(event, timeout=)`, `branch(condition, then=, otherwise=)`.
 
 A wait writes a row in the scheduler (through the injected `Deps.scheduler`) and ends the run;
-`gtmflow tick` resumes the thread when the row falls due, or at once when an awaited or exit event
-arrives. Sends become `Action`s with stable idempotency keys (sequence, enrollment, step), so a
-resumed or replayed thread never sends twice.
+`gtmflow tick` resumes the thread at that step when the row falls due, or at once when an
+awaited or exit event arrives. Sends become `Action`s with stable idempotency keys (sequence,
+enrollment, step), so a resumed or replayed thread never sends twice.
 """
 
 from __future__ import annotations
 
+import re
 import string
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, NotRequired, Required, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.runtime import Runtime
-from langgraph.types import interrupt
 
-from gtmflow.clock import parse_duration
+from gtmflow.clock import format_duration, parse_duration
 from gtmflow.errors import ConfigError
-from gtmflow.governor import payload_digest
-from gtmflow.models import Action, Contact, idempotency_key
-from gtmflow.pipes import Condition, EvalContext, EventFilter, History
+from gtmflow.pipes import Condition, EventFilter
+from gtmflow.state import GtmflowState
 from gtmflow.tools.deps import Deps
+
+if TYPE_CHECKING:
+    from gtmflow.agents.content_writer import ContentWriter
+    from gtmflow.agents.next_action import NextBestAction
+    from gtmflow.agents.transcript_analyst import TranscriptAnalyst
+    from gtmflow.tools.transcripts import TranscriptSource
 
 __all__ = [
     "Branch",
+    "Decide",
+    "Node",
     "Send",
     "Sequence",
     "SequenceState",
     "Wait",
     "WaitFor",
+    "Write",
     "branch",
     "build_sequence_graph",
+    "decide",
+    "node",
     "send",
     "wait",
     "wait_for",
+    "write",
 ]
 
 SEQUENCE_PREFIX = "sequence:"
 """Graph names of sequences start with this (`sequence:<name>`)."""
+PLACEHOLDERS = ("first_name", "name", "company", "title")
+"""What a `send()` template may name; `write()` steps are for text written from what they said."""
+RESERVED = frozenset({"enter", "exit", "complete"})
 
 ReEnroll = Literal["never", "after_cooldown", "after_exit"]
+ApprovalRule = Literal["ai", "always", "never"]
+_NAME = re.compile(r"^[A-Za-z0-9][\w.\- ]*$")
 
 
 # --------------------------------------------------------------------------- steps
@@ -73,7 +103,7 @@ ReEnroll = Literal["never", "after_cooldown", "after_exit"]
 
 @dataclass(frozen=True)
 class Send:
-    """Send a message: a template filled from the contact, or a draft the graph is given."""
+    """Send a fixed message: a template filled from the contact."""
 
     template: str
     subject: str
@@ -83,11 +113,45 @@ class Send:
 
 
 @dataclass(frozen=True)
+class Write:
+    """Send an email the `ContentWriter` writes at send time (see the module docstring)."""
+
+    name: str
+    kind: str = "send_email"
+    approval: ApprovalRule = "ai"
+    """Who approves: `ai` (default) a person, when a model wrote it; `always`; `never`."""
+    writer: ContentWriter | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Decide:
+    """Let the next-best-action agent choose the branch among `options` (action id → steps)."""
+
+    name: str
+    options: tuple[tuple[str, tuple[Step, ...]], ...]
+    agent: NextBestAction | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def allowed(self) -> tuple[str, ...]:
+        """The action ids the agent may choose."""
+        return tuple(action for action, _ in self.options)
+
+
+@dataclass(frozen=True)
+class Node:
+    """Your own LangGraph node (a function of the state) or Runnable, run as one step."""
+
+    name: str
+    node: Any = field(compare=False)
+
+
+@dataclass(frozen=True)
 class Wait:
     """Pause for a duration, or until an instant."""
 
     duration: timedelta | None = None
     until: datetime | None = None
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +161,7 @@ class WaitFor:
     event: str
     timeout: timedelta
     on_timeout: tuple[Step, ...] = ()
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,99 +171,155 @@ class Branch:
     when: Condition
     then: tuple[Step, ...]
     otherwise: tuple[Step, ...] = ()
+    name: str | None = None
 
 
-Step = Send | Wait | WaitFor | Branch
+Step = Send | Write | Decide | Node | Wait | WaitFor | Branch
+_STEPS = (Send, Write, Decide, Node, Wait, WaitFor, Branch)
 
 
 def send(
     template: str, /, *, subject: str, body: str, kind: str = "send_email", author: str = "template"
 ) -> Send:
-    """A send step; `{first_name}`, `{name}`, `{company}`, `{title}` fill from the contact."""
+    """A send step; `{first_name}`, `{name}`, `{company}`, `{title}` fill from the contact.
+
+    Raises:
+        ConfigError: An unknown placeholder (it would render empty), or a bad author.
+    """
     if author not in ("template", "ai"):
         raise ConfigError(f"send('{template}'): author must be 'template' or 'ai'")
+    problems = [p for part, text in (("subject", subject), ("body", body))
+                for p in _placeholder_problems(template, part, text)]  # fmt: skip
+    if problems:
+        raise ConfigError("; ".join(problems))
     return Send(template, subject, body, kind, author)  # type: ignore[arg-type]
 
 
-def wait(duration: str | timedelta | None = None, /, *, until: datetime | None = None) -> Wait:
+def write(
+    name: str,
+    /,
+    *,
+    kind: str = "send_email",
+    approval: ApprovalRule = "ai",
+    writer: ContentWriter | None = None,
+) -> Write:
+    """An email written at send time by the `ContentWriter` (the sequence's, or `writer`)."""
+    if approval not in ("ai", "always", "never"):
+        raise ConfigError(f"write('{name}'): approval must be 'ai', 'always' or 'never'")
+    return Write(name, kind, approval, writer)
+
+
+def decide(
+    name: str,
+    /,
+    *,
+    options: Mapping[str, Iterable[Step]],
+    agent: NextBestAction | None = None,
+) -> Decide:
+    """The next-best-action agent picks one of `options` (keys are action ids, e.g.
+    `"send_followup"`, `"alert_sales"`, `"no_action"`); the policy check runs after it.
+
+    When the policy replaces the choice with one that is not an option (`no_action`), the
+    sequence goes on after this step.
+    """
+    from gtmflow.agents.next_action import parse_action  # agents load only when used
+
+    if len(options) < 2:
+        raise ConfigError(f"decide('{name}') needs at least two options, e.g. send_followup, "
+                          "no_action")  # fmt: skip
+    for action in options:
+        parse_action(action)
+    if agent is not None and set(agent.allowed) != set(options):
+        raise ConfigError(
+            f"decide('{name}'): the agent allows {sorted(agent.allowed)} but the options are "
+            f"{sorted(options)}; build it with NextBestAction(allowed=...) of the options"
+        )
+    return Decide(name, tuple((a, tuple(steps)) for a, steps in options.items()), agent)
+
+
+def node(name: str, fn: Callable[..., Any] | Any, /) -> Node:
+    """Your own node as a step: `fn(state)` (or a Runnable) returning a partial state update.
+
+    It may return `actions` (`Action.model_dump(mode="json")`) and `decisions` like any step.
+    """
+    if not callable(fn) and not hasattr(fn, "invoke"):
+        raise ConfigError(f"node('{name}') needs a function or a Runnable, got {fn!r}")
+    return Node(name, fn)
+
+
+def wait(
+    duration: str | timedelta | None = None,
+    /,
+    *,
+    until: datetime | None = None,
+    name: str | None = None,
+) -> Wait:
     """A wait step: `wait("3d")` or `wait(until=datetime(...))`."""
     if (duration is None) == (until is None):
         raise ConfigError("wait() needs a duration such as wait('3d') or until=, not both")
-    return Wait(None if duration is None else parse_duration(duration), until)
+    return Wait(None if duration is None else parse_duration(duration), until, name)
 
 
 def wait_for(
-    event: str, /, *, timeout: str | timedelta, on_timeout: Iterable[Step] = ()
+    event: str,
+    /,
+    *,
+    timeout: str | timedelta,
+    on_timeout: Iterable[Step] = (),
+    name: str | None = None,
 ) -> WaitFor:
     """Wait until an event of this type arrives, at most `timeout`."""
-    return WaitFor(event, parse_duration(timeout), tuple(on_timeout))
+    return WaitFor(event, parse_duration(timeout), tuple(on_timeout), name)
 
 
-def branch(when: Condition, /, *, then: Iterable[Step], otherwise: Iterable[Step] = ()) -> Branch:
+def branch(
+    when: Condition,
+    /,
+    *,
+    then: Iterable[Step],
+    otherwise: Iterable[Step] = (),
+    name: str | None = None,
+) -> Branch:
     """Branch on a pipes condition evaluated at the moment the step runs."""
     if not isinstance(when, Condition):
         raise ConfigError(f"branch() needs a condition such as event('email_open'), got {when!r}")
-    return Branch(when, tuple(then), tuple(otherwise))
+    return Branch(when, tuple(then), tuple(otherwise), name)
 
 
-# --------------------------------------------------------------------------- program
+def _placeholder_problems(template: str, part: str, text: str) -> list[str]:
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
+    except ValueError as exc:
+        return [f"send('{template}'): the {part} is not a valid template ({exc}); "
+                "write a literal brace as {{ or }}"]  # fmt: skip
+    known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+    return [
+        f"send('{template}'): unknown placeholder '{{{f}}}' in the {part} (it would be sent "
+        f"empty); known: {known}; for text written from what the contact said, use "
+        f"write('{template}')"
+        for f in dict.fromkeys(fields)
+        if f not in PLACEHOLDERS
+    ]
 
 
-@dataclass(frozen=True)
-class Op:
-    """One instruction of a compiled sequence."""
-
-    op: Literal["send", "wait", "wait_for", "branch", "jump", "end"]
-    step: Send | Wait | WaitFor | Branch | None = None
-    target: int = -1
-    """Where `branch` goes when false, `wait_for` on timeout, `jump` always."""
-
-
-def _compile(steps: Seq[Step]) -> list[Op]:
-    program: list[Op] = []
-    _emit(steps, program)
-    program.append(Op("end"))
-    return program
-
-
-def _emit(steps: Seq[Step], program: list[Op]) -> None:
-    for step in steps:
-        if isinstance(step, Send):
-            program.append(Op("send", step))
-        elif isinstance(step, Wait):
-            program.append(Op("wait", step))
-        elif isinstance(step, WaitFor):
-            _emit_around(program, Op("wait_for", step), (), step.on_timeout)
-        elif isinstance(step, Branch):
-            _emit_around(program, Op("branch", step), step.then, step.otherwise)
-        else:
-            raise ConfigError(f"unknown sequence step {step!r}; use send, wait, wait_for, branch")
-
-
-def _emit_around(program: list[Op], head: Op, yes: Seq[Step], no: Seq[Step]) -> None:
-    """`head` falls through to `yes`, jumps to `no` otherwise; both continue after."""
-    at = len(program)
-    program.append(head)
-    _emit(yes, program)
-    skip = len(program)
-    program.append(Op("jump"))
-    program[at] = Op(head.op, head.step, target=len(program))
-    _emit(no, program)
-    program[skip] = Op("jump", target=len(program))
+# --------------------------------------------------------------------------- sequence
 
 
 @dataclass(frozen=True)
 class Sequence:
-    """A named sequence: ordered steps, exit conditions and a re-enrollment policy.
+    """A named sequence: ordered steps, exit conditions, a re-enrollment policy, its agents.
 
     Attributes:
         name: Used in `enroll(name)`, thread ids and idempotency keys.
-        steps: `send`, `wait`, `wait_for`, `branch` steps.
+        steps: `send`, `write`, `decide`, `node`, `wait`, `wait_for`, `branch` steps.
         exit_when: Leave at once when this holds on events since enrollment (goals, replies,
             unsubscribes).
         reenroll: `never`, `after_cooldown` (once `cooldown` has passed since the end), or
             `after_exit` (any time after the last enrollment ended).
         cooldown: For `after_cooldown`.
+        writer: The `ContentWriter` of its `write` steps (default: the rules brain).
+        analyst: Reads the enrolling trigger's transcript (default: `TranscriptAnalyst()`).
+        transcripts: Where a trigger's `transcript_id` is found (a `TranscriptFolder`).
     """
 
     name: str
@@ -206,27 +327,47 @@ class Sequence:
     exit_when: Condition | None = None
     reenroll: ReEnroll = "never"
     cooldown: str | timedelta | None = None
-    program: list[Op] = field(init=False, repr=False, compare=False)
+    writer: ContentWriter | None = field(default=None, compare=False, repr=False)
+    analyst: TranscriptAnalyst | None = field(default=None, compare=False, repr=False)
+    transcripts: TranscriptSource | None = field(default=None, compare=False, repr=False)
+    plan: tuple[Placed, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.name or ":" in self.name:
             raise ConfigError(f"sequence name '{self.name}' must be non-empty and have no ':'")
         if self.reenroll == "after_cooldown" and self.cooldown is None:
             raise ConfigError(f"sequence '{self.name}': reenroll='after_cooldown' needs cooldown=")
-        object.__setattr__(self, "program", _compile(list(self.steps)))
+        object.__setattr__(self, "plan", _Planner(self.name).plan(self.steps))
 
     @property
     def graph_name(self) -> str:
         """The graph (and thread-id prefix) of this sequence."""
         return f"{SEQUENCE_PREFIX}{self.name}"
 
+    def placed(self) -> list[Placed]:
+        """Every step with its node name and ordinal, depth first."""
+        found: list[Placed] = []
+
+        def visit(items: Seq[Placed]) -> None:
+            for item in items:
+                found.append(item)
+                for _, inner in item.paths:
+                    visit(inner)
+
+        visit(self.plan)
+        return found
+
+    @property
+    def follows_up(self) -> bool:
+        """Whether its steps read the enrolling trigger (`write`, `decide`): then an
+        enrollment claims that webinar or call, one journey per trigger."""
+        return any(isinstance(p.step, Write | Decide) for p in self.placed())
+
     def listens_to(self) -> tuple[EventFilter, ...]:
         """Events that should resume a waiting enrollment at once (exits and awaited events)."""
         exits = self.exit_when.filters() if self.exit_when else ()
         awaited = tuple(
-            EventFilter(op.step.event)
-            for op in self.program
-            if op.op == "wait_for" and isinstance(op.step, WaitFor)
+            EventFilter(p.step.event) for p in self.placed() if isinstance(p.step, WaitFor)
         )
         return (*exits, *awaited)
 
@@ -235,225 +376,147 @@ class Sequence:
         return parse_duration(self.cooldown) if self.cooldown is not None else timedelta(0)
 
 
+@dataclass(frozen=True)
+class Placed:
+    """A step with its node name, its ordinal (1-based, depth first) and its inner paths."""
+
+    step: Step
+    name: str
+    ordinal: int
+    paths: tuple[tuple[str, tuple[Placed, ...]], ...] = ()
+
+
+class _Planner:
+    """Names every step (unique node names) and numbers it, collecting every problem."""
+
+    def __init__(self, sequence: str) -> None:
+        self.sequence = sequence
+        self.count = 0
+        self.names: set[str] = set()
+        self.problems: list[str] = []
+
+    def plan(self, steps: Seq[Step]) -> tuple[Placed, ...]:
+        placed = self._steps(steps)
+        if not placed and not self.problems:
+            self.problems.append("it has no steps")
+        if self.problems:
+            raise ConfigError(f"sequence '{self.sequence}': " + "; ".join(self.problems))
+        return placed
+
+    def _steps(self, steps: Iterable[Step]) -> tuple[Placed, ...]:
+        return tuple(p for p in (self._one(s) for s in steps) if p is not None)
+
+    def _one(self, step: Step) -> Placed | None:
+        if not isinstance(step, _STEPS):
+            hint = " (wrap your function: node('name', fn))" if callable(step) else ""
+            self.problems.append(f"unknown step {step!r}; use send, write, decide, node, wait, "
+                                 f"wait_for or branch{hint}")  # fmt: skip
+            return None
+        self.count += 1
+        ordinal, name = self.count, self._name(step)
+        paths: tuple[tuple[str, tuple[Placed, ...]], ...] = ()
+        if isinstance(step, Branch):
+            paths = (("then", self._steps(step.then)), ("otherwise", self._steps(step.otherwise)))
+        elif isinstance(step, WaitFor):
+            paths = (("timeout", self._steps(step.on_timeout)),)
+        elif isinstance(step, Decide):
+            paths = tuple((action, self._steps(inner)) for action, inner in step.options)
+        return Placed(step, name, ordinal, paths)
+
+    def _name(self, step: Step) -> str:
+        explicit = _explicit_name(step)
+        name = explicit or _default_name(step)
+        if explicit is None:
+            base, n = name, 1
+            while name in self.names or name in RESERVED:
+                n += 1
+                name = f"{base}-{n}"
+        elif name in self.names:
+            self.problems.append(f"two steps are named '{name}'; give each step its own name")
+        elif name in RESERVED or not _NAME.match(name):
+            self.problems.append(
+                f"step name '{name}' is reserved or has characters a node name cannot have "
+                "(use letters, digits, '-', '_', '.', spaces; not 'enter', 'exit' or 'complete')"
+            )
+        self.names.add(name)
+        return name
+
+
+def _explicit_name(step: Step) -> str | None:
+    if isinstance(step, Send):
+        return step.template
+    if isinstance(step, Write | Decide | Node):
+        return step.name
+    return step.name
+
+
+def _default_name(step: Step) -> str:
+    if isinstance(step, Wait):
+        return f"wait-{format_duration(step.duration)}" if step.duration else "wait-until"
+    if isinstance(step, WaitFor):
+        return f"wait-for-{step.event}"
+    assert isinstance(step, Branch)
+    types = list(dict.fromkeys(f.type for f in step.when.filters()))
+    return "if-" + "-or-".join(types) if types else "if"
+
+
 # --------------------------------------------------------------------------- graph
 
 
-class SequenceState(TypedDict, total=False):
-    """JSON-native state of one enrollment."""
+def _merge(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
+    """Drafts by idempotency key: each write adds one; `None` (a new enrollment) clears."""
+    return {} if right is None else {**(left or {}), **right}
 
-    contact_id: Required[str]
-    as_of: NotRequired[str | None]
+
+class SequenceState(GtmflowState, total=False):
+    """JSON-native state of one enrollment (ids, results, the step it waits at).
+
+    A `GtmflowState`: `actions` and `decisions` append (the entry node starts each run afresh),
+    so a sequence nests in your own graph as a node and adds to what your nodes decided.
+    """
+
     enrollment: int
-    pc: int
+    at: str | None
+    """The step the enrollment waits at (where a resumed run continues)."""
     status: Literal["active", "waiting", "completed", "exited"]
     wait: dict[str, Any] | None
     started_at: str
     ended_at: str | None
     exit_reason: str | None
-    actions: list[dict[str, Any]]
-    decisions: list[dict[str, Any]]
-
-
-class Advance:
-    """Node: run the program from the counter until it waits, ends or exits."""
-
-    def __init__(self, sequence: Sequence) -> None:
-        self.sequence = sequence
-
-    def __call__(self, state: SequenceState, runtime: Runtime[Deps]) -> dict[str, Any]:
-        deps = runtime.context
-        run = _Run(self.sequence, state, deps)
-        if state.get("status") in ("completed", "exited"):
-            return {"actions": [], "decisions": []}
-        if run.exited():
-            return run.result()
-        if state.get("status") == "waiting" and not run.resume_wait():
-            return {"actions": [], "decisions": []}
-        run.execute()
-        return run.result()
-
-
-class _Run:
-    """One invocation's walk through the program."""
-
-    def __init__(self, sequence: Sequence, state: SequenceState, deps: Deps) -> None:
-        self.seq, self.state, self.deps = sequence, state, deps
-        self.contact_id = state["contact_id"]
-        raw = state.get("as_of")
-        self.now = datetime.fromisoformat(raw) if raw else deps.clock.now()
-        self.pc = state.get("pc", 0)
-        self.updates: dict[str, Any] = {"actions": [], "decisions": []}
-        self.thread_id = f"{sequence.graph_name}:{self.contact_id}"
-
-    def result(self) -> dict[str, Any]:
-        return self.updates | {"pc": self.pc}
-
-    def context(self) -> EvalContext:
-        contact = self.deps.events.contact(self.contact_id) or Contact(id=self.contact_id)
-        return EvalContext(
-            contact, History(self.deps.events.events(self.contact_id, until=self.now)), self.now
-        )
-
-    def exited(self) -> bool:
-        condition = self.seq.exit_when
-        if condition is None:
-            return False
-        since = datetime.fromisoformat(self.state["started_at"])
-        contact = self.deps.events.contact(self.contact_id) or Contact(id=self.contact_id)
-        recent = self.deps.events.events(self.contact_id, since=since, until=self.now)
-        match = condition.evaluate(EvalContext(contact, History(recent), self.now))
-        if not match:
-            return False
-        self._finish("exited", f"exit: {match.reason}", match.evidence)
-        return True
-
-    def resume_wait(self) -> bool:
-        """Whether the pending wait is over; moves the counter past it (or to its timeout)."""
-        waiting = self.state.get("wait") or {}
-        since = datetime.fromisoformat(waiting["since"])
-        if waiting.get("event"):
-            arrived = self.deps.events.events(
-                self.contact_id, types=[waiting["event"]], since=since, until=self.now
-            )
-            if [e for e in arrived if e.timestamp > since]:
-                self.pc += 1
-                return True
-        if self.now < datetime.fromisoformat(waiting["until"]):
-            return False
-        self.pc = waiting["timeout_pc"] if waiting.get("event") else self.pc + 1
-        return True
-
-    def execute(self) -> None:
-        self.updates |= {"status": "active", "wait": None}
-        program = self.seq.program
-        while True:
-            op = program[self.pc]
-            if op.op == "end":
-                self._finish("completed", "completed", ())
-                return
-            if op.op in ("wait", "wait_for"):
-                self._wait(op)
-                return
-            self._step(op)
-
-    def _step(self, op: Op) -> None:
-        if op.op == "jump":
-            self.pc = op.target
-        elif op.op == "branch":
-            assert isinstance(op.step, Branch)
-            self.pc = self.pc + 1 if op.step.when.evaluate(self.context()) else op.target
-        else:
-            assert isinstance(op.step, Send)
-            action = self._send(op.step)
-            if action is not None:
-                self.updates["actions"].append(action.model_dump(mode="json"))
-            self.pc += 1
-
-    def _send(self, step: Send) -> Action | None:
-        contact = self.deps.events.contact(self.contact_id) or Contact(id=self.contact_id)
-        payload = {
-            "template": step.template,
-            "subject": _fill(step.subject, contact),
-            "body": _fill(step.body, contact),
-            "sequence": self.seq.name,
-            "author": step.author,
-        }
-        if step.author == "ai":
-            approved = _approve(payload, self.thread_id, self.pc)
-            if approved is None:
-                return None
-            payload = approved
-        enrollment = self.state.get("enrollment", 1)
-        source = f"{self.seq.name}#{enrollment}"
-        return Action(
-            kind=step.kind, contact_id=self.contact_id, payload=payload,
-            graph=self.seq.graph_name, source=source, step=self.pc + 1, created_at=self.now,
-            idempotency_key=idempotency_key(self.seq.graph_name, self.contact_id, source,
-                                            self.pc + 1, step.kind),
-        )  # fmt: skip
-
-    def _wait(self, op: Op) -> None:
-        step = op.step
-        if isinstance(step, WaitFor):
-            until, event, reason = self.now + step.timeout, step.event, f"wait for {step.event}"
-        else:
-            assert isinstance(step, Wait)
-            until = step.until or self.now + (step.duration or timedelta(0))
-            event, reason = None, "wait"
-        waiting = {
-            "until": until.isoformat(),
-            "event": event,
-            "since": self.now.isoformat(),
-            "timeout_pc": op.target,
-        }
-        self.updates |= {"status": "waiting", "wait": waiting}
-        if self.deps.scheduler is not None:
-            self.deps.scheduler.schedule(
-                graph=self.seq.graph_name, contact_id=self.contact_id, thread_id=self.thread_id,
-                due_at=until, reason=f"{reason} (step {self.pc + 1})",
-            )  # fmt: skip
-
-    def _finish(self, status: str, reason: str, evidence: Seq[str]) -> None:
-        self.updates |= {
-            "status": status,
-            "wait": None,
-            "ended_at": self.now.isoformat(),
-            "exit_reason": reason,
-        }
-        self.updates["decisions"].append({
-            "step": 0, "rule": f"{self.seq.name}:{status}", "fired": status == "exited",
-            "at": self.now.isoformat(), "evidence": list(evidence), "reason": reason,
-        })  # fmt: skip
-        if self.deps.scheduler is not None:
-            self.deps.scheduler.cancel(thread_id=self.thread_id, note=reason)
-
-
-def _approve(payload: dict[str, Any], thread_id: str, pc: int) -> dict[str, Any] | None:
-    """Pause for a person's approval of this exact payload (LangGraph `interrupt`).
-
-    Returns the payload stamped with the approved digest (an edited payload if the approver
-    edited it), or None when it was rejected or superseded: then nothing is sent.
-    """
-    digest = payload_digest(payload)
-    answer = interrupt(
-        {
-            "kind": "approval",
-            "thread_id": thread_id,
-            "step": pc + 1,
-            "digest": digest,
-            "payload": payload,
-        }
-    )
-    if not isinstance(answer, dict) or answer.get("decision") != "approve":
-        return None
-    approved = dict(answer.get("payload") or payload)
-    if payload_digest(approved) != answer.get("digest"):
-        return None  # the approval is for other words than these: never send them
-    return approved | {"approval": {"digest": answer["digest"], "by": answer.get("by", "")}}
-
-
-class _Blank(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return ""
-
-
-def _fill(template: str, contact: Contact) -> str:
-    first = contact.attributes.get("first_name") or (contact.name or "").split(" ")[0] or "there"
-    values = _Blank(
-        first_name=str(first),
-        name=contact.name or "",
-        company=contact.company or "",
-        title=contact.title or "",
-    )
-    return string.Formatter().vformat(template, (), values)
+    trigger: dict[str, Any] | None
+    """The event that started the enrollment (a webinar, a call): id, type, title, transcript id."""
+    insights: dict[str, Any] | None
+    """What the trigger's transcript revealed, analysed once per enrollment."""
+    drafts: Annotated[dict[str, dict[str, Any]], _merge]
+    """Written emails by their step's idempotency key: generated once, then only read."""
+    route: str | None
+    enrolled_by: str | None
+    """The idempotency key of the `enroll` action that started this enrollment."""
 
 
 def build_sequence_graph(
     sequence: Sequence, *, checkpointer: BaseCheckpointSaver[Any] | None = None
 ) -> CompiledStateGraph[SequenceState, Deps, SequenceState, SequenceState]:
-    """Build the graph that runs enrollments of one sequence (one thread per contact)."""
+    """Compile a sequence: one node per step, branches and waits as conditional edges.
+
+    Invoke a thread with `{"contact_id", "as_of"}` (and, to start an enrollment, `enrollment`,
+    `status="active"`, `started_at`, `trigger`); with a checkpointer, pass
+    `durability="sync"` so a crash between writing and sending loses nothing.
+    """
+    from gtmflow.graphs import _sequence_steps as steps
+
     builder = StateGraph(SequenceState, context_schema=Deps)
-    builder.add_node("advance", Advance(sequence))
-    builder.add_edge(START, "advance")
-    builder.add_edge("advance", END)
+    layout = steps.Layout(sequence, builder)
+    builder.add_node("enter", steps.Enter(sequence, layout.waits))
+    layout.add_nodes()
+    builder.add_node("exit", steps.Exit(sequence))
+    builder.add_node("complete", steps.Complete(sequence))
+    first = layout.lay(sequence.plan, "complete")
+    builder.add_edge(START, "enter")
+    resumes: dict[Hashable, str] = {f"resume {w}": w for w in layout.waits}
+    builder.add_conditional_edges(
+        "enter", steps.route, {"start": first, **resumes, "exited": "exit", "ended": END}
+    )
+    builder.add_edge("exit", END)
+    builder.add_edge("complete", END)
     return builder.compile(checkpointer=checkpointer, name=sequence.graph_name)

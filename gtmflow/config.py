@@ -8,7 +8,15 @@ sequences = "sequences:SEQUENCES"  # optional: no such module means no sequences
 graphs = "graphs:GRAPHS"           # optional: compiled graphs `gtmflow run` runs after the rules
 
 [outbox]
-transport = "file"                 # "file" (JSONL under .gtmflow/) or "console"; no other keys
+transport = "file"                 # "file" (JSONL under .gtmflow/) or "console"; no path key
+
+[outbox.retry]                     # transient failures (SMTP down, 451, webhook 5xx/429)
+first = "1m"                       # wait after the first failed attempt, doubling each time
+longest = "2h"                     # longest wait between attempts
+max_age = "1d"                     # then `failed` with the last reason
+
+[checkpoints]
+keep = "latest"                    # each thread's latest checkpoint; "all": LangGraph's history
 
 [governor]                         # every key optional; see gtmflow.governor.GovernorPolicy
 frequency_cap = [3, "7d"]          # or false
@@ -42,6 +50,7 @@ from gtmflow.errors import ConfigError
 from gtmflow.governor import GovernorPolicy, QuietHours
 from gtmflow.graphs.sequences import Sequence
 from gtmflow.pipes import Rule
+from gtmflow.tools.delivery.retry_schedule import RetrySchedule
 
 __all__ = [
     "CONFIG_FILE",
@@ -65,6 +74,8 @@ class WorkspaceConfig:
     sequences: str = "sequences:SEQUENCES"
     graphs: str = "graphs:GRAPHS"
     governor: dict[str, Any] = field(default_factory=dict)
+    checkpoints: Literal["latest", "all"] = "latest"
+    outbox_retry: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, root: Path) -> WorkspaceConfig:
@@ -98,9 +109,23 @@ class WorkspaceConfig:
         governor = data.get("governor", {})
         if not isinstance(governor, dict):
             raise ConfigError(f"'{path}': [governor] must be a table of settings")
+        keep = data.get("checkpoints", {}).get("keep", defaults.checkpoints)
+        if keep not in ("latest", "all"):
+            raise ConfigError(
+                f"'{path}': [checkpoints] keep = {keep!r} is not known; use 'latest' (each "
+                "thread's latest checkpoint) or 'all' (every checkpoint, for time travel)"
+            )
+        retry = data.get("outbox", {}).get("retry", {})
+        if not isinstance(retry, dict):
+            raise ConfigError(f"'{path}': [outbox.retry] must be a table, e.g. first = '1m'")
         return cls(
-            rules=rules, transport=transport, sequences=sequences, graphs=graphs, governor=governor
-        )
+            rules=rules, transport=transport, sequences=sequences, graphs=graphs,
+            governor=governor, checkpoints=keep, outbox_retry=retry,
+        )  # fmt: skip
+
+    def retry_schedule(self) -> RetrySchedule:
+        """When the outbox retries transient failures (`[outbox.retry]`, defaults where silent)."""
+        return RetrySchedule.from_settings(self.outbox_retry)
 
     def governor_policy(self) -> GovernorPolicy:
         """The governor policy the `[governor]` table describes (defaults where silent)."""
@@ -315,12 +340,13 @@ def _did_you_mean(exc: Exception) -> str:
 def _check_outbox(table: Any, path: Path) -> None:
     if not isinstance(table, dict):
         raise ConfigError(f"'{path}': [outbox] must be a table, e.g. transport = \"file\"")
-    unknown = sorted(set(table) - {"transport"})
+    unknown = sorted(set(table) - {"transport", "retry"})
     if unknown:
         raise ConfigError(
-            f"'{path}': [outbox] has unknown keys {unknown}; known: ['transport']. To write "
-            'actions to a file of your choosing, add [transports.audit] with type = "file" and '
-            'path = "..." inside the workspace, and route kinds to it in [transports.routes]'
+            f"'{path}': [outbox] has unknown keys {unknown}; known: ['retry', 'transport']. "
+            "To write actions to a file of your choosing, add [transports.audit] with type = "
+            '"file" and path = "..." inside the workspace, and route kinds to it in '
+            "[transports.routes]"
         )
 
 

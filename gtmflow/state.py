@@ -15,6 +15,7 @@ nodes do), so a thread's checkpoint holds one run's outputs, not its whole histo
 
 The graph's name (part of every thread id and idempotency key) is given once, to
 `builder.compile(name=...)` (or a factory's `name=`); a node reads it with `graph_name(config)`.
+`run_config(graph, contact_id)` is the config a contact's run gets, for invoking a graph yourself.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Annotated, Any, NotRequired, Required, TypedDict
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Overwrite
 
-__all__ = ["GtmflowState", "add_outputs", "graph_name", "reset_outputs"]
+__all__ = ["GtmflowState", "add_outputs", "graph_name", "reset_outputs", "run_config"]
 
 GRAPH_KEY = "gtmflow_graph"
 """Where `ThreadRunner` puts the graph's name in the run's `configurable`."""
@@ -55,5 +56,18 @@ def graph_name(config: RunnableConfig) -> str:
     """The running graph's name, as the workspace invoked it (a node's `config` argument)."""
     name = config.get("configurable", {}).get(GRAPH_KEY)
     if not name:
-        raise KeyError("no graph name in config: invoke through Workspace.run or pass it")
+        raise KeyError(
+            "no graph name in config: invoke through Workspace.run, or outside it pass "
+            "config=run_config(graph.name, contact_id)"
+        )
     return str(name)
+
+
+def run_config(graph: str, contact_id: str) -> RunnableConfig:
+    """The config `Workspace.run` invokes a contact's thread with (thread id and graph name).
+
+    Use it to invoke or `stream` a graph yourself, e.g. on a scratch checkpointer:
+
+        graph.stream(payload, run_config("trials", "c-03"), context=ws.deps)
+    """
+    return {"configurable": {"thread_id": f"{graph}:{contact_id}", GRAPH_KEY: graph}}

@@ -24,13 +24,14 @@ from gtmflow.pipes import (
     EvalContext,
     EventFilter,
     History,
+    HistoryNeed,
     Match,
     Not,
     Rule,
     ScoreCondition,
 )
 
-__all__ = ["Evaluation", "FiredState", "Firing", "RuleSet"]
+__all__ = ["Evaluation", "FiredState", "Firing", "RuleSet", "scan_filters", "triggers_of"]
 
 FiredState = Mapping[str, tuple[int, str]]
 """Per rule name: (times fired, ISO time of the last firing). Small, so it lives in graph state."""
@@ -77,6 +78,21 @@ class TriggerSource(Protocol):
     def cares_about(self, item: Event) -> bool:
         """Whether this event may make the node act."""
         ...
+
+
+def scan_filters(sources: Sequence[TriggerSource]) -> tuple[EventFilter, ...] | None:
+    """The event filters of every source, for a scan in the store; None: ask `cares_about`.
+
+    A source may list its filters as a `trigger_filters` attribute (`RuleSet` and the
+    follow-up graph's trigger do); one that does not is asked about each decoded event.
+    """
+    found: list[EventFilter] = []
+    for source in sources:
+        filters = getattr(source, "trigger_filters", None)
+        if filters is None:
+            return None
+        found += filters
+    return tuple(found)
 
 
 def triggers_of(graph: Any) -> list[TriggerSource]:
@@ -140,6 +156,26 @@ class RuleSet:
     def cares_about(self, item: Event) -> bool:
         """Whether any rule's trigger filter accepts this event."""
         return any(f.accepts(item) for _, f in self._index.get(item.type, ()))
+
+    @property
+    def trigger_filters(self) -> tuple[EventFilter, ...]:
+        """Every event filter a realtime trigger listens to (what the run loop scans for)."""
+        return tuple(f for entries in self._index.values() for _, f in entries)
+
+    def live(self, fired: FiredState | None) -> tuple[Rule, ...]:
+        """Rules that may still fire: all but those that fired and have no cooldown."""
+        done = {name for name, (times, _) in (fired or {}).items() if times}
+        return tuple(r for r in self.rules if r.name not in done or r.cooldown_delta is not None)
+
+    def history_needs(self, rules: Iterable[Rule] | None = None) -> tuple[HistoryNeed, ...] | None:
+        """What `rules` (default: all) read of a contact's history; None: whole histories."""
+        found: list[HistoryNeed] = []  # a list: property values need not be hashable
+        for rule in self.rules if rules is None else rules:
+            needs = rule.when.history_needs()
+            if needs is None:
+                return None
+            found += [n for n in needs if n not in found]
+        return tuple(found)
 
     @property
     def uses_score(self) -> bool:

@@ -80,19 +80,21 @@ def test_init_ingest_run_outbox_explain_deliver(tmp_path: Path) -> None:
     assert [(r["rule"], r["evidence"]) for r in fired] == [("pricing-hot", ["p1", "p2", "p3"])]
 
     assert _json(["deliver", "-w", ws]) == {
-        "sent": 2,
-        "failed": 0,
-        "unknown": 0,
-        "held": 0,
-        "cancelled": 0,
-        "reasons": {},
-    }
+        "sent": 2, "failed": 0, "unknown": 0, "held": 0, "cancelled": 0, "deferred": 0,
+        "skipped": 0, "reasons": {},
+    }  # fmt: skip
     pending = _json(["outbox", "-w", ws, "--status", "pending"])
     # delivering the enroll action started the nurture sequence, whose first email now waits
     assert [(o["contact_id"], o["kind"], o["rule"]) for o in pending] == [
         ("reader", "send_email", "nurture#1")
     ]
     assert _json(["run", "-w", ws, "--as-of", "2026-03-05T00:00:00Z"])["actions"] == 0
+
+    compact = _json(["compact", "-w", ws])
+    assert set(compact) == {
+        "threads", "checkpoints_removed", "writes_removed", "bytes_before", "bytes_after",
+    }  # fmt: skip
+    assert compact["threads"] >= 3 and compact["bytes_after"] <= compact["bytes_before"]
 
 
 def test_human_output_has_tables(tmp_path: Path) -> None:

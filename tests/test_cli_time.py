@@ -83,6 +83,27 @@ def test_simulate_reports_invariants(tmp_path: Path) -> None:
         "no_delivery_in_quiet_hours",
         "no_duplicate_message_ids",
         "every_due_wait_resumed",
+        "no_send_after_exit",
+        "no_repeats_in_a_journey",
     }
     assert all(check["ok"] for check in report["invariants"].values()), report["invariants"]
     assert report["actions"]["send_email"]["sent"] > 0
+
+
+def test_approve_prints_the_edited_payload_readable_at_80_columns(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    _json(["tick", "-w", ws, "--until", "2026-03-02T09:05:00Z"])
+    (request,) = _json(["approvals", "-w", ws])
+    body = "Hi Ana,\n\n" + "Thanks for the call about onboarding the finance team. " * 4
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(request["payload"] | {"body": body, "subject": "Your rollout"}))
+    shown = runner.invoke(
+        app, ["approve", request["id"], "-w", ws, "--edit", str(edited)], env={"COLUMNS": "80"}
+    )
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "subject: Your rollout" in lines
+    words = " ".join(lines[lines.index("body:") + 1 :]).split()
+    assert " ".join(body.split()) in " ".join(words)
+    assert '"body"' not in shown.output  # the payload is shown as fields, not one JSON cell

@@ -22,12 +22,15 @@ def test_demo_json(tmp_path: Path) -> None:
     )
     assert any("has no timezone" in row["reason"] for row in report["dead_letters"])
     assert any("truncated" in row["reason"] for row in report["dead_letters"])
-    assert set(report["run"]["by_rule"]) == {"ebook-nurture", "pricing-hot", "re-engage"}
+    assert set(report["run"]["by_rule"]) == {
+        "ebook-nurture", "pricing-hot", "re-engage", "webinar-followup",
+    }  # fmt: skip
     assert all(n > 0 for n in report["run"]["by_rule"].values())
     outbox, by_rule = report["outbox"], report["run"]["by_rule"]
     assert outbox["alert_sales"] == {"sent": by_rule["pricing-hot"]}
-    enrolled = by_rule["ebook-nurture"] + by_rule["re-engage"]
-    assert outbox["enroll"] == {"sent": enrolled}  # each enroll started a sequence thread
+    enrolled = by_rule["ebook-nurture"] + by_rule["re-engage"] + by_rule["webinar-followup"]
+    refused = outbox["enroll"].get("cancelled", 0)  # a second webinar while the first runs
+    assert outbox["enroll"]["sent"] == enrolled - refused > 0  # each started a sequence thread
     assert outbox["send_email"]["sent"] > enrolled  # sequences went on past their first step
     assert outbox["send_email"].get("cancelled", 0) > 0  # unsubscribed contacts: never emailed
     assert report["tick"]["held"] > 0  # quiet hours held some, and released them later
@@ -39,6 +42,13 @@ def test_demo_json(tmp_path: Path) -> None:
     }
     assert report["example"]["rules"][0]["rule"] == "pricing-hot"
     assert report["followups"]["by_rule"].get("followup:send_followup", 0) > 0
+    webinar = report["webinar"]  # one attendee's three written emails, next to what she said
+    assert len(webinar["said"]) == 3 and "HubSpot" in webinar["said"][1]
+    emails = webinar["emails"]
+    assert [e["status"] for e in emails] == ["sent"] * 3
+    assert emails[0]["step"] == "webinar-1" and emails[2]["step"] == "webinar-3"
+    assert "your CFO doesn't trust the attribution numbers" in emails[0]["body"]
+    assert "HubSpot" in emails[1]["body"] and webinar["webinar"] in emails[0]["body"]
     delivered = Path(report["delivered_file"]).read_text().splitlines()
     keys = [json.loads(line)["idempotency_key"] for line in delivered]
     sent = sum(counts.get("sent", 0) for kind, counts in outbox.items() if kind != "enroll")
@@ -55,5 +65,5 @@ def test_demo_starts_clean_each_time(tmp_path: Path) -> None:
 def test_demo_tables_for_people(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["demo", "--dir", str(tmp_path), "--contacts", "40"])
     assert result.exit_code == 0, result.output
-    for heading in ("ingest", "dead letter", "pricing-hot", "exactly", "explain"):
+    for heading in ("ingest", "dead letter", "pricing-hot", "exactly", "explain", "Q&A of"):
         assert heading in result.stdout

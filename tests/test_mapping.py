@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from gtmflow.cli import app
 from gtmflow.errors import ConfigError
+from gtmflow.runtime.workspace import Workspace
 from gtmflow.tools.events.event_store import SQLiteEventStore
 from gtmflow.tools.events.ingest import ingest_events
 from gtmflow.tools.events.mapping import EventMapping
@@ -86,3 +87,38 @@ def test_cli_map_options(tmp_path: Path) -> None:
         app, ["ingest", "events", str(path), "-w", str(tmp_path / "ws"), "--map", "uid"]
     )
     assert bad.exit_code == 2 and "SOURCE=FIELD" in bad.output
+
+
+DISPLAY_NAMES = (
+    "uid,when,what\n"
+    "1,2024-05-06T09:30:00+00:00,Page Viewed\n"
+    "1,2024-05-06T09:31:00+00:00,Trial Started\n"
+    "1,2024-05-06T09:32:00+00:00,email_open\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ([], ["page_view", "trial_started", "email_open"]),
+        (["--keep-event-names"], ["Page Viewed", "Trial Started", "email_open"]),
+    ],
+)
+def test_cli_map_names_events_as_the_segment_reader_does(
+    tmp_path: Path, extra: list[str], expected: list[str]
+) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text(DISPLAY_NAMES)
+    ws = tmp_path / "ws"
+    columns = ["--map", "uid=contact_id", "--map", "when=timestamp", "--map", "what=type"]
+    result = CliRunner().invoke(
+        app, ["ingest", "events", str(path), "-w", str(ws), *columns, *extra]
+    )
+    assert result.exit_code == 0, result.output
+    with Workspace.open(ws) as opened:
+        assert [e.type for e in opened.events.events("1")] == expected
+
+
+def test_event_names_choice_is_checked() -> None:
+    with pytest.raises(ConfigError, match=r"'segment'.*'keep'"):
+        EventMapping(event_names="Segment")  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from gtmflow import pipes as p
 from gtmflow.errors import ConfigError
 from gtmflow.models import Contact, Event
+from gtmflow.pipes.history import needed_events
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -567,3 +568,71 @@ def test_rule_cooldown_is_parsed_and_must_be_positive() -> None:
 )
 def test_rule_trigger_kind(when: p.Condition, trigger: str) -> None:
     assert p.Rule("r", when=when, then=p.enroll("nurture")).trigger == trigger
+
+
+# --------------------------------------------------------------------------- history needs
+
+NEEDY = [
+    p.event("content_download", asset_type="ebook"),
+    p.event("demo_requested", within="3d"),
+    HOT,
+    p.count("page_view", at_least=2, within="2d"),
+    p.inactive("email_open", for_="5d"),
+    p.followed_by("demo_requested", "meeting_booked", within="2d"),
+    p.not_followed_by(p.event("page_view", path="/pricing"), "email_open", within="1d"),
+    p.event("demo_requested") & ~p.inactive("email_open", for_="2d"),
+    HOT | p.attr("title", contains="VP"),
+]
+KINDS = [
+    ("page_view", {"path": "/pricing"}),
+    ("page_view", {"path": "/blog"}),
+    ("email_open", {}),
+    ("content_download", {"asset_type": "ebook"}),
+    ("content_download", {"asset_type": "whitepaper"}),
+    ("demo_requested", {}),
+    ("meeting_booked", {}),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(min_value=-20 * 86_400, max_value=10 * 86_400), st.sampled_from(KINDS)
+        ),
+        max_size=14,
+    ),
+    which=st.integers(min_value=0, max_value=len(NEEDY) - 1),
+    start_s=st.integers(min_value=-10 * 86_400, max_value=5 * 86_400),
+    later_s=st.integers(min_value=0, max_value=8 * 86_400),
+)
+def test_needed_events_give_the_verdicts_of_the_whole_history(
+    rows: list[tuple[int, tuple[str, dict[str, Any]]]], which: int, start_s: int, later_s: int
+) -> None:
+    """A history cut down to a condition's needs judges every instant from `start` on the same."""
+    history = [
+        ev(f"e{i}", kind, NOW + timedelta(seconds=off), **props)
+        for i, (off, (kind, props)) in enumerate(rows)
+    ]
+    cond = NEEDY[which]
+    needs = cond.history_needs()
+    assert needs is not None
+    start = NOW + timedelta(seconds=start_s)
+    partial = needed_events(history, needs, start=start)
+    for now in (start, start + timedelta(seconds=later_s)):
+        full, cut = ctx(history, now), ctx(partial, now)
+        assert cond.evaluate(cut) == cond.evaluate(full)
+        assert cond.earliest(cut) == cond.earliest(full)
+
+
+def test_a_condition_of_unknown_needs_asks_for_the_whole_history() -> None:
+    class Custom(p.Condition):
+        def evaluate(self, ctx: p.EvalContext) -> p.Match:
+            return p.Match(len(ctx.history.events) > 3)
+
+        def filters(self) -> tuple[p.EventFilter, ...]:
+            return ()
+
+    assert Custom().history_needs() is None
+    assert (HOT & Custom()).history_needs() is None
+    assert p.attr("title", contains="VP").history_needs() == ()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +65,12 @@ def test_fresh_checkpoints_still_yield_the_same_keys(workspace: Workspace, tmp_p
     renamed = build_inbound_router(rules=workspace.rules())
     with Workspace.open(tmp_path) as again:
         again.checkpointer.delete_thread("inbound_router:hot")
-        again._runs.execute("DELETE FROM runs")
-        assert again.run(renamed, as_of=at(30), progress=False).actions == 0
+        again.cursors.reset()
+        with sqlite3.connect(again.state_dir / "gtmflow.db") as db:  # every cursor and state
+            db.execute("DELETE FROM rule_cursors")
+            db.execute("DELETE FROM rule_state")
+        replay = again.run(renamed, as_of=at(30), progress=False)
+        assert (replay.contacts, replay.actions) == (4, 0)
     assert len(workspace.outbox.records()) == 3
 
 
@@ -158,11 +163,12 @@ def test_forget_erases_a_contact_everywhere(workspace: Workspace, tmp_path: Path
     assert report == {
         "contact_id": "hot",
         "events": 4,
-        "decisions": 3,
+        "decisions": 4,  # one per scaffold rule
         "outbox_redacted": 1,
         "checkpoint_threads": 1,
         "waits": 0,
         "approvals": 0,
+        "trigger_owners": 0,
         "context_records": 0,
     }
     assert workspace.events.contact("hot") is None and workspace.events.events("hot") == []

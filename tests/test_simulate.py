@@ -28,17 +28,29 @@ def test_invariant_checks_can_fail(tmp_path: Path) -> None:
     (tmp_path / "gtmflow.toml").write_text(
         "[governor]\nquiet_hours = false\nfrequency_cap = false\n"
     )
+    (tmp_path / "sequences.py").write_text(
+        "from gtmflow import pipes as p\n"
+        "from gtmflow.graphs.sequences import Sequence, send\n"
+        "SEQUENCES = [Sequence('s', steps=[send('t', subject='s', body='b')],\n"
+        "                      exit_when=p.event('email_replied'))]\n"
+    )
+    quote = {"sentence": "You said x.", "source": "transcript", "ref": "x", "supported": True}
     with Workspace.open(tmp_path, clock=VirtualClock(NIGHT)) as ws:
         ws.events.write_contacts([Contact(id="c", timezone="Europe/Paris")])
         actions = [
             Action(
                 kind="send_email",
                 contact_id="c",
-                payload={"subject": f"{i}"},
-                graph="g",
-                source="s",
+                payload={
+                    "subject": f"{i}",
+                    "sequence": "s",
+                    "template": f"t{i}",
+                    "claims": [quote],
+                },
+                graph="sequence:s",
+                source="s#1",
                 step=i,
-                created_at=NIGHT,
+                created_at=NIGHT - timedelta(hours=2),
             )
             for i in range(1, 5)
         ]
@@ -52,7 +64,13 @@ def test_invariant_checks_can_fail(tmp_path: Path) -> None:
                     type="unsubscribed",
                     contact_id="c",
                     timestamp=NIGHT - timedelta(hours=1),
-                )
+                ),
+                Event(
+                    id="r",
+                    type="email_replied",
+                    contact_id="c",
+                    timestamp=NIGHT - timedelta(hours=1),
+                ),
             ]
         )
         ws.governor.policy = GovernorPolicy()  # judge with the defaults: cap 3/7d, quiet hours
@@ -63,6 +81,8 @@ def test_invariant_checks_can_fail(tmp_path: Path) -> None:
         "no_delivery_in_quiet_hours": 4,
         "no_duplicate_message_ids": 1,
         "every_due_wait_resumed": 0,
+        "no_send_after_exit": 4,  # all four were delivered after her reply
+        "no_repeats_in_a_journey": 3,  # emails 2-4 reuse email 1's quote
     }
 
 
@@ -136,3 +156,15 @@ def test_sigkill_at_random_points_never_sends_twice(tmp_path: Path) -> None:
     assert set(expected) - set(delivered) <= unknown
     assert len(unknown) <= kills
     assert set(delivered) <= set(expected) | unknown
+
+
+def test_the_simulation_runs_the_written_journeys(tmp_path: Path) -> None:
+    from gtmflow.runtime.simulator import simulate
+
+    report = simulate(tmp_path, days=14, contacts=40, seed=7, progress=False)
+    assert all(check["ok"] for check in report["invariants"].values()), report["invariants"]
+    with Workspace.open(tmp_path) as ws:
+        mail = ws.outbox.records(contact_id="c-qa-priya", kinds=["send_email"])
+        emails = [r.action.payload for r in mail if r.status == "sent"]
+    assert [e["template"] for e in emails][:2] == ["webinar-1", "webinar-2-quiet"]
+    assert "your CFO doesn't trust the attribution numbers" in emails[0]["body"]

@@ -191,14 +191,23 @@ def test_a_permanent_refusal_fails_at_once(box: Outbox) -> None:
     assert "RCPT TO (550 5.1.1 no such user)" in str(box.records()[0].last_error)
 
 
-def test_retries_are_exhausted_on_a_server_that_keeps_deferring(box: Outbox) -> None:
-    replies = deque(["421 4.7.0 busy"] * 5)
+def test_a_server_that_keeps_deferring_is_tried_again_in_a_later_pass(tmp_path: Path) -> None:
+    clock = VirtualClock(NOW)
+    box = Outbox(tmp_path / "outbox.db", clock=clock)
+    replies = deque(["451 4.7.0 busy"] * 3)  # this pass's three tries; then it accepts
     with SMTPServer(Mailbox(data_replies=replies)) as server:
         box.put([_email()])
         with _transport(server.port) as transport:
-            assert box.deliver(transport).failed == 1
-    assert server.mailbox.data_calls == 3 and not server.mailbox.mail
-    assert "gave up after 3 attempt(s)" in str(box.records()[0].last_error)
+            assert box.deliver(transport).deferred == 1
+            (record,) = box.records()
+            assert record.status == "pending" and not server.mailbox.mail
+            assert "deferred 3 time(s) in a row" in str(record.last_error)
+            assert record.next_attempt_at is not None and record.next_attempt_at > NOW
+            assert box.deliver(transport).sent == 0  # not due yet: the server is left alone
+            clock.set(record.next_attempt_at)
+            assert box.deliver(transport).sent == 1
+    assert server.mailbox.data_calls == 4 and len(server.mailbox.mail) == 1
+    assert box.records()[0].attempts == 2  # two passes; the transport owned the tries within
 
 
 def test_no_reply_after_the_message_is_unknown_and_never_resent(box: Outbox) -> None:
@@ -216,18 +225,25 @@ def test_no_reply_after_the_message_is_unknown_and_never_resent(box: Outbox) -> 
     assert "may have been accepted" in str(record.last_error)
 
 
-def test_connection_refused_fails_after_bounded_retries(
-    box: Outbox, caplog: pytest.LogCaptureFixture
+def test_a_server_that_is_down_defers_then_the_mail_goes_out_once_it_is_up(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    box.put([_email()])
+    clock = VirtualClock(NOW)
+    box = Outbox(tmp_path / "outbox.db", clock=clock)
+    box.put([_email("c-1"), _email("c-2")])
     started = time.monotonic()
     transport = _transport(closed_port())
     with caplog.at_level(logging.WARNING, logger="gtmflow.delivery"), transport:
-        assert box.deliver(transport).failed == 1
-    assert time.monotonic() - started < 2
+        assert box.deliver(transport).deferred == 2
+    assert time.monotonic() - started < 4
     error = str(box.records()[0].last_error)
-    assert "gave up after 3 attempt(s)" in error and "ConnectionRefusedError" in error
-    assert len(re.findall(r"attempt \d deferred", caplog.text)) == 2
+    assert "deferred 3 time(s) in a row" in error and "ConnectionRefusedError" in error
+    assert len(re.findall(r"attempt \d deferred", caplog.text)) == 2  # c-2 was not tried
+    assert box.counts() == {"pending": 2}
+    clock.advance("2m")
+    with SMTPServer() as server, _transport(server.port) as transport:  # back up
+        assert box.deliver(transport).sent == 2
+    assert sorted(m.rcpt_tos[0] for m in server.mailbox.mail) == [EMAILS["c-1"], EMAILS["c-2"]]
 
 
 def test_the_connection_is_reused_and_reopened_after_the_server_drops_it(box: Outbox) -> None:

@@ -10,13 +10,17 @@ from pathlib import Path
 import pytest
 
 from gtmflow import Workspace
-from gtmflow.errors import InputWarning, StoreError
+from gtmflow.errors import GtmflowWarning, StoreError
 from gtmflow.models import Action, Contact
+from gtmflow.runtime.workspace import RunMode
 
 from .conftest import at, ev, write_events
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _YEAR_10000 = (datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - _EPOCH).total_seconds() + 7200
+
+
+_PRICING = '{"path":"/pricing"}'  # a row the pricing rule reads (others are never decoded)
 
 
 def _store_raw(ws: Workspace, *rows: tuple[str, str, str, int, str]) -> None:
@@ -35,17 +39,23 @@ def _hot(contact: str) -> list[dict[str, object]]:
 
 @pytest.mark.parametrize(
     ("ts", "properties"),
-    [(int(_YEAR_10000 * 1_000_000), "{}"), (-62_135_596_800_000_000, "{}"), (0, "not json")],
-    ids=["year-10000", "year-1", "broken-properties"],
+    [
+        (int(_YEAR_10000 * 1_000_000), _PRICING),
+        (-62_135_596_800_000_000, _PRICING),
+        (0, "not json"),
+        (0, "[1, 2]"),
+    ],
+    ids=["year-10000", "year-1", "broken-properties", "properties-not-an-object"],
 )
+@pytest.mark.parametrize("mode", ["bulk", "per_contact"])
 def test_run_and_tick_survive_a_stored_row_they_cannot_read(
-    workspace: Workspace, tmp_path: Path, ts: int, properties: str
+    workspace: Workspace, tmp_path: Path, ts: int, properties: str, mode: RunMode
 ) -> None:
     workspace.ingest(write_events(tmp_path / "e.jsonl", _hot("ok") + _hot("bad")), progress=False)
     _store_raw(workspace, ("broken", "bad", "page_view", ts, properties))
 
-    with pytest.warns(InputWarning, match="'broken'"):
-        report = workspace.run(as_of=at(5), progress=False)
+    with pytest.warns(GtmflowWarning, match="'broken'"):
+        report = workspace.run(as_of=at(5), progress=False, mode=mode)
         ticked = workspace.tick(at(5, hours=12), progress=False)
 
     assert report.by_rule == {"pricing-hot": 1}
@@ -65,10 +75,21 @@ def test_a_contacts_history_with_an_unreadable_row_says_which_and_how_to_fix(
         workspace.events.events("bad")
 
 
-def test_a_failing_contact_is_retried_on_the_next_run(workspace: Workspace, tmp_path: Path) -> None:
+def test_a_stored_row_the_rules_never_read_costs_nothing(
+    workspace: Workspace, tmp_path: Path
+) -> None:
     workspace.ingest(write_events(tmp_path / "e.jsonl", _hot("bad")), progress=False)
     _store_raw(workspace, ("broken", "bad", "page_view", int(_YEAR_10000 * 1_000_000), "{}"))
-    with pytest.warns(InputWarning):
+
+    report = workspace.run(as_of=at(5), progress=False)  # the pricing rule reads /pricing only
+
+    assert (report.errors, report.by_rule) == ({}, {"pricing-hot": 1})
+
+
+def test_a_failing_contact_is_retried_on_the_next_run(workspace: Workspace, tmp_path: Path) -> None:
+    workspace.ingest(write_events(tmp_path / "e.jsonl", _hot("bad")), progress=False)
+    _store_raw(workspace, ("broken", "bad", "page_view", int(_YEAR_10000 * 1_000_000), _PRICING))
+    with pytest.warns(GtmflowWarning, match="'broken'"):
         assert set(workspace.run(as_of=at(5), progress=False).errors) == {"bad"}
 
     with sqlite3.connect(workspace.state_dir / "gtmflow.db") as conn:

@@ -134,7 +134,7 @@ def test_a_tenacity_retrying_can_replace_the_policy(box: Outbox) -> None:
     box.put([_alert()])
     retrying = Retrying(stop=stop_after_attempt(2), wait=wait_none())
     with HTTPReceiver([503, 503, 503]) as receiver:
-        assert box.deliver(_transport(receiver.url(), retry=retrying)).failed == 1
+        assert box.deliver(_transport(receiver.url(), retry=retrying)).deferred == 1
     assert len(receiver.requests) == 2
     with pytest.raises(ConfigError, match="attempts must be >= 1"):
         RetryPolicy(attempts=0)
@@ -152,12 +152,45 @@ def test_client_errors_and_redirects_fail_at_once(box: Outbox, status: int, reas
     assert reason in str(box.records()[0].last_error)
 
 
-def test_server_errors_fail_once_retries_are_exhausted(box: Outbox) -> None:
+def test_server_errors_across_passes_put_one_copy_at_the_receiver(tmp_path: Path) -> None:
+    clock = VirtualClock(NOW)
+    box = Outbox(tmp_path / "outbox.db", clock=clock)
+    alerts = [_alert("c-1"), _alert("c-2")]
+    box.put(alerts)
+    # c-1: three 500s (the pass gives up), c-2: a 500 then 200, c-1 next pass: a 500 then 200.
+    script = [500, 500, 500, 500, 200, 500, 200]
+    with HTTPReceiver(script) as receiver:
+        report = box.deliver(_transport(receiver.url()))
+        assert (report.deferred, report.sent) == (1, 1)
+        assert "deferred 3 time(s) in a row" in str(box.records()[0].last_error)
+        for _ in range(3):
+            clock.set(box.next_retry() or clock.now() + timedelta(hours=1))
+            box.deliver(_transport(receiver.url()))
+    assert box.counts() == {"sent": 2}
+    by_key: dict[str, list[int]] = {}
+    for request, step in zip(receiver.requests, script, strict=True):
+        by_key.setdefault(request.headers["idempotency-key"], []).append(int(step))
+    assert set(by_key) == {a.idempotency_key for a in alerts}  # every retry: the same key
+    for key, statuses in by_key.items():
+        bodies = {r.body for r in receiver.requests if r.headers["idempotency-key"] == key}
+        assert len(bodies) == 1  # and the same body
+        assert statuses[-1] == 200 and statuses.count(200) == 1  # nothing after it was accepted
+    # A receiver that drops repeats by Idempotency-Key holds one copy per action: 0 duplicates.
+    copies = {r.headers["idempotency-key"] for r in receiver.requests}
+    assert len(receiver.requests) - len(copies) == 5 and len(copies) == len(alerts)
+
+
+def test_a_long_retry_after_ends_the_pass_and_sets_the_next_attempt(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "outbox.db", clock=VirtualClock(NOW))
     box.put([_alert()])
-    with HTTPReceiver([500, 500, 500, 500]) as receiver:
-        assert box.deliver(_transport(receiver.url())).failed == 1
-    assert len(receiver.requests) == 3
-    assert "gave up after 3 attempt(s)" in str(box.records()[0].last_error)
+    with HTTPReceiver([429], retry_after="900") as receiver:
+        started = time.monotonic()
+        assert box.deliver(_transport(receiver.url())).deferred == 1
+        assert time.monotonic() - started < 1  # no 15-minute sleep inside the pass
+    assert len(receiver.requests) == 1
+    (record,) = box.records()
+    assert record.next_attempt_at is not None
+    assert record.next_attempt_at - NOW >= timedelta(seconds=900)
 
 
 @pytest.mark.parametrize("behaviour", ["hang", "close"])
@@ -178,7 +211,7 @@ def test_no_answer_after_the_request_is_unknown_and_never_resent(
     assert "DeliveryUnknown" in str(record.last_error)
 
 
-def test_connection_refused_fails_after_bounded_retries_and_hides_the_url(
+def test_connection_refused_defers_after_bounded_retries_and_hides_the_url(
     box: Outbox, caplog: pytest.LogCaptureFixture
 ) -> None:
     box.put([_alert()])
@@ -186,10 +219,10 @@ def test_connection_refused_fails_after_bounded_retries_and_hides_the_url(
     transport = _transport(f"http://127.0.0.1:{port}{SECRET_PATH}", token="tok-123")
     started = time.monotonic()
     with caplog.at_level(logging.DEBUG):
-        assert box.deliver(transport).failed == 1
+        assert box.deliver(transport).deferred == 1
     assert time.monotonic() - started < 2
     error = str(box.records()[0].last_error)
-    assert "gave up after 3 attempt(s)" in error and "cannot connect" in error
+    assert "deferred 3 time(s) in a row" in error and "cannot connect" in error
     assert f"webhook 'http://127.0.0.1:{port}'" in error
     for text in (error, caplog.text, repr(transport)):
         assert "s3cr3t" not in text and "tok-123" not in text

@@ -53,6 +53,10 @@ class DecisionLog:
         self, graph: str, contact_id: str, decisions: Iterable[tuple[int, RouteDecision]]
     ) -> None:
         """Log `(step, decision)` pairs; step 0 marks a verdict that did not fire."""
+        self.record_many(graph, ((contact_id, step, d) for step, d in decisions))
+
+    def record_many(self, graph: str, decisions: Iterable[tuple[str, int, RouteDecision]]) -> None:
+        """Log `(contact_id, step, decision)` triples of many contacts in one transaction."""
         rows = [
             (
                 graph,
@@ -64,7 +68,7 @@ class DecisionLog:
                 json.dumps(list(d.evidence)),
                 d.reason,
             )
-            for step, d in decisions
+            for contact_id, step, d in decisions
         ]
         with self._db.transaction() as conn:
             conn.executemany(

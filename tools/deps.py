@@ -6,12 +6,13 @@ globals, so the same graph runs against a test store, a workspace or a simulator
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from gtmflow.clock import Clock, SystemClock
+from gtmflow.tools.delivery.owners import TriggerOwners
 from gtmflow.tools.delivery.scheduler import Scheduler
 from gtmflow.tools.events.event_store import EventStore
 
@@ -28,8 +29,14 @@ class ContactMemory(Protocol):
         insights: Sequence[str],
         *,
         date: datetime | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> Any:
-        """Keep one note per transcript; writing again replaces it."""
+        """Keep one note per transcript (with `details`, the structured insights); writing
+        again replaces it."""
+        ...
+
+    def transcript_details(self, contact_id: str, transcript_id: str) -> Mapping[str, Any] | None:
+        """The structured insights kept with a transcript's note (None: none kept)."""
         ...
 
 
@@ -53,6 +60,7 @@ class Deps:
         memory: Per-contact memory that analyses write insights to (the context store).
         content: Library content retrieval for writers that were given none of their own
             (`Workspace.run` injects its context store).
+        owners: Who follows up each webinar or call (one journey per trigger and contact).
     """
 
     events: EventStore
@@ -61,3 +69,4 @@ class Deps:
     scheduler: Scheduler | None = None
     memory: ContactMemory | None = None
     content: ContentLibrary | None = None
+    owners: TriggerOwners | None = None

@@ -7,7 +7,7 @@ for a mistake in the call or the config, 1 when the world failed.
 | module | commands |
 | --- | --- |
 | `workspace_commands` | init, ingest events/contacts, run, outbox, deliver, explain, forget, |
-| | demo, schema |
+| | compact, demo, schema |
 | `time_commands` | tick, serve, approvals, approve, reject, simulate, ingest replies |
 | `agent_commands` | analyze, followup, repurpose |
 | `attribution_commands` | attribution, score, report |

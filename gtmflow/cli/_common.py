@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -23,7 +23,9 @@ from rich.text import Text
 from typer.main import get_current_context as current_context  # type: ignore[attr-defined]
 
 from gtmflow.errors import ConfigError, GtmflowError, GtmflowWarning, InputError
-from gtmflow.runtime.workspace import Workspace
+
+if TYPE_CHECKING:
+    from gtmflow.runtime.workspace import Workspace
 
 __all__ = [
     "DelimiterOpt",
@@ -128,6 +130,8 @@ def _report(exc: GtmflowError, label: str, *, code: int) -> NoReturn:
 @contextmanager
 def open_workspace(path: Path) -> Iterator[Workspace]:
     """Open a workspace for one command; gtmflow errors become exit codes."""
+    from gtmflow.runtime.workspace import Workspace  # lazy: `--help` loads no runtime
+
     with errors(), Workspace.open(path) as ws:
         yield ws
 

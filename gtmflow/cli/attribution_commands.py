@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -30,23 +30,22 @@ from gtmflow.cli._common import (
     styled,
     table,
 )
-from gtmflow.clock import parse_duration
 from gtmflow.errors import ConfigError, GtmflowError
-from gtmflow.runtime.workspace import Workspace
-from gtmflow.tools.attribution.backtest import backtest, deal_labels
-from gtmflow.tools.attribution.heuristics import MODELS, Attribution, ModelName, attribute
-from gtmflow.tools.attribution.journeys import Journeys, read_paths
-from gtmflow.tools.attribution.scoring import LeadScorer, load_scorer
-from gtmflow.tools.attribution.touchpoints import (
-    Level,
-    Outcome,
-    build_journeys,
-    collect_touches,
-    default_as_of,
-    load_deals,
-)
+
+if TYPE_CHECKING:
+    from gtmflow.runtime.workspace import Workspace
+    from gtmflow.tools.attribution.heuristics import Attribution
+    from gtmflow.tools.attribution.journeys import Journeys
+    from gtmflow.tools.attribution.scoring import LeadScorer
+    from gtmflow.tools.attribution.touchpoints import (
+        Level,
+        Outcome,
+    )
 
 __all__ = ["register"]
+
+MODEL_NAMES = ("first", "last", "linear", "time_decay", "position", "w_shaped", "markov", "shapley")
+"""The attribution models' names for `--help`, without loading them (a test keeps it true)."""
 
 DEAL_FILES = ("deals.jsonl", "deals.csv", "data/deals.jsonl", "data/deals.csv")
 REPORT_FILE = Path("reports") / "pipeline-report.html"
@@ -69,7 +68,7 @@ def register(app: typer.Typer) -> None:
 
 
 def attribution_cmd(
-    model: Annotated[str, typer.Option(help=f"One of: {', '.join(MODELS)}.")] = "linear",
+    model: Annotated[str, typer.Option(help=f"One of: {', '.join(MODEL_NAMES)}.")] = "linear",
     order: Annotated[int, typer.Option(help="Markov/Shapley chain order, 1 to 3.")] = 1,
     paths: Annotated[
         Path | None, typer.Option(help="Read ChannelAttribution paths instead of the workspace.")
@@ -91,6 +90,9 @@ def attribution_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Credit channels or content with pipeline and revenue under one attribution model."""
+    from gtmflow.tools.attribution.heuristics import MODELS
+    from gtmflow.tools.attribution.journeys import read_paths
+
     _choice("model", model, MODELS)
     _choice("level", level, ("channel", "content", "agent"))
     _choice("outcome", outcome, ("pipeline", "revenue"))
@@ -125,6 +127,8 @@ def score_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Lead scores with their explanation: fit and decaying engagement points, thresholds."""
+    from gtmflow.tools.attribution.scoring import load_scorer
+
     if backtest_scores:
         _backtest(workspace, as_of, within, deals, json_out)
         return
@@ -179,6 +183,9 @@ def report_cmd(
     """Write the HTML pipeline report: attribution by model, agreement, briefs, score spread."""
     from gtmflow.agents.pipeline_scorer import PipelineScorer, context_retriever, pipeline_data
     from gtmflow.agents.report_html import write_html
+    from gtmflow.tools.attribution.heuristics import MODELS, ModelName
+    from gtmflow.tools.attribution.scoring import load_scorer
+    from gtmflow.tools.attribution.touchpoints import collect_touches, default_as_of, load_deals
 
     chosen = [m.strip() for m in models.split(",") if m.strip()]
     for name in chosen:
@@ -230,6 +237,11 @@ def _backtest(
     root: Path, as_of: str | None, within: str, deals: Path | None, json_out: bool
 ) -> None:
     """Score every contact as of a cutoff and compare with the deals that followed."""
+    from gtmflow.clock import parse_duration
+    from gtmflow.tools.attribution.backtest import backtest, deal_labels
+    from gtmflow.tools.attribution.scoring import load_scorer
+    from gtmflow.tools.attribution.touchpoints import load_deals
+
     with open_workspace(root) as ws:
         deal_list = load_deals(_deals_file(ws.root, deals))
         when = parse_time(as_of) or _latest_event(ws) - parse_duration(within)
@@ -267,6 +279,8 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
 def _attribute(
     journeys: Journeys, model: str, order: int, half_life: str, coalition: str
 ) -> Attribution:
+    from gtmflow.tools.attribution.heuristics import attribute
+
     options: dict[str, Any] = {}
     if model == "time_decay":
         options["half_life"] = float(half_life) if _is_number(half_life) else half_life
@@ -288,6 +302,9 @@ def _is_number(text: str) -> bool:
 def _workspace_journeys(
     root: Path, deals: Path | None, outcome: str, level: str, lookback: str, as_of: str | None
 ) -> Journeys:
+    from gtmflow.runtime.workspace import Workspace
+    from gtmflow.tools.attribution.touchpoints import build_journeys, collect_touches, load_deals
+
     with Workspace.open(root) as ws:
         deal_list = load_deals(_deals_file(ws.root, deals))
         when = parse_time(as_of)

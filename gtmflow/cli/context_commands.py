@@ -8,16 +8,17 @@ is the context store's part of `gtmflow forget`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
 from gtmflow._progress import progress_bar, wants_progress
 from gtmflow.cli._common import JsonOpt, WorkspaceOpt, console, emit, errors, styled, table
 from gtmflow.errors import ConfigError
-from gtmflow.tools.context.content_loader import load_content_dir
-from gtmflow.tools.context.context_store import ContextStore, UpsertReport
-from gtmflow.tools.context.records import ContextHit
+
+if TYPE_CHECKING:
+    from gtmflow.tools.context.context_store import UpsertReport
+    from gtmflow.tools.context.records import ContextHit
 
 __all__ = ["forget_context", "ingest_content", "ingest_content_command", "register"]
 
@@ -43,6 +44,9 @@ def ingest_content(
     Files that cannot be read are reported in `rejected`, never fatal. Unchanged pieces are
     skipped; changed pieces replace their old chunks.
     """
+    from gtmflow.tools.context.content_loader import load_content_dir
+    from gtmflow.tools.context.context_store import ContextStore
+
     load = load_content_dir(directory)
     bar = progress_bar("embed chunks", None, enabled=wants_progress(progress))
     with ContextStore.for_workspace(_root(workspace)) as store, bar as advance:
@@ -88,6 +92,8 @@ def search_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Find the chunks closest in meaning to QUERY, best first."""
+    from gtmflow.tools.context.context_store import ContextStore
+
     chosen = _kind(kind, contact)
     with errors(), ContextStore.for_workspace(_root(workspace)) as store:
         hits = store.search(query, kind=chosen, contact_id=contact, k=k)
@@ -103,6 +109,8 @@ def notes_command(
     json_out: JsonOpt = False,
 ) -> None:
     """List everything the context store keeps about a contact, newest first."""
+    from gtmflow.tools.context.context_store import ContextStore
+
     with errors(), ContextStore.for_workspace(_root(workspace)) as store:
         hits = store.notes(contact_id)
     if json_out:
@@ -113,6 +121,8 @@ def notes_command(
 
 def stats_command(workspace: WorkspaceOpt = Path(), json_out: JsonOpt = False) -> None:
     """Chunks per collection and the embedding model in use."""
+    from gtmflow.tools.context.context_store import ContextStore
+
     with errors(), ContextStore.for_workspace(_root(workspace)) as store:
         data: dict[str, Any] = {**store.counts(), "embedding": store.embedder.model_id}
     if json_out:
@@ -123,6 +133,8 @@ def stats_command(workspace: WorkspaceOpt = Path(), json_out: JsonOpt = False) -
 
 def forget_context(workspace: Path, contact_id: str) -> dict[str, int]:
     """The context store's part of `gtmflow forget`: `{"context_records": removed}`."""
+    from gtmflow.tools.context.context_store import ContextStore
+
     with ContextStore.for_workspace(_root(workspace)) as store:
         return {"context_records": store.forget(contact_id)}
 

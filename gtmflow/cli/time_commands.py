@@ -22,11 +22,10 @@ from gtmflow.cli._common import (
     table,
 )
 from gtmflow.errors import InputError
-from gtmflow.tools.events.mapping import EventMapping
 
 __all__ = ["register", "register_ingest"]
 
-REPLIES = EventMapping(defaults={"type": "email_replied"})
+REPLY_DEFAULTS = {"type": "email_replied"}
 
 
 def register(app: typer.Typer) -> None:
@@ -111,7 +110,7 @@ def approve(
     """Approve a draft (as is, or as edited in a JSON file); it is sent on the next tick."""
     with open_workspace(workspace) as ws:
         result = ws.approve(request_id, by=by, edit=_payload(edit) if edit else None)
-    _show("approved", result.to_json(), json_out)
+    _show_decision("approved", result.to_json(), json_out)
 
 
 def reject(
@@ -123,7 +122,7 @@ def reject(
     """Reject a draft: it is never sent."""
     with open_workspace(workspace) as ws:
         result = ws.reject(request_id, by=by)
-    _show("rejected", result.to_json(), json_out)
+    _show_decision("rejected", result.to_json(), json_out)
 
 
 def simulate(
@@ -170,7 +169,10 @@ def ingest_replies(
 ) -> None:
     """Ingest replies (rows without a type are `email_replied`); `tick` then acts on them."""
     with open_workspace(workspace) as ws:
-        report = ws.ingest(file, mapping=REPLIES, progress=not json_out, delimiter=delimiter)
+        from gtmflow.tools.events.mapping import EventMapping
+
+        replies = EventMapping(defaults=REPLY_DEFAULTS)
+        report = ws.ingest(file, mapping=replies, progress=not json_out, delimiter=delimiter)
     _show("ingest replies", report.to_json(), json_out)
 
 
@@ -188,3 +190,33 @@ def _payload(path: Path) -> dict[str, Any]:
 
 def _show(title: str, data: dict[str, Any], json_out: bool) -> None:
     show_counts(title, data, json_out)
+
+
+def _show_decision(title: str, data: dict[str, Any], json_out: bool) -> None:
+    """An approval decision and the payload that goes out, as lines a person reads at 80 columns.
+
+    The payload is shown field by field (the body as its own wrapped paragraphs, claims one per
+    line) rather than as one JSON cell, so a reviewer sees exactly what will be sent.
+    """
+    if json_out:
+        emit(data)
+        return
+    out = console()
+    out.print(
+        f"{title} {data['id']}: {data['contact_id']} · {data['graph']} step {data['step']} · "
+        f"by {data['decided_by']}"
+    )
+    payload = dict(data["payload"])
+    body = payload.pop("body", None)
+    claims = payload.pop("claims", None)
+    for key, value in payload.items():
+        out.print(f"{key}: {value if isinstance(value, str) else json.dumps(value)}")
+    if body is not None:
+        out.print("body:")
+        out.print(str(body))
+    for claim in claims or []:
+        if isinstance(claim, dict):
+            source = f" (source: {claim['source']})" if claim.get("source") else ""
+            out.print(f"  claim: {claim.get('text', '')}{source}")
+        else:
+            out.print(f"  claim: {claim}")

@@ -1,11 +1,11 @@
-"""Workspace commands: init, ingest events/contacts, run, outbox, deliver, explain, forget, demo,
-schema."""
+"""Workspace commands: init, ingest events/contacts, run, outbox (and outbox retry), deliver,
+explain, forget, compact, demo, schema."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,19 +22,27 @@ from gtmflow.cli._common import (
     styled,
     table,
 )
-from gtmflow.graphs.inbound_router import GRAPH_NAME
-from gtmflow.models import ActionStatus, json_schemas
-from gtmflow.runtime.scaffold import scaffold
-from gtmflow.runtime.workspace import Workspace
-from gtmflow.tools.events.mapping import EventMapping
+
+if TYPE_CHECKING:
+    from gtmflow.models import ActionStatus
+    from gtmflow.tools.events.mapping import EventMapping
+
+GRAPH_NAME = "inbound_router"  # the rules' router (gtmflow.graphs.inbound_router.GRAPH_NAME)
 
 __all__ = ["register"]
 
 
 def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
     """Add the workspace commands to the app, and `ingest events` / `ingest contacts`."""
-    for command in (init, run, outbox, deliver, explain, forget, demo, schema):
+    for command in (init, run, deliver, explain, forget, compact, demo, schema):
         app.command()(command)
+    outbox_app = typer.Typer(
+        help="List outbox actions; `outbox retry` requeues failed or unknown ones.",
+        invoke_without_command=True,
+    )
+    outbox_app.callback()(outbox)
+    outbox_app.command("retry")(outbox_retry)
+    app.add_typer(outbox_app, name="outbox")
     ingest_app.command("events")(ingest_events_cmd)
     ingest_app.command("contacts")(ingest_contacts_cmd)
 
@@ -57,7 +65,9 @@ def init(
     json_out: JsonOpt = False,
 ) -> None:
     """Scaffold a workspace: gtmflow.toml, rules.py, sequences.py, graphs.py, langgraph.json."""
+    from gtmflow.runtime.scaffold import scaffold
     from gtmflow.runtime.studio import write_studio_files
+    from gtmflow.runtime.workspace import Workspace
 
     root = workspace or directory or Path()
     with errors():
@@ -122,17 +132,27 @@ def ingest_events_cmd(
     assume_timezone: Annotated[
         str | None, typer.Option(help="IANA zone for timestamps without one, e.g. UTC.")
     ] = None,
+    keep_event_names: Annotated[
+        bool,
+        typer.Option(
+            help="With --map: store event names as written ('Page Viewed'), not as the Segment "
+            "reader names them ('page_view', 'trial_started')."
+        ),
+    ] = False,
     delimiter: DelimiterOpt = ",",
     json_out: JsonOpt = False,
 ) -> None:
     """Ingest events; bad rows go to a dead-letter file with the reason."""
     mapping = None
-    if map_ or timestamp_format or assume_timezone:
+    if map_ or timestamp_format or assume_timezone or keep_event_names:
         with errors():
+            from gtmflow.tools.events.mapping import EventMapping
+
             mapping = EventMapping(
                 columns=_pairs(map_ or []),
                 timestamp_format=timestamp_format,
                 assume_timezone=assume_timezone,
+                event_names="keep" if keep_event_names else "segment",
             )
     _ingest("events", file, workspace, json_out, mapping, delimiter)
 
@@ -191,6 +211,7 @@ def run(
 
 
 def outbox(
+    ctx: typer.Context,
     workspace: WorkspaceOpt = Path(),
     status: Annotated[
         str | None, typer.Option(help="pending|sent|failed|unknown|held|cancelled")
@@ -200,6 +221,8 @@ def outbox(
     json_out: JsonOpt = False,
 ) -> None:
     """List outbox actions (status, rule, payload, idempotency key)."""
+    if ctx.invoked_subcommand is not None:
+        return
     with open_workspace(workspace) as ws:
         records = ws.outbox.records(status=_status(status), contact_id=contact, limit=limit)
     if json_out:
@@ -220,6 +243,29 @@ def outbox(
     )
 
 
+def outbox_retry(
+    keys: Annotated[
+        list[str] | None,
+        typer.Argument(help="Idempotency keys (or the 12-character prefixes the listing shows)."),
+    ] = None,
+    status: Annotated[
+        str | None, typer.Option(help="failed|unknown: every record with this status.")
+    ] = None,
+    workspace: WorkspaceOpt = Path(),
+    json_out: JsonOpt = False,
+) -> None:
+    """Requeue failed or unknown actions, after you checked they did not arrive; `deliver` or
+    `tick` sends them again (same idempotency key)."""
+    if status not in (None, "failed", "unknown"):
+        raise typer.BadParameter(f"--status '{status}' is not one of failed, unknown")
+    with open_workspace(workspace) as ws:
+        requeued = ws.outbox.requeue(keys or (), status=status)  # type: ignore[arg-type]
+    if json_out:
+        emit({"requeued": requeued})
+        return
+    console().print(f"requeued {len(requeued)} action(s); `gtmflow deliver` sends them")
+
+
 def _status(value: str | None) -> ActionStatus | None:
     allowed = ("pending", "sent", "failed", "unknown", "held", "cancelled")
     if value is not None and value not in allowed:
@@ -231,14 +277,7 @@ def deliver(workspace: WorkspaceOpt = Path(), json_out: JsonOpt = False) -> None
     """Deliver pending outbox actions through the configured transport, each exactly once."""
     with open_workspace(workspace) as ws:
         report = ws.deliver()
-    data: dict[str, Any] = {
-        "sent": report.sent,
-        "failed": report.failed,
-        "unknown": report.unknown,
-        "held": report.held,
-        "cancelled": report.cancelled,
-        "reasons": report.reasons,
-    }
+    data: dict[str, Any] = {**report.counts(), "reasons": report.reasons}
     show_counts("deliver", data, json_out)
 
 
@@ -297,6 +336,17 @@ def forget(
     console().print(table(f"forgot {contact_id}", list(report), [list(report.values())]))
 
 
+def compact(workspace: WorkspaceOpt = Path(), json_out: JsonOpt = False) -> None:
+    """Keep each thread's latest checkpoint only, and give the freed space back to the disk."""
+    with open_workspace(workspace) as ws:
+        report = ws.compact()
+    if json_out:
+        emit(report.to_json())
+        return
+    data = report.to_json()
+    console().print(table("compacted checkpoints", list(data), [list(data.values())]))
+
+
 def demo(
     directory: Annotated[
         Path,
@@ -327,6 +377,8 @@ def schema(
     ] = None,
 ) -> None:
     """Print the JSON schema of the domain models (all, or one)."""
+    from gtmflow.models import json_schemas
+
     schemas = json_schemas()
     if model is None:
         emit(schemas)

@@ -38,7 +38,7 @@ from gtmflow.pipes.conditions import (
     inactive,
     score,
 )
-from gtmflow.pipes.history import EvalContext, EventFilter, History, Match
+from gtmflow.pipes.history import FIRST_EVENT, EvalContext, EventFilter, History, HistoryNeed, Match
 from gtmflow.pipes.rules import ActionSpec, Rule, TriggerKind, action, alert_sales, enroll
 from gtmflow.pipes.succession import FollowedBy, followed_by, not_followed_by
 
@@ -73,5 +73,7 @@ __all__ = [
     "EvalContext",
     "EventFilter",
     "History",
+    "HistoryNeed",
+    "FIRST_EVENT",
     "Match",
 ]

@@ -17,7 +17,14 @@ from typing import Any, Literal, get_args
 from gtmflow.clock import format_duration, parse_duration
 from gtmflow.errors import ConfigError
 from gtmflow.models import Contact, Event
-from gtmflow.pipes.history import EvalContext, EventFilter, Match, props_match
+from gtmflow.pipes.history import (
+    FIRST_EVENT,
+    EvalContext,
+    EventFilter,
+    HistoryNeed,
+    Match,
+    props_match,
+)
 
 __all__ = [
     "NEVER",
@@ -71,6 +78,14 @@ class Condition(ABC):
         """
         return ctx.now
 
+    def history_needs(self) -> tuple[HistoryNeed, ...] | None:
+        """The parts of a contact's history this condition reads (None: all of it).
+
+        The run loop loads only these parts of a history when every rule names its needs; a
+        condition defined outside gtmflow keeps this default and is given whole histories.
+        """
+        return None
+
     def __and__(self, other: Condition) -> Condition:
         return AllOf((*_parts(self, AllOf), *_parts(_check(other), AllOf)))
 
@@ -103,6 +118,9 @@ class EventCondition(Condition):
     def earliest(self, ctx: EvalContext) -> datetime:
         return ctx.now if self.evaluate(ctx) else NEVER
 
+    def history_needs(self) -> tuple[HistoryNeed, ...]:
+        return (HistoryNeed(self.type, self.properties, self.within),)
+
     def __repr__(self) -> str:
         extra = {"within": self.within} if self.within else {}
         return _call("event", (self.type,), extra, self.properties)
@@ -130,6 +148,9 @@ class CountCondition(Condition):
 
     def earliest(self, ctx: EvalContext) -> datetime:
         return ctx.now if self.evaluate(ctx) else NEVER
+
+    def history_needs(self) -> tuple[HistoryNeed, ...]:
+        return (HistoryNeed(self.type, self.properties, self.within),)
 
     def __repr__(self) -> str:
         extra = {"at_least": self.at_least, "within": self.within}
@@ -171,6 +192,10 @@ class InactiveCondition(Condition):
         quiet_from = last.timestamp + self.for_ + _EPSILON if last else ctx.now
         return max(ctx.now, first + self.for_, quiet_from)
 
+    def history_needs(self) -> tuple[HistoryNeed, ...]:
+        # the latest event of the type may be any age; the first event anchors "known since"
+        return (HistoryNeed(self.type), FIRST_EVENT)
+
     def __repr__(self) -> str:
         return _call("inactive", (self.type,), {"for_": self.for_}, ())
 
@@ -195,6 +220,9 @@ class AttributeCondition(Condition):
     def filters(self) -> tuple[EventFilter, ...]:
         return ()
 
+    def history_needs(self) -> tuple[HistoryNeed, ...]:
+        return ()
+
     def __repr__(self) -> str:
         return _call("attr", (self.name,), {self.op: self.value}, ())
 
@@ -212,6 +240,9 @@ class ScoreCondition(Condition):
         return Match(_compare(ctx.score, self.op, self.value), reason=f"score={ctx.score:g}")
 
     def filters(self) -> tuple[EventFilter, ...]:
+        return ()
+
+    def history_needs(self) -> tuple[HistoryNeed, ...]:
         return ()
 
     def __repr__(self) -> str:
@@ -242,6 +273,9 @@ class AllOf(Condition):
     def earliest(self, ctx: EvalContext) -> datetime:
         return max(part.earliest(ctx) for part in self.parts)
 
+    def history_needs(self) -> tuple[HistoryNeed, ...] | None:
+        return _union_needs(self.parts)
+
     def __repr__(self) -> str:
         return " & ".join(_wrap(part, AnyOf) for part in self.parts)
 
@@ -268,6 +302,9 @@ class AnyOf(Condition):
     def earliest(self, ctx: EvalContext) -> datetime:
         return min(part.earliest(ctx) for part in self.parts)
 
+    def history_needs(self) -> tuple[HistoryNeed, ...] | None:
+        return _union_needs(self.parts)
+
     def __repr__(self) -> str:
         return " | ".join(_wrap(part, AllOf) for part in self.parts)
 
@@ -287,6 +324,9 @@ class Not(Condition):
 
     def uses_inactivity(self) -> bool:
         return self.inner.uses_inactivity()
+
+    def history_needs(self) -> tuple[HistoryNeed, ...] | None:
+        return self.inner.history_needs()
 
     def __repr__(self) -> str:
         return f"~{_wrap(self.inner, AllOf, AnyOf)}"
@@ -394,6 +434,17 @@ def score(*, at_least: float | None = None, at_most: float | None = None) -> Con
 
 
 # --------------------------------------------------------------------------- private helpers
+
+
+def _union_needs(parts: Sequence[Condition]) -> tuple[HistoryNeed, ...] | None:
+    """Every part's needs (None when a part needs the whole history), without repeats."""
+    found: list[HistoryNeed] = []  # a list: property values need not be hashable
+    for part in parts:
+        needs = part.history_needs()
+        if needs is None:
+            return None
+        found += [n for n in needs if n not in found]
+    return tuple(found)
 
 
 def _check(other: object) -> Condition:

@@ -2,20 +2,30 @@
 
 `History` indexes a contact's events by type and time for window queries; `EvalContext` is what a
 condition sees; `Match` is its verdict with evidence; `EventFilter` is an event type plus property
-equalities, the unit of the trigger index.
+equalities, the unit of the trigger index; `HistoryNeed` says which part of a history a condition
+reads, so a run loop can load only that part.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from gtmflow.models import Contact, Event
 
-__all__ = ["EvalContext", "EventFilter", "History", "Match", "props_match"]
+__all__ = [
+    "FIRST_EVENT",
+    "EvalContext",
+    "EventFilter",
+    "History",
+    "HistoryNeed",
+    "Match",
+    "needed_events",
+    "props_match",
+]
 
 
 class History:
@@ -93,3 +103,48 @@ def props_match(item: Event, properties: tuple[tuple[str, Any], ...]) -> bool:
     """Whether an event has every listed property value."""
     props = item.properties
     return all(props.get(key) == value for key, value in properties)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryNeed:
+    """A part of a contact's history a condition reads when judged at some instant `now`.
+
+    Events of `type` with these property values, from `now - lookback` on (`lookback=None`: all
+    of them, however old). `type=None` is the contact's first event of any type (what
+    `History.first_at` and `inactive` read). A history holding every event some need covers,
+    for every instant judged, gives a condition the same verdict as the whole history.
+    """
+
+    type: str | None
+    properties: tuple[tuple[str, Any], ...] = ()
+    lookback: timedelta | None = None
+
+    def covers(self, item: Event) -> bool:
+        """Whether an event is of this need's type and property values (time aside)."""
+        return self.type == item.type and props_match(item, self.properties)
+
+
+FIRST_EVENT = HistoryNeed(None)
+"""The need for a contact's first event (of any type)."""
+
+
+def needed_events(
+    events: Sequence[Event], needs: Iterable[HistoryNeed], *, start: datetime | None
+) -> list[Event]:
+    """The events of a history that `needs` cover when judging at `start` or later.
+
+    `start=None` judges from the beginning of time (every covered event, whatever the
+    lookback). This is the reference the run loop's store queries follow.
+    """
+    needs = tuple(needs)
+    ordered = sorted(events, key=lambda e: (e.timestamp, e.id))
+    kept = [e for e in ordered if any(_wanted(need, e, start) for need in needs)]
+    if ordered and FIRST_EVENT in needs and (not kept or kept[0] is not ordered[0]):
+        kept.insert(0, ordered[0])
+    return kept
+
+
+def _wanted(need: HistoryNeed, item: Event, start: datetime | None) -> bool:
+    if not need.covers(item):
+        return False
+    return need.lookback is None or start is None or item.timestamp >= start - need.lookback

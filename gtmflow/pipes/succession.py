@@ -33,7 +33,7 @@ from gtmflow.pipes.conditions import (
     _positive,
     _type,
 )
-from gtmflow.pipes.history import EvalContext, EventFilter, Match
+from gtmflow.pipes.history import EvalContext, EventFilter, HistoryNeed, Match
 
 __all__ = ["FollowedBy", "followed_by", "not_followed_by"]
 
@@ -65,6 +65,10 @@ class FollowedBy(Condition):
 
     def uses_inactivity(self) -> bool:
         return self.negate
+
+    def history_needs(self) -> tuple[HistoryNeed, ...]:
+        # every `first` ever may open a window, and its followers may be any age too
+        return (*self.first.history_needs(), HistoryNeed(self.then.type, self.then.properties))
 
     def earliest(self, ctx: EvalContext) -> datetime:
         if not self.negate:

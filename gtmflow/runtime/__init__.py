@@ -3,6 +3,10 @@
 | module | holds |
 | --- | --- |
 | `workspace` | `Workspace`: stores, checkpointer, `run`/`tick`/`deliver`/`explain`/`forget` |
+| `rules_pass` | the bulk run loop: rules judged per batch of contacts, graphs invoked for work |
+| `run_state` | per-graph cursors and per-contact rule state (fire counts, next sweep) |
+| `contact_pass` | the per-contact run loop for other graphs; store cursors and sweep times |
+| `retention` | checkpoint retention: each thread's latest checkpoint; `compact` |
 | `enrollments` | sequences running in a workspace: enroll, resume waits, react, approvals |
 | `library` | what nodes see of the context store (memory, content), opened lazily |
 | `scaffold` | the files `gtmflow init` writes |

@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
@@ -55,11 +55,14 @@ class ThreadRunner:
         payload: dict[str, Any] | Command[Any],
         *,
         deps: Deps | None = None,
+        durability: Literal["sync", "async", "exit"] | None = None,
     ) -> Counter[str]:
         """Invoke `graph` on the contact's thread; return new outbox actions per source.
 
         A thread paused on an approval is not started again by new input (only a `Command`
         answering it resumes it); a thread a crash stopped mid-run is finished first.
+        `durability="sync"` writes each step (and each model call a node made) to the
+        checkpoint before the next begins, so a crash never repeats one.
         """
         deps = deps or self.deps
         thread_id = f"{graph.name}:{contact_id}"
@@ -71,8 +74,13 @@ class ThreadRunner:
             self._requests(graph.name, thread_id, contact_id, snapshot.interrupts)
             return added
         if snapshot.next and not snapshot.interrupts:
-            added += self.commit(graph.name, contact_id, graph.invoke(None, config, context=deps))
-        state = graph.invoke(payload, config, context=deps)
+            finished = graph.invoke(None, config, context=deps, durability=durability)
+            added += self.commit(graph.name, contact_id, finished)
+            paused = finished.get("__interrupt__", ())
+            if paused:  # the finished run paused for a person: new input must wait too
+                self._requests(graph.name, thread_id, contact_id, paused)
+                return added
+        state = graph.invoke(payload, config, context=deps, durability=durability)
         self._requests(graph.name, thread_id, contact_id, state.get("__interrupt__", ()))
         self.last_state = state
         return added + self.commit(graph.name, contact_id, state)
@@ -85,6 +93,7 @@ class ThreadRunner:
         *,
         failures: dict[str, str],
         deps: Deps | None = None,
+        durability: Literal["sync", "async", "exit"] | None = None,
     ) -> Counter[str]:
         """`run` for one contact of many: a failure is recorded in `failures` and warned about.
 
@@ -94,22 +103,57 @@ class ThreadRunner:
         read or written, and any failure writing the outbox or the decision log.
         """
         try:
-            return self.run(graph, contact_id, payload, deps=deps)
+            return self.run(graph, contact_id, payload, deps=deps, durability=durability)
         except Exception as exc:
-            if self._committing or _everyones(exc):
-                self._committing = False
-                raise
-            reason = f"{type(exc).__name__}: {exc}"
-            failures[contact_id] = reason
-            self.last_state = {}
-            warnings.warn(
-                GtmflowWarning(
-                    f"graph '{graph.name}' failed for contact '{contact_id}' ({reason}); the "
-                    "other contacts went on, and this one runs again when it is next due"
-                ),
-                stacklevel=2,
-            )
+            self.note_failure(graph.name, contact_id, exc, failures)
             return Counter()
+
+    def note_failure(
+        self, graph: str, contact_id: str, exc: Exception, failures: dict[str, str]
+    ) -> None:
+        """Record one contact's failure in `failures` and warn; re-raise what fails for all.
+
+        Raises:
+            Exception: `exc` itself when it is not one contact's (see `run_guarded`).
+        """
+        if self._committing or _everyones(exc):
+            self._committing = False
+            raise exc
+        reason = f"{type(exc).__name__}: {exc}"
+        failures[contact_id] = reason
+        self.last_state = {}
+        warnings.warn(
+            GtmflowWarning(
+                f"graph '{graph}' failed for contact '{contact_id}' ({reason}); the other "
+                "contacts went on, and this one runs again when it is next due"
+            ),
+            stacklevel=3,
+        )
+
+    def recover(
+        self,
+        graph: Any,
+        contact_id: str,
+        *,
+        deps: Deps | None = None,
+        durability: Literal["sync", "async", "exit"] | None = None,
+    ) -> Counter[str]:
+        """Commit what the thread holds and finish a run a crash interrupted; start nothing new.
+
+        Returns new outbox actions per source, like `run`.
+        """
+        deps = deps or self.deps
+        thread_id = f"{graph.name}:{contact_id}"
+        config = thread_config(thread_id, graph.name)
+        snapshot = graph.get_state(config)
+        added = self.commit(graph.name, contact_id, snapshot.values)
+        if snapshot.next and not snapshot.interrupts:
+            finished = graph.invoke(None, config, context=deps, durability=durability)
+            added += self.commit(graph.name, contact_id, finished)
+            snapshot = graph.get_state(config)
+        if snapshot.interrupts:
+            self._requests(graph.name, thread_id, contact_id, snapshot.interrupts)
+        return added
 
     def commit(self, graph: str, contact_id: str, state: dict[str, Any]) -> Counter[str]:
         """Write a run's actions to the outbox and its decisions to the log (idempotent)."""

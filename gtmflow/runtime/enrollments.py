@@ -1,9 +1,12 @@
 """Enrollments: sequences running in a workspace, driven by enroll actions, time and events.
 
 `enroll` actions in the outbox are delivered here (exactly once, like any other action): each
-starts a sequence thread, subject to the sequence's re-enrollment policy. Due waits resume their
-threads; events a sequence listens to (exits, awaited events) resume them at once. A reply from a
-contact supersedes their drafts awaiting approval and cancels queued follow-ups.
+starts a sequence thread, subject to the sequence's re-enrollment policy and, for sequences
+with agent steps (`write`, `decide`), to trigger ownership: a webinar or call the enrollment
+would follow up that someone else already follows up (the follow-up graph, or an earlier
+enrollment for the same webinar) is refused with the owner's name. Due waits resume their
+threads; events a sequence listens to (exits, awaited events) resume them at once. A reply from
+a contact supersedes their drafts awaiting approval and cancels queued follow-ups.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from gtmflow.models import REPLY_EVENTS, Event
 from gtmflow.runtime._threads import ThreadRunner, thread_config
 from gtmflow.tools.delivery.approvals import Approval, ApprovalBook
 from gtmflow.tools.delivery.outbox import Outbox, OutboxRecord, Verdict
+from gtmflow.tools.delivery.owners import TRIGGER_EVENTS, trigger_key
 from gtmflow.tools.delivery.scheduler import Scheduler
 from gtmflow.tools.delivery.transports import Transport
 
@@ -73,25 +77,70 @@ class Enrollments:
     # ------------------------------------------------------------------ enrollment
 
     def gate(self, record: OutboxRecord, now: datetime) -> Verdict:
-        """Outbox gate for `enroll` actions: unknown sequences and refused re-enrollments."""
+        """Outbox gate for `enroll` actions: unknown sequences and refused re-enrollments.
+
+        An enrollment this very record already started (a crash came before the outbox heard)
+        is allowed, so `enroll` can finish it.
+        """
         name = str(record.action.payload.get("sequence", ""))
         if name not in self.sequences:
             return Verdict.cancel(f"no sequence named '{name}'")
         state = self._state(name, record.action.contact_id)
+        if state.get("enrolled_by") == record.action.idempotency_key:
+            return Verdict.allow()
         refusal = _reenroll_refusal(self.sequences[name], state, now)
+        refusal = refusal or self._claim(record, name, int(state.get("enrollment", 0)) + 1, now)
         return Verdict.cancel(refusal) if refusal else Verdict.allow()
 
+    def _claim(self, record: OutboxRecord, name: str, enrollment: int, now: datetime) -> str | None:
+        """Claim the webinar or call the enrollment follows up; why not, when another owns it."""
+        owners, event = self._runner.deps.owners, self._trigger_event(record)
+        if owners is None or event is None or not self.sequences[name].follows_up:
+            return None  # only journeys that read their trigger (write, decide) own it
+        owner = f"{SEQUENCE_PREFIX}{name}#{enrollment}"
+        claim = owners.claim(event, owner, at=now)
+        if claim is None or claim.owner in (owner, record.action.graph):
+            return None  # ours, or handed over by the graph that followed it up (enroll:...)
+        return (
+            f"{event.type} '{claim.trigger.partition(':')[2]}' is already followed up by "
+            f"{claim.owner} (event {claim.event_id}): one journey per trigger"
+        )
+
+    def _trigger_event(self, record: OutboxRecord) -> Event | None:
+        """The event the enroll answers: the latest webinar or call among its evidence, else
+        the latest evidence event (None when it names none)."""
+        payload = record.action.payload
+        ids = {*payload.get("evidence", ()), payload.get("trigger")} - {None}
+        if not ids:
+            return None
+        found = [e for e in self._runner.deps.events.events(record.action.contact_id)
+                 if e.id in ids]  # fmt: skip
+        triggers = [e for e in found if e.type in TRIGGER_EVENTS]
+        return (triggers or found)[-1] if found else None
+
     def enroll(self, record: OutboxRecord, now: datetime) -> Counter[str]:
-        """Start the contact's next enrollment in the record's sequence."""
+        """Start the contact's next enrollment in the record's sequence, once per record.
+
+        The enrollment carries the record's idempotency key (`enrolled_by`); delivering the
+        same record again (a crash between starting it and the outbox marking it sent) only
+        finishes and commits that enrollment, never starts another.
+        """
         name = str(record.action.payload["sequence"])
         contact_id = record.action.contact_id
+        graph = self.graph(name)
+        added = self._runner.recover(graph, contact_id, durability="sync")
         state = self._state(name, contact_id)
+        if state.get("enrolled_by") == record.action.idempotency_key:
+            return added  # started before a crash: recovered above, never started twice
+        event = self._trigger_event(record)
         start = {
             "contact_id": contact_id, "as_of": now.isoformat(),
-            "enrollment": int(state.get("enrollment", 0)) + 1, "pc": 0, "status": "active",
+            "enrollment": int(state.get("enrollment", 0)) + 1, "at": None, "status": "active",
             "wait": None, "started_at": now.isoformat(), "ended_at": None, "exit_reason": None,
+            "trigger": _trigger(event) if event else None, "insights": None, "drafts": None,
+            "route": None, "enrolled_by": record.action.idempotency_key,
         }  # fmt: skip
-        return self._runner.run(self.graph(name), contact_id, start)
+        return added + self._runner.run(graph, contact_id, start, durability="sync")
 
     # ------------------------------------------------------------------ time and events
 
@@ -163,7 +212,9 @@ class Enrollments:
     def _answer(self, request: Approval, answer: dict[str, Any], now: datetime) -> None:
         name = request.graph.removeprefix(SEQUENCE_PREFIX)
         if name in self.sequences:
-            self._runner.run(self.graph(name), request.contact_id, Command(resume=answer))
+            self._runner.run(
+                self.graph(name), request.contact_id, Command(resume=answer), durability="sync"
+            )
 
     def _resume(self, name: str, contact_id: str, now: datetime) -> Counter[str]:
         state = self._state(name, contact_id)
@@ -171,7 +222,7 @@ class Enrollments:
             return Counter()
         payload = {"contact_id": contact_id, "as_of": now.isoformat()}
         return self._runner.run_guarded(
-            self.graph(name), contact_id, payload, failures=self.failures
+            self.graph(name), contact_id, payload, failures=self.failures, durability="sync"
         )
 
     def _state(self, name: str, contact_id: str) -> Mapping[str, Any]:
@@ -193,9 +244,14 @@ class Enrollments:
 
 
 class EnrollTransport(Transport):
-    """Delivers `enroll` actions by starting sequence threads."""
+    """Delivers `enroll` actions by starting sequence threads: an internal effect.
+
+    It has no outside receiver and is idempotent by the record's key (see `Enrollments.enroll`),
+    so the outbox never leaves an enroll `unknown`.
+    """
 
     name = "enroll"
+    internal = True
 
     def __init__(self, enrollments: Enrollments, now: datetime) -> None:
         self._enrollments = enrollments
@@ -215,6 +271,18 @@ def _by_name(sequences: Iterable[Sequence]) -> dict[str, Sequence]:
             raise ConfigError(f"sequence name '{seq.name}' is defined twice")
         found[seq.name] = seq
     return found
+
+
+def _trigger(event: Event) -> dict[str, Any]:
+    """What an enrollment keeps of its trigger (small: the transcript stays in the store)."""
+    props = event.properties
+    topic = props.get("webinar") or props.get("title") or props.get("topic")
+    return {
+        "event_id": event.id, "type": event.type, "at": event.timestamp.isoformat(),
+        "topic": topic if isinstance(topic, str) else None,
+        "transcript_id": props.get("transcript_id"),
+        "inline": isinstance(props.get("transcript"), str), "key": trigger_key(event),
+    }  # fmt: skip
 
 
 def _reenroll_refusal(seq: Sequence, state: Mapping[str, Any], now: datetime) -> str | None:

@@ -6,7 +6,7 @@ opening Chroma; writing a note (a transcript's insights) opens it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,10 +35,16 @@ class LazyLibrary:
         insights: Sequence[str],
         *,
         date: datetime | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> Any:
         return self._workspace.context.remember_transcript(
-            contact_id, transcript_id, insights, date=date
+            contact_id, transcript_id, insights, date=date, details=details
         )
+
+    def transcript_details(self, contact_id: str, transcript_id: str) -> Mapping[str, Any] | None:
+        if "context" not in self._workspace.__dict__ and not self._exists():
+            return None
+        return self._workspace.context.transcript_details(contact_id, transcript_id)
 
     def content_for(self, pains: str | Sequence[str], k: int = 5) -> Sequence[Any]:
         if "context" not in self._workspace.__dict__ and not self._exists():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 __all__ = ["scaffold"]
 
-RULES_PY = '''"""This workspace's rules: the three classic automation rules.
+RULES_PY = '''"""This workspace's rules: the three classic automation rules, and webinar follow-ups.
 
 Edit freely; `gtmflow run` reloads this file every time. Each rule reads like what it does.
 """
@@ -33,19 +33,38 @@ RULES = [
         when=p.inactive("email_open", for_="30d"),
         then=p.enroll("re-engagement"),
     ),
+    # Someone attended a webinar: three emails written from what they said in its Q&A.
+    # (The cooldown lets a later webinar start a new journey; the same webinar never does.)
+    p.Rule(
+        "webinar-followup",
+        when=p.event("webinar_attended"),
+        then=p.enroll("webinar-followup"),
+        cooldown="1d",
+    ),
 ]
 '''
 
 SEQUENCES_PY = '''"""This workspace's sequences: what `enroll("...")` actions start.
 
-Each enrollment runs as its own LangGraph thread; waits are rows in the scheduler, resumed by
-`gtmflow tick`. A contact leaves at once when an exit condition holds.
+Each sequence compiles to a LangGraph graph, one node per step; each enrollment runs as its own
+thread. Waits are rows in the scheduler, resumed by `gtmflow tick`. A contact leaves at once when
+an exit condition holds. `send` steps are fixed templates; `write` steps are written at send time
+by the content writer from what the contact said, what they did since the last email and the
+library content that answers them, never repeating what an earlier email said.
 """
 
-from gtmflow import pipes as p
-from gtmflow.graphs.sequences import Sequence, branch, send, wait, wait_for
+from pathlib import Path
 
+from gtmflow import pipes as p
+from gtmflow.agents.content_writer import ContentWriter
+from gtmflow.agents.transcript_analyst import TranscriptAnalyst
+from gtmflow.graphs.sequences import Sequence, branch, send, wait, wait_for, write
+from gtmflow.tools.transcripts import TranscriptFolder
+
+HERE = Path(__file__).parent
+SELLER = "Your Company"  # as your people appear in transcripts: "Dana (AE, Your Company): ..."
 LEFT = p.event("meeting_booked") | p.event("email_replied") | p.event("unsubscribed")
+ENGAGED = p.event("email_open", within="3d") | p.event("email_click", within="3d")
 
 SEQUENCES = [
     Sequence(
@@ -83,16 +102,42 @@ SEQUENCES = [
         exit_when=LEFT | p.event("email_open"),
         reenroll="after_exit",
     ),
+    # A webinar_attended event: `webinar` is the title; `transcript` (the text) or
+    # `transcript_id` (a file in transcripts/) holds what the person said in the Q&A.
+    Sequence(
+        "webinar-followup",
+        steps=[
+            write("webinar-1"),  # at once: answers their question and what they asked for
+            wait("3d"),
+            branch(
+                ENGAGED,
+                name="engaged",
+                then=[write("webinar-2-engaged")],  # they read it: a new angle
+                otherwise=[write("webinar-2-quiet")],  # they did not: shorter, another reason
+            ),
+            wait("7d"),
+            write("webinar-3"),  # ten days on: a check-in on the first email's thread
+        ],
+        exit_when=LEFT | p.event("demo_requested"),
+        reenroll="after_exit",
+        # Each agent's brain comes from gtmflow.toml [brains] ("rules", offline, by default);
+        # an email a model wrote waits for a person's approval (`gtmflow approvals`).
+        writer=ContentWriter(sender=f"The {SELLER} team", root=HERE),
+        analyst=TranscriptAnalyst(own_names=[SELLER], root=HERE),
+        transcripts=TranscriptFolder(HERE / "transcripts", seller_company=SELLER),
+    ),
 ]
 '''
 
 GRAPHS_PY = '''"""This workspace's graphs: `gtmflow run` and `gtmflow serve` run them after rules.
 
-The follow-up graph answers finished sales calls and attended webinars. A `call_completed` event
-whose `transcript_id` names a file in transcripts/ (or whose `transcript` property holds the text)
-is analysed; the next-best-action agent picks one of ALLOWED; a follow-up email quoting what the
+The follow-up graph answers finished sales calls. A `call_completed` event whose
+`transcript_id` names a file in transcripts/ (or whose `transcript` property holds the text) is
+analysed; the next-best-action agent picks one of ALLOWED; a follow-up email quoting what the
 contact said is drafted when the choice is to send. Everything lands in the outbox, through the
-governor, like the rules' actions.
+governor, like the rules' actions. Attended webinars are the `webinar-followup` sequence's (see
+rules.py): one trigger, one journey. Add "webinar_attended" to `triggers` only if you remove that
+rule; whichever follows a trigger up first owns it, and the other is refused with its name.
 """
 
 from pathlib import Path
@@ -114,6 +159,7 @@ GRAPHS = [
         decider=NextBestAction(allowed=ALLOWED, root=HERE),
         writer=ContentWriter(sender=f"The {SELLER} team", root=HERE),
         transcripts=TranscriptFolder(HERE / "transcripts", seller_company=SELLER),
+        triggers=("call_completed",),
     ),
 ]
 '''
@@ -122,7 +168,7 @@ GTMFLOW_TOML = """# gtmflow workspace settings
 [gtmflow]
 rules = "rules:RULES"              # module:attribute; rules.py in this folder comes first
 sequences = "sequences:SEQUENCES"  # what enroll("...") starts
-graphs = "graphs:GRAPHS"           # graphs run after the rules: the call/webinar follow-up
+graphs = "graphs:GRAPHS"           # graphs run after the rules: the call follow-up
 
 [outbox]
 transport = "file"                 # "file": .gtmflow/delivered.jsonl, or "console"
@@ -144,7 +190,7 @@ def scaffold(
     files = (
         ("gtmflow.toml", GTMFLOW_TOML),
         ("rules.py", RULES_PY),
-        ("sequences.py", SEQUENCES_PY),
+        ("sequences.py", SEQUENCES_PY.replace('"Your Company"', json.dumps(seller_company), 1)),
         ("graphs.py", GRAPHS_PY.replace('"Your Company"', json.dumps(seller_company), 1)),
     )
     for name, text in files:

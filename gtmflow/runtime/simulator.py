@@ -9,7 +9,15 @@ checks what must always be true and reports every violation it finds:
 - the per-contact frequency cap was never exceeded in any window;
 - nothing was delivered in a recipient's quiet hours;
 - no message was delivered twice (unique idempotency keys = Message-IDs);
-- every wait that fell due was resumed.
+- every wait that fell due was resumed;
+- no sequence message was delivered after its enrollment's exit condition held (a reply, a
+  booked meeting, an opt-out);
+- no journey repeated itself: no email of an enrollment reuses a quote, pain or library piece an
+  earlier email of it used.
+
+Halfway through, three attendees of one webinar ask questions in its Q&A
+(`gtmflow.examples.sample_webinar`), so the `webinar-followup` journey writes from what people
+said, not only from the title of a webinar they attended.
 """
 
 from __future__ import annotations
@@ -25,9 +33,12 @@ from zoneinfo import ZoneInfo
 
 from gtmflow._progress import progress_bar, wants_progress
 from gtmflow.clock import VirtualClock, parse_duration
+from gtmflow.examples.sample_transcripts import SELLER
+from gtmflow.examples.sample_webinar import SAMPLE_ATTENDEES, add_sample_webinar
 from gtmflow.examples.sample_world import generate_sample_world
 from gtmflow.governor import GovernorPolicy
-from gtmflow.models import SUPPRESSION_TYPES, Event
+from gtmflow.models import SUPPRESSION_TYPES, Contact, Event
+from gtmflow.pipes import EvalContext, History
 from gtmflow.runtime.scaffold import scaffold
 from gtmflow.runtime.workspace import STATE_DIR, Workspace
 from gtmflow.tools.delivery.outbox import OutboxRecord
@@ -58,12 +69,14 @@ def simulate(
     root = Path(directory)
     shutil.rmtree(root / STATE_DIR, ignore_errors=True)
     world = generate_sample_world(root / "data", contacts=contacts, days=days, seed=seed)
-    scaffold(root)
+    scaffold(root, seller_company=SELLER)
     clock = VirtualClock(world.start)
     transport = RecordingTransport()
     with Workspace.open(root, clock=clock) as ws:
         ws.ingest(world.contacts_csv, kind="contacts", progress=False)
-        arrivals = _arrivals(world.events_jsonl, ws.state_dir / "arrivals.db")
+        ws.events.write_contacts([a.contact for a in SAMPLE_ATTENDEES])
+        qa_at = world.start + (world.end - world.start) / 2
+        arrivals = _arrivals(world.events_jsonl, ws.state_dir / "arrivals.db", qa_at)
         hours = int((world.end - world.start) / STEP)
         with progress_bar("simulate", hours, enabled=wants_progress(progress)) as advance:
             for hour in range(1, hours + 1):
@@ -100,11 +113,13 @@ class _Arrivals:
         return self._events[start : self._next]
 
 
-def _arrivals(path: Path, staging: Path) -> _Arrivals:
-    """The world's valid events, read by the ordinary ingest (bad lines are dead-lettered)."""
+def _arrivals(path: Path, staging: Path, qa_at: datetime) -> _Arrivals:
+    """The world's valid events, read by the ordinary ingest (bad lines are dead-lettered),
+    and a webinar Q&A's attendees at `qa_at`."""
     store = SQLiteEventStore(staging)
     try:
         ingest_events(store, path, fallback_dir=staging.parent)
+        add_sample_webinar(store, at=qa_at)
         return _Arrivals([item for _, item in store.changes()])
     finally:
         store.close()
@@ -125,6 +140,8 @@ def check_invariants(
         "no_delivery_in_quiet_hours": _verdict(_in_quiet_hours(ws, sent, policy)),
         "no_duplicate_message_ids": _verdict(duplicates),
         "every_due_wait_resumed": _verdict(overdue),
+        "no_send_after_exit": _verdict(_after_exit(ws, sent)),
+        "no_repeats_in_a_journey": _verdict(_repeats(sent)),
     }
 
 
@@ -176,6 +193,62 @@ def _in_quiet_hours(ws: Workspace, sent: list[OutboxRecord], policy: GovernorPol
         if hours.opens_at(local) is not None:
             found.append(f"{record.action.contact_id} at {local:%a %H:%M} {zone.key}")
     return found
+
+
+def _journeys(sent: list[OutboxRecord]) -> dict[tuple[str, str], list[OutboxRecord]]:
+    """Sent sequence messages by (contact, enrollment), in delivery order."""
+    found: dict[tuple[str, str], list[OutboxRecord]] = defaultdict(list)
+    for record in sorted(sent, key=lambda r: r.delivered_at or r.action.created_at):
+        if record.action.payload.get("sequence"):
+            found[(record.action.contact_id, record.action.source)].append(record)
+    return found
+
+
+def _after_exit(ws: Workspace, sent: list[OutboxRecord]) -> list[str]:
+    """Messages delivered once the enrollment's exit condition held (it started at its first)."""
+    sequences = ws.enrollments.sequences
+    found = []
+    for (contact_id, source), records in _journeys(sent).items():
+        sequence = sequences.get(source.partition("#")[0])
+        if sequence is None or sequence.exit_when is None:
+            continue
+        start = records[0].action.created_at
+        contact = ws.events.contact(contact_id) or Contact(id=contact_id)
+        for record in records:
+            now = record.delivered_at
+            assert now is not None
+            history = ws.events.events(contact_id, since=start, until=now)
+            before = [e for e in history if e.timestamp < now]
+            match = sequence.exit_when.evaluate(EvalContext(contact, History(before), now))
+            if match:
+                found.append(f"{contact_id} got '{record.action.payload.get('template')}' at "
+                             f"{now:%Y-%m-%d %H:%M} after {match.reason}")  # fmt: skip
+    return found
+
+
+def _repeats(sent: list[OutboxRecord]) -> list[str]:
+    """Quotes, pains and pieces an email reuses from an earlier email of its enrollment."""
+    found = []
+    for (contact_id, source), records in _journeys(sent).items():
+        used: dict[str, str] = {}
+        for record in records:
+            template = str(record.action.payload.get("template"))
+            for ref in sorted(_used(record)):
+                if ref in used:
+                    found.append(f"{contact_id} {source}: '{template}' repeats {ref} of "
+                                 f"'{used[ref]}'")  # fmt: skip
+                used.setdefault(ref, template)
+    return found
+
+
+def _used(record: OutboxRecord) -> set[str]:
+    refs = set()
+    for claim in record.action.payload.get("claims") or ():
+        ref, source = claim.get("ref"), claim.get("source")
+        if ref and claim.get("supported") and source in ("transcript", "content"):
+            key = " ".join(str(ref).lower().split()) if source == "transcript" else ref
+            refs.add(f"{source} {key.split('#')[0] if source == 'content' else key}")
+    return refs
 
 
 def _verdict(violations: list[str]) -> dict[str, Any]:

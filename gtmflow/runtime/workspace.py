@@ -8,17 +8,14 @@ to the outbox, and logs its decisions so `explain` can answer "why did this cont
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
-
-from langgraph.checkpoint.sqlite import SqliteSaver
 
 from gtmflow._progress import DeltaProgress, progress_bar, wants_progress
 from gtmflow.clock import Clock, SystemClock, VirtualClock, require_aware
@@ -36,14 +33,18 @@ from gtmflow.graphs.sequences import SEQUENCE_PREFIX
 from gtmflow.models import Event
 from gtmflow.pipes import Rule
 from gtmflow.runtime._threads import ThreadRunner
+from gtmflow.runtime.contact_pass import ContactPass
 from gtmflow.runtime.enrollments import Enrollments, EnrollTransport
 from gtmflow.runtime.library import LazyLibrary
-from gtmflow.tools._sqlite import connect
+from gtmflow.runtime.retention import CheckpointRetention, CompactReport, connect_checkpoints
+from gtmflow.runtime.rules_pass import BATCH, RulesPass, bulk_rules_of
+from gtmflow.runtime.run_state import SQLiteRunState
 from gtmflow.tools.attribution.scoring import load_scorer
 from gtmflow.tools.context.graph_store import ContextGraphStore
 from gtmflow.tools.decisions import DecisionLog, LoggedDecision
 from gtmflow.tools.delivery.approvals import Approval, ApprovalBook
 from gtmflow.tools.delivery.outbox import DeliveryReport, Outbox, OutboxRecord, Verdict
+from gtmflow.tools.delivery.owners import TriggerOwners
 from gtmflow.tools.delivery.scheduler import Scheduler
 from gtmflow.tools.delivery.transport_config import load_transports
 from gtmflow.tools.delivery.transports import Transport
@@ -52,25 +53,31 @@ from gtmflow.tools.events.dead_letter import dead_letter_name
 from gtmflow.tools.events.event_store import SQLiteEventStore
 from gtmflow.tools.events.ingest import IngestReport, ingest_contacts, ingest_events
 from gtmflow.tools.events.mapping import EventMapping
-from gtmflow.triggers import triggers_of
+from gtmflow.triggers import RuleSet
 
 if TYPE_CHECKING:
     from gtmflow.tools.context.context_store import ContextStore
 
-__all__ = ["RunReport", "Workspace"]
+__all__ = ["RunMode", "RunReport", "Workspace"]
 
 STATE_DIR = ".gtmflow"
+
+RunMode = Literal["bulk", "per_contact"]
+"""How `Workspace.run` judges rules: in bulk where the graph allows it, or per contact."""
 
 
 @dataclass(frozen=True, slots=True)
 class RunReport:
-    """What a run did: contacts invoked, new actions (per rule), contacts that failed and why."""
+    """What a run did: contacts judged, new outbox actions (per rule), invokes, failures."""
 
     contacts: int
     actions: int
     by_rule: dict[str, int] = field(default_factory=dict)
     as_of: datetime | None = None
+    invoked: int = 0
+    """Graph invocations: in bulk mode only contacts where a rule fired or a wait fell due."""
     errors: dict[str, str] = field(default_factory=dict)
+    """Contacts whose run failed, and why (the others went on; these run again when due)."""
 
     def to_json(self) -> dict[str, Any]:
         """The shape printed by `gtmflow run --json`."""
@@ -79,6 +86,7 @@ class RunReport:
             "actions": self.actions,
             "by_rule": self.by_rule,
             "as_of": self.as_of.isoformat() if self.as_of else None,
+            "invoked": self.invoked,
             "errors": self.errors,
         }
 
@@ -100,24 +108,19 @@ class Workspace:
         self.clock: Clock = clock or SystemClock()
         db = self.state_dir / "gtmflow.db"
         self.events = SQLiteEventStore(db)
-        self.outbox = Outbox(db, clock=self.clock)
+        self.outbox = Outbox(db, clock=self.clock, retry=self.config.retry_schedule())
         self.decisions = DecisionLog(db)
         self.scheduler = Scheduler(db)
         self.approvals = ApprovalBook(db)
-        self._runs = connect(db)
-        self._runs.executescript(
-            "CREATE TABLE IF NOT EXISTS runs (graph TEXT PRIMARY KEY, resume_seq INTEGER NOT "
-            "NULL, as_of TEXT);"
-            "CREATE TABLE IF NOT EXISTS sweeps (graph TEXT NOT NULL, contact_id TEXT NOT NULL, "
-            "next_at TEXT NOT NULL, PRIMARY KEY (graph, contact_id));"
+        self.owners = TriggerOwners(db)  # who follows up each webinar and call
+        self.run_state = SQLiteRunState(db)
+        self.cursors = ContactPass(db, self.events, self.run_state)
+        self._checkpoints, self.checkpointer = connect_checkpoints(
+            self.state_dir / "checkpoints.db", keep=self.config.checkpoints
         )
-        self._checkpoints = sqlite3.connect(
-            self.state_dir / "checkpoints.db", check_same_thread=False
-        )
-        self._checkpoints.execute("PRAGMA journal_mode=WAL")
-        self._checkpoints.execute("PRAGMA synchronous=NORMAL")
-        self.checkpointer = SqliteSaver(self._checkpoints)
-        self.deps = Deps(events=self.events, clock=self.clock, scheduler=self.scheduler)
+        self.retention = CheckpointRetention(self.checkpointer, self.state_dir / "checkpoints.db")
+        self.deps = Deps(events=self.events, clock=self.clock, scheduler=self.scheduler,
+                         memory=self.library, content=self.library, owners=self.owners)  # fmt: skip
         self.runner = ThreadRunner(self.outbox, self.decisions, self.approvals, self.deps)
         self.governor = Governor(
             self.config.governor_policy(), events=self.events, outbox=self.outbox
@@ -137,9 +140,7 @@ class Workspace:
     @cached_property
     def context(self) -> ContextStore:
         """The Chroma context store (opened on first use: it takes the single-writer lock)."""
-        from gtmflow.tools.context.context_store import (
-            ContextStore,
-        )  # chromadb costs ~0.3 s to import
+        from gtmflow.tools.context.context_store import ContextStore  # chromadb: ~0.3 s
 
         return ContextStore.for_workspace(self.root)
 
@@ -162,7 +163,9 @@ class Workspace:
             self.decisions,
             self.scheduler,
             self.approvals,
-            self._runs,
+            self.owners,
+            self.run_state,
+            self.cursors,
             self._checkpoints,
         ):
             closeable.close()
@@ -241,6 +244,8 @@ class Workspace:
         *,
         as_of: datetime | None = None,
         progress: bool | None = None,
+        mode: RunMode = "bulk",
+        batch: int = BATCH,
     ) -> RunReport:
         """Run a graph for every contact that needs it and write its actions to the outbox.
 
@@ -254,32 +259,71 @@ class Workspace:
                 router over this workspace's rules.
             as_of: The instant to evaluate at; default: the workspace clock's now.
             progress: Show a progress bar (None: when a person is watching).
+            mode: `"bulk"` (default): a graph whose only trigger is its rules (the router, or
+                your graph around an `EvaluateRules` node) has them judged for many contacts
+                per pass, and is invoked only for contacts where a rule fired or a wait fell
+                due (`gtmflow.runtime.rules_pass`); other graphs run per contact.
+                `"per_contact"`: invoke the graph for every contact that needs it, its own
+                node judging the whole history (the reference the bulk pass must agree with;
+                pick one mode per workspace, as their rule state is kept apart).
+            batch: Contacts per batch in bulk mode: each batch is read in one query per
+                question and written in one transaction per ledger; superseded checkpoints are
+                pruned after each (so the checkpoint file grows by at most a batch's worth).
         """
+        if batch < 1:
+            raise ConfigError(f"batch={batch} must be at least 1 (contacts per batch)")
         graph = self._attach(
             self._named(graph if graph is not None else build_inbound_router(rules=self.rules()))
         )
         as_of = require_aware(as_of, "as_of") if as_of is not None else self.clock.now()
-        contacts, resume_seq = self._due_contacts(graph, as_of)
-        woken = self.scheduler.due(as_of, graph=graph.name)
-        contacts = sorted({*contacts, *(w.contact_id for w in woken)})
         scores = load_scorer(self.root).lookup(self.events, as_of=as_of)
         deps = replace(self.deps, score=scores, memory=self.library, content=self.library)
-        by_rule: Counter[str] = Counter()
+        rules = bulk_rules_of(graph) if mode == "bulk" else None
+        if rules is not None:
+            return self._run_bulk(graph, rules, as_of, deps, progress, batch)
+        return self._run_per_contact(graph, as_of, deps, progress)
+
+    def _run_per_contact(
+        self, graph: Any, as_of: datetime, deps: Deps, progress: bool | None
+    ) -> RunReport:
         failed: dict[str, str] = {}  # one contact's failure never stops the others
-        guarded = self.runner.run_guarded
+        contacts, by_rule = self.cursors.run(
+            graph, as_of=as_of, runner=self.runner, scheduler=self.scheduler, deps=deps,
+            progress=progress, failures=failed,
+        )  # fmt: skip
+        by = dict(sorted(by_rule.items()))
+        return RunReport(
+            len(contacts), sum(by_rule.values()), by, as_of, len(contacts), errors=failed
+        )
+
+    def _run_bulk(
+        self,
+        graph: Any,
+        rules: RuleSet,
+        as_of: datetime,
+        deps: Deps,
+        progress: bool | None,
+        batch: int,
+    ) -> RunReport:
+        rules_pass = RulesPass(
+            graph, rules, as_of=as_of, deps=deps, state=self.run_state, outbox=self.outbox,
+            decisions=self.decisions, runner=self.runner, scheduler=self.scheduler,
+            batch_size=batch,
+        )  # fmt: skip
+        plan = rules_pass.plan()
+        by_rule: Counter[str] = Counter()
         with progress_bar(
-            f"run {graph.name}", len(contacts), enabled=wants_progress(progress)
+            f"run {graph.name}", len(plan.contacts), enabled=wants_progress(progress)
         ) as advance:
-            for contact_id in contacts:
-                payload = {"contact_id": contact_id, "as_of": as_of.isoformat()}
-                by_rule.update(guarded(graph, contact_id, payload, failures=failed, deps=deps))
-                self._save_sweep(graph.name, contact_id, self.runner.last_state)
-                advance(1)
-        for wait in (w for w in woken if w.contact_id not in failed):  # a failed one stays due
-            self.scheduler.complete(wait.id)  # the graph saw it (a node may have set a new one)
-        self._save_cursor(graph.name, resume_seq, as_of)
-        total, rules = sum(by_rule.values()), dict(sorted(by_rule.items()))
-        return RunReport(len(contacts), total, rules, as_of, failed)
+            for contacts in rules_pass.claim(plan):
+                by_rule.update(rules_pass.process(contacts))
+                advance(len(contacts))
+        rules_pass.finish(plan)
+        actions = sum(by_rule.values())
+        return RunReport(
+            len(plan.contacts), actions, dict(sorted(by_rule.items())), as_of, rules_pass.invoked,
+            errors=rules_pass.failures,
+        )  # fmt: skip
 
     def _named(self, graph: Any) -> Any:
         """The graph, once its name is known to be its own (names key cursors and threads)."""
@@ -320,51 +364,6 @@ class Workspace:
         """
         return ContextGraphStore(lambda: self.context)
 
-    def _due_contacts(self, graph: Any, as_of: datetime) -> tuple[list[str], int]:
-        """Contacts to invoke, and the store cursor to resume from next time."""
-        sources = triggers_of(graph)
-        due: set[str] = set()
-
-        def visit(item: Event) -> None:
-            if not sources or any(source.cares_about(item) for source in sources):
-                due.add(item.contact_id)
-
-        resume = self._scan(graph.name, as_of, visit)
-        if any(source.has_sweep for source in sources):
-            later = self._swept_later(graph.name, as_of)
-            due |= {c for c in self.events.contact_ids() if c not in later}
-        return sorted(due), resume
-
-    def _swept_later(self, graph: str, as_of: datetime) -> set[str]:
-        """Contacts whose next possible sweep firing is after `as_of` (no need to run them)."""
-        rows = self._runs.execute(
-            "SELECT contact_id FROM sweeps WHERE graph = ? AND next_at > ?",
-            (graph, _utc(as_of)),
-        ).fetchall()
-        return {row[0] for row in rows}
-
-    def _save_sweep(self, graph: str, contact_id: str, state: dict[str, Any]) -> None:
-        next_at = state.get("next_sweep_at")
-        if next_at is None:
-            return
-        self._runs.execute(
-            "INSERT INTO sweeps VALUES (?, ?, ?) ON CONFLICT (graph, contact_id) DO UPDATE SET "
-            "next_at = excluded.next_at",
-            (graph, contact_id, _utc(datetime.fromisoformat(next_at))),
-        )
-
-    def _cursor(self, graph: str) -> int:
-        """Where the last run of `graph` stopped reading the event store."""
-        row = self._runs.execute("SELECT resume_seq FROM runs WHERE graph = ?", (graph,)).fetchone()
-        return int(row[0]) if row else 0
-
-    def _save_cursor(self, graph: str, resume_seq: int, as_of: datetime) -> None:
-        self._runs.execute(
-            "INSERT INTO runs VALUES (?, ?, ?) ON CONFLICT (graph) DO UPDATE SET "
-            "resume_seq = excluded.resume_seq, as_of = excluded.as_of",
-            (graph, resume_seq, as_of.isoformat()),
-        )
-
     # ------------------------------------------------------------------ erasure
 
     def forget(self, contact_id: str) -> dict[str, Any]:
@@ -377,7 +376,8 @@ class Workspace:
         threads = self._threads_of(contact_id)
         for thread_id in threads:
             self.checkpointer.delete_thread(thread_id)
-        self._runs.execute("DELETE FROM sweeps WHERE contact_id = ?", (contact_id,))
+        self.cursors.forget(contact_id)
+        self.run_state.forget(contact_id)
         return {
             "contact_id": contact_id,
             "events": self.events.delete_contact(contact_id),
@@ -386,6 +386,7 @@ class Workspace:
             "checkpoint_threads": len(threads),
             "waits": self.scheduler.forget(contact_id),
             "approvals": self.approvals.forget(contact_id),
+            "trigger_owners": self.owners.forget(contact_id),
             "context_records": self.context.forget(contact_id),
         }
 
@@ -457,9 +458,10 @@ class Workspace:
     ) -> dict[str, Any]:
         """Let time pass up to `until` (default: now): resume due waits, react, deliver.
 
-        Moments are processed in order: each due wait, each hold that ends, then `until`
-        itself. At each, new events up to that moment resume the threads that listen to them,
-        due waits resume, and the outbox delivers through the governor.
+        Moments are processed in order: each due wait, each hold that ends, each retry of a
+        transient failure that falls due, then `until` itself. At each, new events up to that
+        moment resume the threads that listen to them, due waits resume, and the outbox
+        delivers through the governor.
         """
         if transport is None:
             with self.transport() as configured:
@@ -478,12 +480,17 @@ class Workspace:
         }
 
     def _moments(self, end: datetime) -> Iterable[datetime]:
-        """Now (if before `end`), then every due wait and hold release before `end`, then `end`."""
+        """Now (if before `end`), then every due wait, hold release and retry before `end`, then
+        `end`."""
         last = min(self.clock.now(), end)
         if last < end:
             yield last
         for _ in range(1_000_000):
-            wakes = (self.scheduler.next_due(graph=SEQUENCE_PREFIX), self.outbox.next_release())
+            wakes = (
+                self.scheduler.next_due(graph=SEQUENCE_PREFIX),
+                self.outbox.next_release(),
+                self.outbox.next_retry(),
+            )
             pending = [t for t in wakes if t is not None and last < t < end]
             if not pending:
                 break
@@ -504,7 +511,7 @@ class Workspace:
         counts["errors"] += self.enrollments.take_failures()  # each one warned about
         for _ in range(4):  # enrollments create first sends; deliver those in the same moment
             report = self.deliver(transport, now=moment)
-            counts.update({k: v for k, v in vars_of(report).items() if v})
+            counts.update({k: v for k, v in report.counts().items() if v})
             reasons.update(report.reasons)
             if not report.sent:
                 break
@@ -512,37 +519,33 @@ class Workspace:
 
     def _new_events(self, moment: datetime) -> list[Event]:
         fresh: list[Event] = []
-        self._save_cursor("__tick__", self._scan("__tick__", moment, fresh.append), moment)
+        self.cursors.save("__tick__", self.cursors.scan("__tick__", moment, fresh.append), moment)
         return fresh
-
-    def _scan(self, cursor: str, as_of: datetime, visit: Callable[[Event], None]) -> int:
-        """Visit events stored since `cursor` up to `as_of`; return where to resume next time.
-
-        Events after `as_of` are deferred: the cursor stops before the first of them, so a
-        later scan sees them again. Events stored during the scan wait for the next one.
-        """
-        last = self.events.last_seq()
-        deferred: list[int] = []
-        for seq, item in self.events.changes(after_seq=self._cursor(cursor)):
-            if seq > last:
-                break
-            if item.timestamp > as_of:
-                deferred.append(seq)
-            else:
-                visit(item)
-        return min(deferred) - 1 if deferred else last
 
     # ------------------------------------------------------------------ approvals
 
     def approve(
         self, request_id: str, *, by: str = "cli", edit: dict[str, Any] | None = None
     ) -> Approval:
-        """Approve a draft a graph paused on (or an edited version); it is then delivered."""
-        return self.enrollments.approve(request_id, by=by, now=self.clock.now(), payload=edit)
+        """Approve a draft a graph paused on (or an edited version); it is then delivered.
+
+        Returns:
+            The decided request; its `payload` is what goes out (the edit, when there is one).
+        """
+        decided = self.enrollments.approve(request_id, by=by, now=self.clock.now(), payload=edit)
+        return decided if edit is None else replace(decided, payload=edit)
 
     def reject(self, request_id: str, *, by: str = "cli") -> Approval:
         """Reject a draft a graph paused on; it is never sent."""
         return self.enrollments.reject(request_id, by=by, now=self.clock.now())
+
+    def compact(self, *, vacuum: bool = True) -> CompactReport:
+        """Keep only each thread's latest checkpoint (and its pending writes), then `VACUUM`.
+
+        With `keep = "latest"` runs already do this as they write; compaction cleans databases
+        written with `keep = "all"` (or by older versions) and gives the space back to the disk.
+        """
+        return self.retention.compact(vacuum=vacuum)
 
     def explain(self, contact_id: str) -> dict[str, Any]:
         """Why a contact got what it got: rule verdicts with evidence, and its actions."""
@@ -563,17 +566,6 @@ class Workspace:
 
 def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
-
-
-def vars_of(report: DeliveryReport) -> dict[str, int]:
-    """A delivery report as a dict of counts."""
-    return {
-        "sent": report.sent,
-        "failed": report.failed,
-        "unknown": report.unknown,
-        "held": report.held,
-        "cancelled": report.cancelled,
-    }
 
 
 def _latest_verdicts(decisions: list[LoggedDecision]) -> list[LoggedDecision]:

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import methodcaller
@@ -149,29 +151,36 @@ class Journeys:
         """
         if not sep:
             raise ConfigError("path separator 'sep' is empty; use e.g. '>'")
-        tokens = sep.join(paths).split(sep)
-        counts = np.fromiter(map(methodcaller("count", sep), paths), np.int64, len(paths)) + 1
-        # Strip whitespace per distinct token, not per token: a million paths have few.
+        # Each distinct path is split once (a million journeys repeat many paths), and each
+        # distinct token stripped once; defaultdicts number new values in order of appearance.
+        which, unique = _codes(paths)
+        tokens, counts = _tokens(unique, sep) if unique else ([], np.zeros(0, np.int64))
+        codes, first = _codes(tokens)
         index: dict[str, int] = {}
-        raw = {t: index.setdefault(t.strip(), len(index)) for t in dict.fromkeys(tokens)}
+        stripped = np.fromiter((index.setdefault(t.strip(), len(index)) for t in first), np.int64)
+        codes = stripped[codes]
         blank = index.pop("", None)
-        codes = np.fromiter(map(raw.__getitem__, tokens), np.int64, len(tokens))
         kept = codes != blank if blank is not None else np.ones(len(codes), dtype=bool)
         if blank is not None:  # renumber the keys after the blank one
             codes = codes - (codes > blank)
-        owner = np.repeat(np.arange(len(paths)), counts)
-        lengths = np.bincount(owner[kept], minlength=len(paths))
+        owner = np.repeat(np.arange(len(unique)), counts)
+        unique_lengths = np.bincount(owner[kept], minlength=len(unique))
+        lengths = unique_lengths[which]
         if len(paths) and not lengths.all():
             empty = int(np.flatnonzero(lengths == 0)[0])
             raise InputError(
                 f"path {empty + 1} ({paths[empty]!r}) has no channel; every path needs at least "
                 f"one key separated by '{sep}'"
             )
+        offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+        unique_offsets = np.concatenate(([0], np.cumsum(unique_lengths))).astype(np.int64)
+        shift = np.repeat(unique_offsets[which] - offsets[:-1], lengths)
+        steps = codes[kept][shift + np.arange(offsets[-1])]
         n = len(paths)
         return cls(
             keys=tuple(index),
-            steps=codes[kept],
-            offsets=np.concatenate(([0], np.cumsum(lengths))).astype(np.int64),
+            steps=steps,
+            offsets=offsets,
             conversions=_column(conversions, n, 1.0, "conversions"),
             values=_column(values, n, 0.0, "values"),
             nulls=_column(nulls, n, 0.0, "nulls"),
@@ -248,6 +257,26 @@ class Journeys:
         )
 
 
+def _codes(values: Iterable[str]) -> tuple[IntArray, list[str]]:
+    """Each value's code, numbered in order of first appearance, and the distinct values."""
+    first: defaultdict[str, int] = defaultdict(itertools.count().__next__)
+    codes = np.fromiter(map(first.__getitem__, values), np.int64)
+    return codes, list(first)
+
+
+def _tokens(paths: Sequence[str], sep: str) -> tuple[list[str], IntArray]:
+    """Every path's keys, concatenated, and how many each path has."""
+    joined = "\n".join(paths)
+    if len(sep) == 1 and sep.isascii() and sep != "\n" and joined.count("\n") == len(paths) - 1:
+        # Count separators per path on the bytes: no Python code per path.
+        raw = np.frombuffer(joined.encode(), dtype=np.uint8)
+        starts, ends = _line_bounds(raw)
+        counts = _between(np.flatnonzero(raw == ord(sep)), starts, ends) + 1
+        return joined.replace("\n", sep).split(sep), counts[: len(paths)]
+    counts = np.fromiter(map(methodcaller("count", sep), paths), np.int64, len(paths)) + 1
+    return sep.join(paths).split(sep), counts
+
+
 def read_paths(
     path: str | Path,
     *,
@@ -268,22 +297,19 @@ def read_paths(
         InputError: A missing path/conversions column or a number that does not parse.
     """
     source = Path(path)
-    with source.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        header = next(reader, None)
-        rows = list(reader)
-    if header is None:
+    text = source.read_text(encoding="utf-8-sig")
+    table = _plain_table(text, delimiter) or _csv_table(text, delimiter)
+    if table is None:
         raise InputError(f"path file '{source}' is empty; it needs a header row {PATH_COLUMNS}")
+    header, cells = table
     position = _column_positions(source, [h.strip() for h in header], columns, delimiter)
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
     path_column = position[0]
     assert path_column is not None  # checked by _column_positions
-    paths = [r[path_column] for r in rows]
     numbers = [
-        _numbers(source, rows, i, name) for i, name in zip(position[1:], columns[1:], strict=True)
+        _numbers(source, cells, i, name) for i, name in zip(position[1:], columns[1:], strict=True)
     ]
     return Journeys.parse(
-        paths, sep=sep, conversions=numbers[0], values=numbers[1], nulls=numbers[2]
+        cells[path_column], sep=sep, conversions=numbers[0], values=numbers[1], nulls=numbers[2]
     )
 
 
@@ -378,17 +404,88 @@ def _column_positions(
     return positions
 
 
-def _numbers(source: Path, rows: list[list[str]], i: int | None, name: str) -> list[float] | None:
+def _plain_table(text: str, delimiter: str) -> tuple[list[str], list[list[str]]] | None:
+    """Header and columns of a file without quotes whose rows are all as wide as the header.
+
+    The checks run on the file's bytes with numpy and the cells come from one `str.split` of
+    the whole text, so no Python code runs per row. None when the file needs the `csv` module
+    (quotes, carriage returns, ragged rows, a blank header).
+    """
+    if len(delimiter) != 1 or not delimiter.isascii() or '"' in text:
+        return None
+    text = text.replace("\r\n", "\n").rstrip("\n")
+    if "\r" in text:
+        return None
+    lines = _Lines(text, delimiter)
+    if not lines.filled[0]:
+        return None
+    if not lines.filled.all():  # blank rows inside the file: drop them, then look again
+        kept = [line for line, full in zip(text.split("\n"), lines.filled, strict=True) if full]
+        text = "\n".join(kept)
+        lines = _Lines(text, delimiter)
+    width = int(lines.delimiters[0]) + 1
+    if (lines.delimiters != width - 1).any():
+        return None
+    fields = text.replace("\n", delimiter).split(delimiter)
+    return fields[:width], [fields[width + i :: width] for i in range(width)]
+
+
+class _Lines:
+    """Per line of a text: delimiters it holds, and whether any of its cells is not blank."""
+
+    def __init__(self, text: str, delimiter: str) -> None:
+        raw = np.frombuffer((text or " ").encode(), dtype=np.uint8)
+        starts, ends = _line_bounds(raw)
+        self.delimiters = _between(np.flatnonzero(raw == ord(delimiter)), starts, ends)
+        # A line whose first byte is a letter or digit is filled; look at the others one by one.
+        opening = np.where(starts < ends, raw[np.minimum(starts, len(raw) - 1)], 32)
+        self.filled = ~_BLANK[opening] & (opening != ord(delimiter))
+        for i in np.flatnonzero(~self.filled).tolist():
+            line = raw[starts[i] : ends[i]].tobytes().decode()
+            self.filled[i] = bool(line.replace(delimiter, "").strip())
+
+
+def _line_bounds(raw: npt.NDArray[np.uint8]) -> tuple[IntArray, IntArray]:
+    """Start and end (exclusive) byte offsets of each newline-separated line."""
+    breaks = np.flatnonzero(raw == 10)
+    return np.concatenate(([0], breaks + 1)), np.append(breaks, len(raw))
+
+
+def _between(positions: IntArray, starts: IntArray, ends: IntArray) -> IntArray:
+    """How many of the sorted `positions` fall in each [start, end) slice."""
+    return np.searchsorted(positions, ends) - np.searchsorted(positions, starts)
+
+
+_BLANK = np.zeros(256, dtype=bool)
+_BLANK[list(b" \t\n\x0b\x0c\r")] = True
+
+
+def _csv_table(text: str, delimiter: str) -> tuple[list[str], list[list[str]]] | None:
+    """Header and columns read by the `csv` module (quotes, ragged rows)."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = next(reader, None)
+    if header is None:
+        return None
+    rows = [r for r in reader if any(cell.strip() for cell in r)]
+    width = max([len(header), *map(len, rows)])
+    return header, [[r[i] if i < len(r) else "" for r in rows] for i in range(width)]
+
+
+def _numbers(source: Path, cells: list[list[str]], i: int | None, name: str) -> FloatArray | None:
     if i is None:
         return None
-    try:
-        return [float(r[i]) if r[i].strip() else 0.0 for r in rows]
-    except (ValueError, IndexError):
-        for line, row in enumerate(rows, 2):
-            try:
-                float(row[i] or 0)
-            except (ValueError, IndexError):
-                raise InputError(
-                    f"path file '{source}' line {line}: '{name}' is not a number ({row!r})"
-                ) from None
-        raise
+    column = cells[i]
+    try:  # `float` on every distinct cell, in C: the usual case
+        codes, distinct = _codes(column)
+        return np.fromiter(map(float, distinct), np.float64, len(distinct))[codes]
+    except ValueError:
+        pass  # a blank cell (0) or a bad one (an error naming its line)
+    parsed = []
+    for line, cell in enumerate(column, 2):
+        try:
+            parsed.append(float(cell) if cell.strip() else 0.0)
+        except ValueError:
+            raise InputError(
+                f"path file '{source}' line {line}: '{name}' is not a number ({cell!r})"
+            ) from None
+    return np.asarray(parsed, dtype=np.float64)

@@ -26,27 +26,40 @@ at their close time. A deal's journey is the touches of all its contacts in
 journeys over `[as_of - lookback, as_of]`. The W-shaped milestones are the last touch at or
 before the first lead-creating event (`lead_types`) and the last touch at or before the deal's
 creation.
+
+Both steps run on arrays: `collect_touches` reads every contact's events in one bulk pass
+(`EventStore.event_columns`) and resolves sessions with numpy (`touch_columns`);
+`build_journeys` cuts all windows at once (`journey_windows`). A 100k-contact workspace is
+attributed in seconds; `touches_from_events` applies the same code to one contact's events.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gtmflow.clock import parse_duration
 from gtmflow.errors import ConfigError, InputError
 from gtmflow.models import Deal, Event, Touchpoint
+from gtmflow.tools.attribution.journey_windows import window_journeys
 from gtmflow.tools.attribution.journeys import Journeys
+from gtmflow.tools.attribution.touch_columns import (
+    ONSITE,
+    TouchColumns,
+    columns_from_touches,
+    concat_touches,
+    micros,
+    touch_columns,
+)
 from gtmflow.tools.delivery.outbox import Outbox, OutboxRecord
+from gtmflow.tools.events.event_columns import columns_from_events
 from gtmflow.tools.events.event_store import EventStore
 
 __all__ = [
@@ -66,7 +79,6 @@ __all__ = [
 
 Level = Literal["channel", "content", "agent"]
 Outcome = Literal["pipeline", "revenue"]
-_ONSITE = ("page_view", "content_download", "form_submit")
 
 
 class TouchpointConfig(BaseModel):
@@ -165,14 +177,54 @@ class Touch:
         )
 
 
-@dataclass
 class TouchData:
-    """Every contact's touches in time order, first lead-creation times, content titles."""
+    """Every contact's touches in time order, first lead-creation times, content titles.
 
-    touches: dict[str, list[Touch]] = field(default_factory=dict)
-    lead_times: dict[str, datetime] = field(default_factory=dict)
-    titles: dict[str, str] = field(default_factory=dict)
-    latest: datetime | None = None
+    `collect_touches` fills it with columns (`TouchColumns`, what `build_journeys` reads);
+    `touches` and `lead_times` are built from them on first read. Made by hand (`TouchData()`,
+    then entries put into `touches` and `lead_times`), the dicts are what `build_journeys` reads,
+    and so they are once `touches` or `lead_times` has been read.
+    """
+
+    def __init__(
+        self,
+        touches: dict[str, list[Touch]] | None = None,
+        lead_times: dict[str, datetime] | None = None,
+        titles: dict[str, str] | None = None,
+        latest: datetime | None = None,
+        *,
+        columns: TouchColumns | None = None,
+    ) -> None:
+        self._touches = touches if touches is not None or columns is not None else {}
+        self._lead_times = lead_times if lead_times is not None or columns is not None else {}
+        self._columns = columns
+        self.titles: dict[str, str] = titles if titles is not None else {}
+        self.latest = latest
+
+    def __repr__(self) -> str:
+        return f"TouchData({self.columns()!r}, {len(self.titles)} titles, latest={self.latest})"
+
+    @property
+    def touches(self) -> dict[str, list[Touch]]:
+        """Touches per contact id, in time order (built from the columns on first read)."""
+        if self._touches is None:
+            assert self._columns is not None
+            self._touches = self._columns.touches(Touch)
+        return self._touches
+
+    @property
+    def lead_times(self) -> dict[str, datetime]:
+        """Each contact's first lead-creating event time."""
+        if self._lead_times is None:
+            assert self._columns is not None
+            self._lead_times = self._columns.lead_times()
+        return self._lead_times
+
+    def columns(self) -> TouchColumns:
+        """The touches as columns: as collected, or built from the dicts once they were read."""
+        if self._columns is not None and self._touches is None and self._lead_times is None:
+            return self._columns
+        return columns_from_touches(self.touches, self.lead_times)
 
 
 def touches_from_events(
@@ -180,24 +232,8 @@ def touches_from_events(
 ) -> list[Touch]:
     """One contact's touches from its events (sorted by time), sessions resolved."""
     config = config or TouchpointConfig()
-    gap = parse_duration(config.session_gap)
-    touches: list[Touch] = []
-    channel, last_onsite = "direct", None
-    for event in sorted(events, key=lambda e: (e.timestamp, e.id)):
-        onsite, starts = event.type in _ONSITE, False
-        if onsite:
-            source = (
-                _source_channel(event.properties, config) if event.type == "page_view" else None
-            )
-            if source is not None or last_onsite is None or event.timestamp - last_onsite > gap:
-                channel, starts = source or "direct", True
-            last_onsite = event.timestamp
-        if event.type not in config.types:
-            continue
-        touch = _touch(event, config, channel if onsite else None, starts)
-        if touch is not None:
-            touches.append(touch)
-    return touches
+    columns, _ = touch_columns(columns_from_events(events), config)
+    return [touch for touches in columns.touches(Touch).values() for touch in touches]
 
 
 def touches_from_outbox(
@@ -235,28 +271,24 @@ def collect_touches(
     outbox: Outbox | None = None,
     until: datetime | None = None,
 ) -> TouchData:
-    """Read every contact's touches (and outbox touches) from a store into a `TouchData`."""
+    """Read every contact's touches (and outbox touches) from a store into a `TouchData`.
+
+    The events come in one bulk read (`EventStore.event_columns`) and sessions are resolved on
+    arrays (`gtmflow.tools.attribution.touch_columns`), so the cost follows the events read, not
+    the number of contacts.
+    """
     config = config or TouchpointConfig()
-    types = {"page_view", *config.types, *config.lead_types, *_ONSITE}
-    data = TouchData()
-    for contact_id in store.contact_ids():
-        events = store.events(contact_id, types=sorted(types), until=until)
-        if not events:
-            continue
-        data.touches[contact_id] = touches_from_events(events, config)
-        lead = next((e.timestamp for e in events if e.type in config.lead_types), None)
-        if lead is not None:
-            data.lead_times[contact_id] = lead
-        _titles(events, config, data.titles)
-        latest = events[-1].timestamp
-        data.latest = latest if data.latest is None else max(data.latest, latest)
+    types = sorted({"page_view", *config.types, *config.lead_types, *ONSITE})
+    events = store.event_columns(types=types, until=until)
+    columns, titles = touch_columns(events, config)
     if outbox is not None:
+        sent: dict[str, list[Touch]] = {}
         for touch in touches_from_outbox(outbox.records(status="sent"), config):
             if until is None or touch.at <= until:
-                data.touches.setdefault(touch.contact_id, []).append(touch)
-        for touches in data.touches.values():
-            touches.sort(key=lambda t: t.at)
-    return data
+                sent.setdefault(touch.contact_id, []).append(touch)
+        columns = concat_touches(columns, columns_from_touches(sent, {}))
+    latest = events.timestamp(int(events.ts.argmax())) if len(events) else None
+    return TouchData(titles=titles, latest=latest, columns=columns)
 
 
 def build_journeys(
@@ -295,15 +327,14 @@ def build_journeys(
     window = parse_duration(lookback)
     deals = _one_currency(deals, currency)
     end = as_of or default_as_of(data, deals)
-    builder = _JourneyBuilder(data, level)
-    converted: set[str] = set()
-    for deal, at in _converting(deals, outcome, config, since, end):
-        converted.update(deal.contact_ids)
-        builder.add_deal(deal, at, window)
-    for contact_id in sorted(data.touches):
-        if contact_id not in converted and end is not None:
-            builder.add_null(contact_id, end, window)
-    return builder.journeys()
+    conversions = [(d, micros(at)) for d, at in _converting(deals, outcome, config, since, end)]
+    return window_journeys(
+        data.columns(),
+        level,
+        conversions,
+        window=window // _TICK,
+        end=None if end is None else micros(end),
+    )
 
 
 def load_deals(path: str | Path) -> list[Deal]:
@@ -343,151 +374,7 @@ def load_deals(path: str | Path) -> list[Deal]:
 # ---------------------------------------------------------------------- internals
 
 
-class _JourneyBuilder:
-    """Accumulates journeys (keys, ages, milestones, outcomes) as flat lists."""
-
-    def __init__(self, data: TouchData, level: Level) -> None:
-        self.data, self.level = data, level
-        self.paths: list[list[str]] = []
-        self.ages: list[list[float]] = []
-        self.outcomes: list[tuple[float, float, float]] = []
-        self.milestones: list[tuple[int, int]] = []
-        self.ids: list[str] = []
-        self.unattributed = [0.0, 0.0]
-        self._keyed: dict[str, tuple[list[datetime], list[str]]] = {}
-
-    def keyed(self, contact_id: str) -> tuple[list[datetime], list[str]]:
-        if contact_id not in self._keyed:
-            pairs = [(t.at, t.key(self.level)) for t in self.data.touches.get(contact_id, [])]
-            kept = [(at, key) for at, key in pairs if key is not None]
-            self._keyed[contact_id] = ([a for a, _ in kept], [k for _, k in kept])
-        return self._keyed[contact_id]
-
-    def window(
-        self, contacts: Iterable[str], lo: datetime, hi: datetime
-    ) -> list[tuple[datetime, str]]:
-        merged: list[tuple[datetime, str]] = []
-        for contact_id in sorted(set(contacts)):
-            times, keys = self.keyed(contact_id)
-            start, stop = bisect_right(times, lo - _TICK), bisect_right(times, hi)
-            merged += zip(times[start:stop], keys[start:stop], strict=True)
-        return sorted(merged, key=lambda pair: pair[0])
-
-    def add_deal(self, deal: Deal, at: datetime, window: timedelta) -> None:
-        touches = self.window(deal.contact_ids, at - window, at)
-        if not touches:
-            self.unattributed[0] += 1
-            self.unattributed[1] += deal.amount
-            return
-        times = [t for t, _ in touches]
-        leads = [self.data.lead_times[c] for c in deal.contact_ids if c in self.data.lead_times]
-        lead = bisect_right(times, min(leads)) - 1 if leads else -1
-        opportunity = bisect_right(times, deal.created_at) - 1
-        self._add(touches, at, deal.id, (1.0, deal.amount, 0.0), (lead, opportunity))
-
-    def add_null(self, contact_id: str, end: datetime, window: timedelta) -> None:
-        touches = self.window([contact_id], end - window, end)
-        if touches:
-            self._add(touches, end, f"contact:{contact_id}", (0.0, 0.0, 1.0), (-1, -1))
-
-    def _add(
-        self,
-        touches: list[tuple[datetime, str]],
-        at: datetime,
-        journey_id: str,
-        outcome: tuple[float, float, float],
-        milestones: tuple[int, int],
-    ) -> None:
-        self.paths.append([key for _, key in touches])
-        self.ages.append([(at - t).total_seconds() / 86_400 for t, _ in touches])
-        self.outcomes.append(outcome)
-        self.milestones.append(milestones)
-        self.ids.append(journey_id)
-
-    def journeys(self) -> Journeys:
-        outcomes = np.asarray(self.outcomes, dtype=float).reshape(-1, 3)
-        milestones = np.asarray(self.milestones, dtype=np.int64).reshape(-1, 2)
-        built = Journeys.from_paths(
-            self.paths,
-            conversions=outcomes[:, 0],
-            values=outcomes[:, 1],
-            nulls=outcomes[:, 2],
-            ages=self.ages,
-            lead_at=milestones[:, 0],
-            opportunity_at=milestones[:, 1],
-            ids=self.ids,
-        )
-        return Journeys(
-            **{f: getattr(built, f) for f in _JOURNEY_FIELDS},
-            unattributed_conversions=self.unattributed[0],
-            unattributed_value=self.unattributed[1],
-        )
-
-
 _TICK = timedelta(microseconds=1)
-_JOURNEY_FIELDS = (
-    "keys",
-    "steps",
-    "offsets",
-    "conversions",
-    "values",
-    "nulls",
-    "ages",
-    "lead_at",
-    "opportunity_at",
-    "ids",
-)
-
-
-def _touch(
-    event: Event, config: TouchpointConfig, channel: str | None, starts: bool
-) -> Touch | None:
-    props = event.properties
-    content = None
-    if event.type == "page_view":
-        path = str(props.get("path", ""))
-        if any(path.startswith(prefix) for prefix in config.content_paths):
-            content = path
-        elif not starts:
-            return None  # a non-content page inside a session adds nothing
-    else:
-        content = next((str(props[p]) for p in config.content_properties if props.get(p)), None)
-    return Touch(
-        contact_id=event.contact_id,
-        at=event.timestamp,
-        channel=channel or config.type_channels.get(event.type, event.type),
-        content_id=content,
-        source_id=event.id,
-        first_in_session=starts or channel is None,
-        onsite=channel is not None,
-    )
-
-
-def _source_channel(props: Mapping[str, Any], config: TouchpointConfig) -> str | None:
-    medium = str(props.get("utm_medium") or "").strip().lower()
-    if medium:
-        return config.medium_channels.get(medium, medium)
-    source = str(props.get("utm_source") or "").strip().lower()
-    if source:
-        return "other_campaigns"
-    referrer = str(props.get("referrer") or "").lower()
-    if referrer:
-        host = referrer.split("//", 1)[-1].split("/", 1)[0]
-        return next((c for k, c in config.referrer_channels.items() if k in host), "referral")
-    return None
-
-
-def _titles(events: Sequence[Event], config: TouchpointConfig, titles: dict[str, str]) -> None:
-    for event in events:
-        title = event.properties.get("title")
-        if not title:
-            continue
-        content = next(
-            (event.properties[p] for p in config.content_properties if event.properties.get(p)),
-            None,
-        )
-        if content is not None:
-            titles.setdefault(str(content), str(title))
 
 
 def _converting(

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -272,12 +273,16 @@ class ContextStore:
         *,
         date: datetime | None = None,
         metadata: Mapping[str, MetadataValue] | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> UpsertReport:
         """Write a transcript's insights to the contact's memory, one paragraph each.
 
         One note per transcript (`transcript:<id>`), so analysing it again replaces what the
-        last analysis wrote; no insights removes it.
+        last analysis wrote; no insights removes it. `details` (the structured insights, JSON)
+        is kept with the note for `transcript_details`.
         """
+        if details is not None:
+            metadata = {**(metadata or {}), "details": json.dumps(details, default=str)}
         texts = [" ".join(i.split()) for i in insights if i.strip()]
         note = ContactNote(
             contact_id=contact_id,
@@ -290,6 +295,15 @@ class ContextStore:
         if not texts:
             return self._sync("contacts", {note.source_id: []}, None)
         return self.add_notes([note])
+
+    def transcript_details(self, contact_id: str, transcript_id: str) -> dict[str, Any] | None:
+        """The structured insights kept with a transcript's note, if its analysis kept them."""
+        for hit in self.chunks("contacts", f"{contact_id}/transcript:{transcript_id}"):
+            raw = hit.metadata.get("details")
+            if isinstance(raw, str):
+                found: dict[str, Any] = json.loads(raw)
+                return found
+        return None
 
     def delete_content(self, content_id: str) -> int:
         """Remove a content item's chunks; returns how many were removed."""

@@ -4,10 +4,20 @@ Nodes never perform effects; they return `Action`s. The runtime writes them here
 action's idempotency key under a unique constraint, so a re-run, a resume or a crash-replay that
 produces the same action again changes nothing. Delivery claims a row before calling the
 transport: a crash mid-delivery leaves it `unknown`, and `unknown` is never sent again
-automatically (a person decides), so nothing is ever delivered twice.
+automatically (a person decides, `gtmflow outbox retry`), so nothing is ever delivered twice.
 
-Statuses: `pending` (waiting), `sent`, `failed` (the transport said no), `unknown` (outcome not
-known), `held` (kept back by policy until `hold_until`, or until approved), `cancelled`.
+An *internal* transport (`Transport.internal`, e.g. enroll: no outside receiver) is not claimed
+as `unknown`: its effect is idempotent by the record's key, so the record stays `pending` under
+a short lease while the effect runs and turns `sent` in one transaction after it; a crash half
+way leaves it `pending`, and the next pass (once the lease ran out) finishes it.
+
+A transient failure (`DeliveryDeferred`: SMTP down or 451, webhook 5xx or 429) goes back to
+`pending` with a `next_attempt_at` from the `RetrySchedule` (honouring `Retry-After`), and is
+`failed` with the last reason once it outlives the schedule's `max_age`.
+
+Statuses: `pending` (waiting, perhaps until `next_attempt_at`), `sent`, `failed` (the transport
+said no, or kept deferring past `max_age`), `unknown` (outcome not known), `held` (kept back by
+policy until `hold_until`, or until approved), `cancelled`.
 
 A *gate* (the governor, `gtmflow.governor`) may look at each pending record just before it is
 sent and answer allow, hold until a time, or cancel; every hold and cancel keeps its reason.
@@ -17,20 +27,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable, Collection, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict
 
 from gtmflow.clock import Clock, SystemClock
 from gtmflow.errors import ConfigError
 from gtmflow.models import Action, ActionStatus
 from gtmflow.tools._sqlite import Database
-from gtmflow.tools.delivery.transports import DeliveryFailed, Transport
+from gtmflow.tools.delivery.ledger import DeliveryReport, Gate, OutboxRecord, PutResult, Verdict
+from gtmflow.tools.delivery.retry_schedule import RetrySchedule
+from gtmflow.tools.delivery.transports import DeliveryDeferred, DeliveryFailed, Transport
 
 __all__ = ["DeliveryReport", "Gate", "Outbox", "OutboxRecord", "PutResult", "Verdict"]
 
@@ -52,7 +62,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error TEXT,
     hold_until TEXT,
     delivered_at TEXT,
-    note TEXT
+    note TEXT,
+    next_attempt_at TEXT,
+    first_attempt_at TEXT,
+    lease_until TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_contact ON outbox (contact_id, seq);
 CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, seq);
@@ -65,96 +78,16 @@ CREATE TABLE IF NOT EXISTS outbox_history (
 );
 CREATE INDEX IF NOT EXISTS outbox_history_key ON outbox_history (idempotency_key, at);
 """
+_ADDED_COLUMNS = ("next_attempt_at", "first_attempt_at", "lease_until")
+"""Columns newer than the first schema; an older database gains them when opened."""
 _STATUSES = ("pending", "sent", "failed", "unknown", "held", "cancelled")
 _COLUMNS = (
     "idempotency_key, graph, contact_id, kind, source, step, payload, status, created_at, "
-    "updated_at, attempts, last_error, hold_until, delivered_at, note"
+    "updated_at, attempts, last_error, hold_until, delivered_at, note, next_attempt_at"
 )
-
-
-class OutboxRecord(BaseModel):
-    """An action as the outbox holds it, with its delivery status."""
-
-    model_config = ConfigDict(frozen=True)
-
-    action: Action
-    status: ActionStatus
-    attempts: int = 0
-    updated_at: datetime
-    last_error: str | None = None
-    hold_until: datetime | None = None
-    delivered_at: datetime | None = None
-    note: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """The machine-readable shape printed by `gtmflow outbox --json`."""
-        a = self.action
-        return {
-            "contact_id": a.contact_id,
-            "kind": a.kind,
-            "rule": a.source,
-            "payload": a.payload,
-            "status": self.status,
-            "idempotency_key": a.idempotency_key,
-            "graph": a.graph,
-            "step": a.step,
-            "created_at": a.created_at.isoformat(),
-            "attempts": self.attempts,
-            "last_error": self.last_error,
-            "hold_until": _iso(self.hold_until),
-            "delivered_at": _iso(self.delivered_at),
-            "note": self.note,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """A gate's answer for one record: send it now, hold it, or cancel it (with why)."""
-
-    decision: Literal["allow", "hold", "cancel"]
-    reason: str = ""
-    until: datetime | None = None
-
-    @classmethod
-    def allow(cls) -> Verdict:
-        """Send now."""
-        return cls("allow")
-
-    @classmethod
-    def hold(cls, reason: str, until: datetime | None = None) -> Verdict:
-        """Keep back until `until` (None: until a person releases it)."""
-        return cls("hold", reason, until)
-
-    @classmethod
-    def cancel(cls, reason: str) -> Verdict:
-        """Never send."""
-        return cls("cancel", reason)
-
-
-Gate = Callable[[OutboxRecord, datetime], Verdict]
-"""Checks a record just before delivery at an instant; the governor is one."""
-
-
-@dataclass(frozen=True, slots=True)
-class PutResult:
-    """What writing actions did: new rows, rows whose key was already present, the new keys."""
-
-    added: int
-    existing: int
-    keys: tuple[str, ...] = field(default=(), repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryReport:
-    """What a delivery pass did, by outcome."""
-
-    sent: int = 0
-    failed: int = 0
-    unknown: int = 0
-    held: int = 0
-    cancelled: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
-    """Held and cancelled records by `"<status>: <reason>"`, e.g. `"held: quiet hours"`."""
+LEASE = timedelta(seconds=60)
+"""How long a pass holds an internal effect before another pass may take it over."""
+log = logging.getLogger("gtmflow.delivery")
 
 
 class Outbox:
@@ -169,9 +102,19 @@ class Outbox:
         (PutResult(added=1, existing=0), PutResult(added=0, existing=1))
     """
 
-    def __init__(self, path: str | Path, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        clock: Clock | None = None,
+        retry: RetrySchedule | None = None,
+        lease: timedelta = LEASE,
+    ) -> None:
         self._db = Database(path, _SCHEMA)
+        _add_new_columns(self._db)
         self.clock: Clock = clock or SystemClock()
+        self.retry = retry or RetrySchedule()
+        self.lease = lease
 
     def close(self) -> None:
         """Close the database connection."""
@@ -243,29 +186,92 @@ class Outbox:
         limit: int | None = None,
         now: datetime | None = None,
     ) -> DeliveryReport:
-        """Deliver pending records (and held ones whose time has come), each at most once.
+        """Deliver due pending records (and held ones whose time has come), each at most once.
 
         `transport` is one transport, or a function choosing one per record. A record is
         claimed (status `unknown`, attempts + 1) before the transport is called; success marks
-        it `sent`, a `DeliveryFailed` marks it `failed`. Any other exception leaves it `unknown`:
-        the effect may have happened, so it is not retried automatically. `now` (default: the
-        outbox clock) is the instant the gate judges at and the recorded delivery time.
+        it `sent`, a `DeliveryDeferred` puts it back to `pending` until its next attempt, a
+        `DeliveryFailed` marks it `failed`. Any other exception leaves it `unknown`: the effect
+        may have happened, so it is not retried automatically. Internal transports are leased,
+        never claimed as `unknown` (see the module docstring). A record another pass claimed
+        first is counted `skipped`. `now` (default: the outbox clock) is the instant the gate
+        judges at, the recorded delivery time and what retry times are measured from.
         """
         now = now or self.clock.now()
         self.release_due(now)
         outcome: Counter[str] = Counter()
         reasons: Counter[str] = Counter()
-        for record in self.records(status="pending", limit=limit):
+        down: dict[int, DeliveryDeferred] = {}  # receivers found unavailable in this pass
+        for record in self._due(now, limit):
             verdict = gate(record, now) if gate else Verdict.allow()
             if verdict.decision != "allow":
-                self._stop(record.action.idempotency_key, verdict, now)
+                if not self._stop(record.action.idempotency_key, verdict):
+                    outcome["skipped"] += 1  # another pass took it meanwhile
+                    continue
                 status = "held" if verdict.decision == "hold" else "cancelled"
                 outcome[status] += 1
                 reasons[f"{status}: {verdict.reason or 'no reason given'}"] += 1
                 continue
             chosen = transport if isinstance(transport, Transport) else transport(record)
-            outcome[self._send(record, chosen, now)] += 1
+            outcome[self._send(record, chosen, now, down)] += 1
         return DeliveryReport(**outcome, reasons=dict(reasons))
+
+    def next_retry(self) -> datetime | None:
+        """When the earliest pending record that failed transiently is due again (None: none)."""
+        ((first,),) = self._db.query(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending' "
+            "AND next_attempt_at IS NOT NULL"
+        )
+        return None if first is None else datetime.fromisoformat(first)
+
+    def requeue(
+        self, keys: Sequence[str] = (), *, status: Literal["failed", "unknown"] | None = None
+    ) -> list[str]:
+        """Put `failed` or `unknown` records back to pending, after a person checked them.
+
+        Args:
+            keys: Idempotency keys, or unique prefixes of them (`gtmflow outbox` shows 12
+                characters); none means every record with `status`.
+            status: Only records with this status (`failed` or `unknown`).
+
+        Returns:
+            The full keys requeued, in the order given (or written).
+        """
+        if status is not None and status not in ("failed", "unknown"):
+            raise ConfigError(f"only failed or unknown records can be retried, not '{status}'")
+        if not keys and status is None:
+            raise ConfigError("name the records to retry (idempotency keys) or a status")
+        chosen = [self._resolve(k, status) for k in keys] if keys else [
+            r.action.idempotency_key for r in self.records(status=status)
+        ]  # fmt: skip
+        now = _utc(self.clock.now())
+        with self._db.transaction() as conn:
+            for key in chosen:
+                conn.execute(
+                    "UPDATE outbox SET status = 'pending', next_attempt_at = NULL, "
+                    "first_attempt_at = NULL, lease_until = NULL, delivered_at = NULL, "
+                    "hold_until = NULL, updated_at = ? WHERE idempotency_key = ?",
+                    (now, key),
+                )
+                _log(conn, key, "pending", "requeued by hand", now)
+        return chosen
+
+    def _resolve(self, key: str, status: str | None) -> str:
+        pattern = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self._db.query(
+            "SELECT idempotency_key, status FROM outbox WHERE idempotency_key LIKE ? ESCAPE '\\' "
+            "LIMIT 2",
+            (pattern,),
+        )
+        if not rows:
+            raise ConfigError(f"no outbox record has idempotency key '{key}'; see `gtmflow outbox`")
+        if len(rows) > 1:
+            raise ConfigError(f"'{key}' starts more than one idempotency key; give more of it")
+        full, current = rows[0]
+        if current not in ("failed", "unknown") or (status and current != status):
+            wanted = status or "failed or unknown"
+            raise ConfigError(f"outbox record '{full[:12]}' is {current}; only {wanted} ones retry")
+        return str(full)
 
     def release_due(self, now: datetime) -> int:
         """Held records whose `hold_until` has passed go back to pending; return how many."""
@@ -310,7 +316,8 @@ class Outbox:
         """Set a record's status by hand (e.g. after a person checked an `unknown` delivery)."""
         if status not in _STATUSES:
             raise ConfigError(f"status '{status}' is not one of {', '.join(_STATUSES)}")
-        if not self._update(key, status=status, last_error=error, hold_until=None):
+        cleared = {"hold_until": None, "next_attempt_at": None, "lease_until": None}
+        if not self._update(key, status=status, last_error=error, **cleared):
             raise ConfigError(f"no outbox record has idempotency key '{key}'")
 
     def redact_contact(self, contact_id: str) -> int:
@@ -334,51 +341,160 @@ class Outbox:
             )
             return int(cursor.rowcount)
 
-    def _send(self, record: OutboxRecord, transport: Transport, now: datetime) -> str:
+    def _due(self, now: datetime, limit: int | None) -> list[OutboxRecord]:
+        sql = (
+            f"SELECT {_COLUMNS} FROM outbox WHERE status = 'pending' AND (next_attempt_at IS "
+            "NULL OR next_attempt_at <= ?) AND (lease_until IS NULL OR lease_until <= ?) "
+            "ORDER BY seq"
+        )
+        args: list[Any] = [_utc(now), _utc(_wall())]
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [_record(row) for row in self._db.query(sql, args)]
+
+    def _send(
+        self, record: OutboxRecord, transport: Transport, now: datetime,
+        down: dict[int, DeliveryDeferred],
+    ) -> str:  # fmt: skip
+        if transport.internal:
+            return self._apply(record, transport, now)
         key = record.action.idempotency_key
-        if not self._claim(key, now):
+        receiver = id(transport.receiver(record))
+        claim = self._claim(key, now, internal=False)
+        if claim is None:
+            return "skipped"
+        if receiver in down:  # unavailable moments ago: leave it for a later pass
+            known = down[receiver]
+            error = f"not tried: the receiver was unavailable in this pass ({known})"
+            return self._defer(key, claim, error, known.retry_after, now)
+        try:
+            transport.send(record)
+        except DeliveryDeferred as exc:
+            if exc.scope == "receiver":
+                down[receiver] = exc
+            return self._defer(key, claim, str(exc), exc.retry_after, now)
+        except DeliveryFailed as exc:
+            self._finish(key, "failed", error=str(exc))
+            return "failed"
+        except Exception as exc:
+            self._finish(key, "unknown", error=f"{type(exc).__name__}: {exc}")
+            return "unknown"
+        self._finish(key, "sent")
+        return "sent"
+
+    def _apply(self, record: OutboxRecord, transport: Transport, now: datetime) -> str:
+        """An internal effect: leased while it runs, `sent` after, never `unknown`."""
+        key = record.action.idempotency_key
+        claim = self._claim(key, now, internal=True)
+        if claim is None:
             return "skipped"
         try:
             transport.send(record)
+        except DeliveryDeferred as exc:
+            return self._defer(key, claim, str(exc), exc.retry_after, now)
         except DeliveryFailed as exc:
-            self._update(key, status="failed", last_error=str(exc))
+            self._finish(key, "failed", error=str(exc))
             return "failed"
-        except Exception as exc:
-            self._update(key, status="unknown", last_error=f"{type(exc).__name__}: {exc}")
-            return "unknown"
-        self._update(key, status="sent", last_error=None)
+        except Exception as exc:  # nothing left the workspace: safe to run it again later
+            return self._defer(key, claim, f"{type(exc).__name__}: {exc}", None, now)
+        self._finish(key, "sent", delivered_at=now)
         return "sent"
 
-    def _claim(self, key: str, now: datetime) -> bool:
+    def _claim(self, key: str, now: datetime, *, internal: bool) -> tuple[int, str] | None:
+        """Take a due pending record for this pass; (attempts, first attempt) or None if gone."""
+        status = "pending" if internal else "unknown"
+        lease = _utc(_wall() + self.lease) if internal else None
         with self._db.transaction() as conn:
-            cursor = conn.execute(
-                "UPDATE outbox SET status = 'unknown', attempts = attempts + 1, updated_at = ?, "
-                "delivered_at = ? WHERE idempotency_key = ? AND status = 'pending'",
-                (_utc(now), _utc(now), key),
-            )
-            if cursor.rowcount != 1:
-                return False
-            _log(conn, key, "unknown", "delivering", _utc(now))
-            return True
+            row = conn.execute(
+                "UPDATE outbox SET status = ?, attempts = attempts + 1, updated_at = ?, "
+                "delivered_at = ?, lease_until = ?, first_attempt_at = COALESCE(first_attempt_at,"
+                " ?) WHERE idempotency_key = ? AND status = 'pending' AND (lease_until IS NULL "
+                "OR lease_until <= ?) RETURNING attempts, first_attempt_at",
+                (status, _utc(now), None if internal else _utc(now), lease, _utc(now), key,
+                 _utc(_wall())),
+            ).fetchone()  # fmt: skip
+            if row is None:
+                return None
+            _log(conn, key, status, "applying" if internal else "delivering", _utc(now))
+            return int(row[0]), str(row[1])
 
-    def _stop(self, key: str, verdict: Verdict, now: datetime) -> None:
+    def _defer(
+        self, key: str, claim: tuple[int, str], error: str, retry_after: float | None,
+        now: datetime,
+    ) -> str:  # fmt: skip
+        """A transient failure: pending again until the schedule's next attempt, or failed."""
+        attempts, first = claim
+        age = now - datetime.fromisoformat(first)
+        if age >= self.retry.max_age:
+            reason = f"gave up after {attempts} attempt(s) over {_span(age)}; last: {error}"
+            self._finish(key, "failed", error=reason)
+            return "failed"
+        due = now + self.retry.wait(attempts, retry_after)
+        note = f"retry at {_utc(due)}: {error}"
+        self._update(
+            key, status="pending", last_error=error, next_attempt_at=due, delivered_at=None,
+            lease_until=None, note=note,
+        )  # fmt: skip
+        log.warning("outbox %s: %s", key[:12], note)
+        return "deferred"
+
+    def _finish(
+        self,
+        key: str,
+        status: str,
+        *,
+        error: str | None = None,
+        delivered_at: datetime | None = None,
+    ) -> None:
+        values: dict[str, Any] = {
+            "status": status, "last_error": error, "lease_until": None, "next_attempt_at": None,
+        }  # fmt: skip
+        if delivered_at is not None:
+            values["delivered_at"] = delivered_at
+        self._update(key, **values)
+
+    def _stop(self, key: str, verdict: Verdict) -> bool:
+        """Hold or cancel a pending record; False when another pass took it meanwhile."""
         status = "held" if verdict.decision == "hold" else "cancelled"
-        self._update(key, status=status, note=verdict.reason, hold_until=verdict.until)
+        return self._update(
+            key, status=status, note=verdict.reason, hold_until=verdict.until, only="pending"
+        )
 
-    def _update(self, key: str, **values: Any) -> bool:
+    def _update(self, key: str, *, only: str | None = None, **values: Any) -> bool:
         values = {k: _utc(v) if isinstance(v, datetime) else v for k, v in values.items()}
         values["updated_at"] = _utc(self.clock.now())
         assignments = ", ".join(f"{column} = ?" for column in values)
+        where = "idempotency_key = ?" + (" AND status = ?" if only else "")
         with self._db.transaction() as conn:
             cursor = conn.execute(
-                f"UPDATE outbox SET {assignments} WHERE idempotency_key = ?",
-                (*values.values(), key),
+                f"UPDATE outbox SET {assignments} WHERE {where}",
+                (*values.values(), key, *([only] if only else [])),
             )
             changed = cursor.rowcount == 1
             if changed and "status" in values:
                 note = values.get("note") or values.get("last_error")
                 _log(conn, key, values["status"], note, values["updated_at"])
             return changed
+
+
+def _add_new_columns(db: Database) -> None:
+    """Bring an outbox written by an older gtmflow up to the current schema."""
+    present = {row[1] for row in db.query("PRAGMA table_info(outbox)")}
+    with db.transaction() as conn:
+        for column in _ADDED_COLUMNS:
+            if column not in present:
+                conn.execute(f"ALTER TABLE outbox ADD COLUMN {column} TEXT")
+
+
+def _wall() -> datetime:
+    """Real time, for leases between processes (the outbox clock may be virtual)."""
+    return datetime.now(UTC)
+
+
+def _span(age: timedelta) -> str:
+    hours, rest = divmod(int(age.total_seconds()), 3600)
+    return f"{hours}h {rest // 60}m" if hours else f"{rest // 60}m {rest % 60}s"
 
 
 _INSERT = (
@@ -432,7 +548,7 @@ def _select(
 
 def _record(row: tuple[Any, ...]) -> OutboxRecord:
     (key, graph, contact_id, kind, source, step, payload, status, created, updated, n, err,
-     hold_until, delivered_at, note) = row  # fmt: skip
+     hold_until, delivered_at, note, next_attempt_at) = row  # fmt: skip
     action = Action(
         kind=kind,
         contact_id=contact_id,
@@ -452,15 +568,12 @@ def _record(row: tuple[Any, ...]) -> OutboxRecord:
         hold_until=_time(hold_until),
         delivered_at=_time(delivered_at),
         note=note,
+        next_attempt_at=_time(next_attempt_at),
     )
 
 
 def _time(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
 
 
 def _utc(value: datetime) -> str:

@@ -240,7 +240,9 @@ class SMTPTransport(Transport):
         what = self.what
         if isinstance(exc, smtplib.SMTPAuthenticationError):
             hint = "check 'username' and the password in its environment variable"
-            raise _by_code(exc.smtp_code, f"{what} refused the login ({_reply(exc)}); {hint}")
+            raise _by_code(
+                exc.smtp_code, f"{what} refused the login ({_reply(exc)}); {hint}", "receiver"
+            )
         if isinstance(exc, smtplib.SMTPNotSupportedError):
             raise DeliveryFailed(
                 f"{what}: {one_line(str(exc))} check 'security' (465 = 'ssl', 587 = 'starttls') "
@@ -252,9 +254,11 @@ class SMTPTransport(Transport):
                 "'ca_file'"
             ) from None
         if isinstance(exc, smtplib.SMTPResponseException):
-            raise _by_code(exc.smtp_code, f"{what} refused the session ({_reply(exc)})")
+            raise _by_code(exc.smtp_code, f"{what} refused the session ({_reply(exc)})", "receiver")
         if isinstance(exc, (smtplib.SMTPException, OSError)):
-            raise DeliveryDeferred(f"{what}: cannot connect ({describe_error(exc)})") from None
+            raise DeliveryDeferred(
+                f"{what}: cannot connect ({describe_error(exc)})", scope="receiver"
+            ) from None
         raise DeliveryFailed(f"{what}: session setup failed ({describe_error(exc)})") from exc
 
     def _transact(self, smtp: smtplib.SMTP, to: str, data: bytes) -> None:
@@ -348,9 +352,11 @@ def _expect(
         raise _by_code(code, f"{what} refused {step} ({code} {one_line(text)})")
 
 
-def _by_code(code: int, message: str) -> DeliveryFailed:
+def _by_code(
+    code: int, message: str, scope: Literal["message", "receiver"] = "message"
+) -> DeliveryFailed:
     """4xx (and anything unexpected before the message was sent) defers; 5xx fails."""
-    return DeliveryFailed(message) if 500 <= code < 600 else DeliveryDeferred(message)
+    return DeliveryFailed(message) if 500 <= code < 600 else DeliveryDeferred(message, scope=scope)
 
 
 def _is_address(address: str) -> bool:

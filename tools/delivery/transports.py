@@ -6,15 +6,19 @@ and the outbox never second-guesses it:
 ```
 outcome              meaning                              outbox status   retried by
 returns              the receiver accepted the action     sent            -
-DeliveryDeferred     not accepted this time (transient)   failed          the transport, in send
-DeliveryFailed       definitely not accepted              failed          nobody automatically
+DeliveryDeferred     not accepted this time (transient)   pending, later  the transport within a
+                                                                          pass, then the outbox
+DeliveryFailed       definitely not accepted              failed          a person (outbox retry)
 DeliveryUnknown      may have been accepted               unknown         never: a person decides
 any other exception  may have been accepted               unknown         never
 ```
 
-`DeliveryDeferred` is a `DeliveryFailed`: the transport retries it itself (bounded, exponential
-backoff with jitter, see `RetryPolicy`) and raises `DeliveryFailed` once the attempts run out.
-Each retry has one owner: the transport; the outbox does not retry.
+`DeliveryDeferred` is a `DeliveryFailed`: the transport retries it a few times within one
+delivery pass (bounded, exponential backoff with jitter, seconds apart, see `RetryPolicy`) and
+raises `DeliveryDeferred` again once those run out, or at once when the receiver asks for a
+longer pause than `RetryPolicy.max_backoff`. The outbox then owns the retry: the record goes back
+to pending for minutes to hours (`gtmflow.tools.delivery.retry_schedule`), until a max age.
+Each retry has one owner at each time scale, and every attempt carries the same idempotency key.
 
 How the network transports classify failures (`gtmflow.tools.delivery.smtp`,
 `gtmflow.tools.delivery.webhook`).
@@ -45,8 +49,8 @@ writing the request                timeout, reset (body shorter than its       d
                                    Content-Length: never processed)
 awaiting the status line           timeout, reset, closed, garbled             UNKNOWN
 status                             2xx                                         sent
-                                   408, 425, 429, 5xx (Retry-After honoured    deferred
-                                   up to RetryPolicy.max_backoff)
+                                   408, 425, 429, 5xx (Retry-After honoured:   deferred
+                                   a longer one ends the pass's retries)
                                    3xx (never followed), other 4xx             failed
 ```
 
@@ -66,7 +70,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Self, TextIO, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Literal, Self, TextIO, TypeVar
 
 from tenacity import (
     RetryCallState,
@@ -109,11 +113,21 @@ class DeliveryDeferred(DeliveryFailed):
     Args:
         message: What happened, without secrets.
         retry_after: Seconds the receiver asked us to wait (e.g. HTTP `Retry-After`), if any.
+        scope: `"receiver"` when the whole receiver is unavailable (refused connection, 429,
+            503, an SMTP session refused): the outbox then leaves that receiver's other records
+            for a later pass instead of trying each; `"message"` when only this one was refused.
     """
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        scope: Literal["message", "receiver"] = "message",
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.scope = scope
 
 
 class DeliveryUnknown(RunError):
@@ -124,6 +138,9 @@ class Transport(ABC):
     """Delivers outbox records. Subclasses override `send`; see the module docstring."""
 
     name: str = "transport"
+    internal: ClassVar[bool] = False
+    """True for effects with no outside receiver (e.g. enroll): `send` must then be idempotent
+    by the record's idempotency key, and the outbox never marks such a record `unknown`."""
 
     @abstractmethod
     def send(self, record: OutboxRecord) -> None:
@@ -132,6 +149,10 @@ class Transport(ABC):
     def close(self) -> None:
         """Release connections the transport keeps open (the default keeps none)."""
         return None
+
+    def receiver(self, record: OutboxRecord) -> Transport:
+        """The transport that will deliver `record` (a router answers with the routed one)."""
+        return self
 
     def __enter__(self) -> Self:
         return self
@@ -231,6 +252,11 @@ class RoutingTransport(Transport):
     def send(self, record: OutboxRecord) -> None:
         self.route(record.action.kind).send(record)
 
+    def receiver(self, record: OutboxRecord) -> Transport:
+        """The routed transport's receiver (this router when no route takes the kind)."""
+        transport = self.routes.get(record.action.kind, self.default)
+        return transport.receiver(record) if transport is not None else self
+
     def close(self) -> None:
         """Close every transport routed to, each once."""
         unique = {id(t): t for t in [*self.routes.values(), self.default] if t is not None}
@@ -292,11 +318,16 @@ def deliver_with_retries(
         what: Names the receiver in logs and errors (never a secret), e.g. `"smtp 'host:587'"`.
 
     Raises:
-        DeliveryFailed: The last attempt was deferred; the message says how many were made.
+        DeliveryDeferred: The last attempt was deferred too (the message says how many were
+            made; `retry_after` is the receiver's last request): the outbox tries again later.
     """
     base = retry.retrying() if isinstance(retry, RetryPolicy) else retry
+    stop = base.stop
+    if isinstance(retry, RetryPolicy):
+        stop = _or_asks_longer_than(base.stop, retry.max_backoff)
     retrying = base.copy(
         retry=retry_if_exception_type(DeliveryDeferred),
+        stop=stop,
         reraise=False,
         before_sleep=lambda state: _log_retry(state, what),
     )
@@ -305,9 +336,26 @@ def deliver_with_retries(
     except RetryError as exc:
         last = exc.last_attempt
         error = last.exception()
-        raise DeliveryFailed(
-            f"{what}: gave up after {last.attempt_number} attempt(s); last: {_detail(error, what)}"
+        deferred = error if isinstance(error, DeliveryDeferred) else None
+        raise DeliveryDeferred(
+            f"{what}: deferred {last.attempt_number} time(s) in a row; last: "
+            f"{_detail(error, what)}",
+            retry_after=deferred.retry_after if deferred else None,
+            scope=deferred.scope if deferred else "message",
         ) from error
+
+
+def _or_asks_longer_than(
+    stop: Callable[[RetryCallState], bool], longest: float
+) -> Callable[[RetryCallState], bool]:
+    """`stop`, or: the receiver asked for a pause longer than `longest` (leave it to the outbox)."""
+
+    def stop_now(state: RetryCallState) -> bool:
+        error = state.outcome.exception() if state.outcome else None
+        hint = error.retry_after if isinstance(error, DeliveryDeferred) else None
+        return stop(state) or (hint is not None and hint > longest)
+
+    return stop_now
 
 
 def _log_retry(state: RetryCallState, what: str) -> None:

@@ -188,7 +188,9 @@ class WebhookTransport(Transport):
             ) from None
         except OSError as exc:
             connection.close()
-            raise DeliveryDeferred(f"{self.what}: cannot connect ({describe_error(exc)})") from None
+            raise DeliveryDeferred(
+                f"{self.what}: cannot connect ({describe_error(exc)})", scope="receiver"
+            ) from None
         assert connection.sock is not None
         connection.sock.settimeout(self._timeout)
         return connection
@@ -222,7 +224,10 @@ class WebhookTransport(Transport):
         detail = f"{self.what} answered {status}" + (f": {snippet}" if snippet else "")
         if status in RETRYABLE_STATUS or 500 <= status < 600:
             wait = _retry_after(retry_after, self._clock.now())
-            raise DeliveryDeferred(detail, retry_after=wait)
+            whole = status in (429, 503)  # rate limited or unavailable: not just this request
+            raise DeliveryDeferred(
+                detail, retry_after=wait, scope="receiver" if whole else "message"
+            )
         if 300 <= status < 400:
             raise DeliveryFailed(f"{detail}; redirects are not followed: update the url")
         if 400 <= status < 500:

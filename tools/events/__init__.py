@@ -4,6 +4,8 @@
 | --- | --- |
 | `event_store` | `EventStore` and its SQLite implementation: contacts and their event histories |
 | `sqlite_rows` | events and contacts as SQLite rows and back: conflicts, unstorable, unreadable |
+| `scans` | bulk reads for the run loop: new events a trigger wants, unseen starts, needed history |
+| `event_columns` | `EventColumns`: many contacts' events as numpy columns, read in bulk |
 | `ingest` | the write loop: batches into the store, `IngestReport` |
 | `dead_letter` | rejected rows (`DeadLetter`) and warnings about kept ones (`IngestNotes`) |
 | `readers` | reading JSON Lines and CSV rows into events and contacts |

@@ -34,6 +34,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Any, Self
@@ -42,6 +43,12 @@ from gtmflow.clock import require_aware
 from gtmflow.errors import ConfigError, InputWarning, StoreError
 from gtmflow.models import Contact, Event
 from gtmflow.tools._sqlite import connect
+from gtmflow.tools.events import scans
+from gtmflow.tools.events.event_columns import (
+    EventColumns,
+    columns_from_events,
+    read_sqlite_columns,
+)
 from gtmflow.tools.events.sqlite_rows import (
     CANONICAL,
     CONTACT_COLUMNS,
@@ -91,7 +98,7 @@ class StoreStats:
     events: int
 
 
-class EventStore(ABC):
+class EventStore(scans.PortableScans, ABC):
     """Where contacts and their events live. Subclass to back gtmflow with another database.
 
     Implementations must make `write_events` idempotent by event id, create a bare `Contact`
@@ -162,6 +169,33 @@ class EventStore(ABC):
         events = sum(1 for _ in self.changes())
         return StoreStats(contacts=contacts, events=events)
 
+    # Bulk reads for the run loop (`gtmflow.tools.events.scans` says what each answers):
+    # `scan_new`, `unseen_starts`, `read_histories` come portable from `scans.PortableScans`.
+
+    def contacts(self, contact_ids: Iterable[str]) -> dict[str, Contact]:
+        """Known contacts among `contact_ids`, by id."""
+        found = {c: self.contact(c) for c in contact_ids}
+        return {c: contact for c, contact in found.items() if contact is not None}
+
+    def new_contacts(self, *, after: int) -> tuple[list[str], int]:
+        """Contacts added since a mark this method returned (0: all), and the new mark.
+
+        This portable version returns every contact and mark 0 each time (correct, not fast).
+        """
+        return list(self.contact_ids()), 0
+
+    def event_columns(
+        self, *, types: Collection[str], until: datetime | None = None
+    ) -> EventColumns:
+        """Every contact's events of these types as columns, for bulk readers (attribution).
+
+        Ordered by contact id, then as `events` orders them. This default reads contact by
+        contact; backends override it with a bulk read.
+        """
+        _check_types(types)
+        rows = (e for c in self.contact_ids() for e in self.events(c, types=types, until=until))
+        return columns_from_events(rows, sorted(types))
+
 
 def derived_event_id(
     contact_id: str, type: str, timestamp: datetime, properties: Mapping[str, Any]
@@ -217,7 +251,7 @@ _UPSERT_CONTACT = (
 )
 
 
-class SQLiteEventStore(EventStore):
+class SQLiteEventStore(scans.SQLiteScans, EventStore):
     """The default event store: one SQLite file in WAL mode, safe to share between threads.
 
     Every call holds one lock, so LangGraph worker threads can share an instance. Timestamps
@@ -333,7 +367,7 @@ class SQLiteEventStore(EventStore):
                 for event_id, type_, ts, props in rows
             ]
         except Unreadable as exc:
-            raise UnreadableRow(f"cannot read {exc}") from None
+            raise exc.for_reader() from None
 
     def contact(self, contact_id: str) -> Contact | None:
         """One contact, or None when unknown."""
@@ -386,6 +420,31 @@ class SQLiteEventStore(EventStore):
             contacts = self._conn.execute("SELECT COUNT(*) FROM contacts").fetchone()[0]
             events = self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
         return StoreStats(contacts=int(contacts), events=int(events))
+
+    def contacts(self, contact_ids: Iterable[str]) -> dict[str, Contact]:
+        """Known contacts among `contact_ids`, by id (one query per 500)."""
+        found: dict[str, Contact] = {}
+        iterator = iter(contact_ids)
+        with self._reading("read contacts"):
+            while chunk := list(islice(iterator, _IN_CHUNK)):
+                sql = (
+                    f"SELECT {', '.join(CONTACT_COLUMNS)}, attributes FROM contacts "
+                    f"WHERE id IN ({', '.join('?' * len(chunk))})"
+                )
+                found.update(
+                    (row[0], stored_contact(row)) for row in self._conn.execute(sql, chunk)
+                )
+        return found
+
+    def event_columns(
+        self, *, types: Collection[str], until: datetime | None = None
+    ) -> EventColumns:
+        """Every contact's events of these types as columns, read in a few table scans."""
+        _check_types(types)
+        bound = None if until is None else micros(require_aware(until, "until"))
+        reconnect = None if self.path == ":memory:" else partial(_read_only, Path(self.path))
+        with self._reading("read event columns"):
+            return read_sqlite_columns(self._conn, types=types, until=bound, reconnect=reconnect)
 
     def delete_contact(self, contact_id: str) -> int:
         with self._transaction("delete a contact"):
@@ -464,11 +523,7 @@ def _events_query(
     sql = ["SELECT id, type, ts, properties FROM events WHERE contact_id = ?"]
     params: list[Any] = [contact_id]
     if types is not None:
-        if isinstance(types, str):
-            raise ConfigError(
-                f"'types' must be a collection of event types such as ['{types}'], "
-                f"not the string '{types}'"
-            )
+        _check_types(types)
         sql.append(f"AND type IN ({', '.join('?' * len(types))})")
         params.extend(types)
     for name, clause, bound in (("since", "ts >= ?", since), ("until", "ts <= ?", until)):
@@ -480,6 +535,18 @@ def _events_query(
         params.append(after_seq)
     sql.append("ORDER BY ts, id")
     return " ".join(sql), params
+
+
+def _check_types(types: Collection[str]) -> None:
+    if isinstance(types, str):
+        raise ConfigError(
+            f"'types' must be a collection of event types such as ['{types}'], "
+            f"not the string '{types}'"
+        )
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
 
 
 def _connect(path: str | Path) -> sqlite3.Connection:

@@ -16,10 +16,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gtmflow.errors import ConfigError, InputError
+from gtmflow.tools.events.segment import segment_event_type
 
 __all__ = ["EVENT_FIELDS", "EventMapping"]
 
@@ -41,12 +42,16 @@ class EventMapping:
         assume_timezone: IANA zone given to timestamps that carry none, e.g. `"UTC"`. Without
             it such rows are rejected, because guessing a timezone shifts every window.
         defaults: Field values for rows that lack them, e.g. `{"type": "email_replied"}`.
+        event_names: `"segment"` (default) names event types the way the Segment reader does:
+            known display names map to gtmflow types ("Page Viewed" → `page_view`), any other is
+            snake_cased ("Trial Started" → `trial_started`). `"keep"` stores them as written.
     """
 
     columns: Mapping[str, str] = field(default_factory=dict)
     timestamp_format: str | None = None
     assume_timezone: str | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    event_names: Literal["segment", "keep"] = "segment"
 
     def __post_init__(self) -> None:
         wrong = sorted(t for t in self.columns.values() if t not in EVENT_FIELDS)
@@ -57,6 +62,11 @@ class EventMapping:
             )
         if self.assume_timezone is not None:
             _zone(self.assume_timezone)
+        if self.event_names not in ("segment", "keep"):
+            raise ConfigError(
+                f"event_names={self.event_names!r} is not a choice; use 'segment' (map names "
+                "as the Segment reader does) or 'keep' (store them as written)"
+            )
 
     def apply(self, row: dict[str, Any]) -> dict[str, Any]:
         """The row with columns renamed and its timestamp rewritten as ISO-8601 with offset."""
@@ -64,6 +74,9 @@ class EventMapping:
         for key, value in self.defaults.items():
             if mapped.get(key) in (None, ""):
                 mapped[key] = value
+        kind = mapped.get("type")
+        if self.event_names == "segment" and isinstance(kind, str) and kind.strip():
+            mapped["type"] = segment_event_type(kind)
         for column in _TIMESTAMP_COLUMNS:
             value = mapped.get(column)
             if isinstance(value, str) and value.strip():

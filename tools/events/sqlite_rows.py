@@ -183,12 +183,25 @@ def stored_contact(row: tuple[Any, ...]) -> Contact:
 class UnreadableRow(StoreError):
     """A stored row that cannot be read back (written by an older gtmflow or another tool).
 
-    The data's fault, not the database's: a run records it against that one contact and goes on.
+    The data's fault, not the database's: a run records it against that one contact
+    (`contact_id`) and goes on.
     """
+
+    def __init__(self, message: str, *, contact_id: str) -> None:
+        super().__init__(message)
+        self.contact_id = contact_id
 
 
 class Unreadable(Exception):
     """A stored event row this gtmflow cannot turn back into an `Event`."""
+
+    def __init__(self, message: str, *, contact_id: str) -> None:
+        super().__init__(message)
+        self.contact_id = contact_id
+
+    def for_reader(self) -> UnreadableRow:
+        """The `StoreError` a reader of this contact's events gets."""
+        return UnreadableRow(f"cannot read {self}", contact_id=self.contact_id)
 
 
 def stored_event(event_id: str, type_: str, contact_id: str, ts: int, props: str) -> Event:
@@ -207,7 +220,8 @@ def stored_event(event_id: str, type_: str, contact_id: str, ts: int, props: str
         raise Unreadable(
             f"event '{event_id}' of contact '{contact_id}' ({problem}); remove it: "
             f"`gtmflow forget {contact_id}` erases the contact, or delete the row from the "
-            "events table"
+            "events table",
+            contact_id=contact_id,
         )
     return Event.model_construct(
         id=event_id, type=type_, contact_id=contact_id, timestamp=timestamp, properties=properties
