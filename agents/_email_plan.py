@@ -326,9 +326,28 @@ def _ask(w: _Writer, need: Need) -> None:
             w.add(_say(f"ask_{kind}", item=item), "transcript", need.quote)
             w.piece(f"ask_{kind}_piece", piece)
         else:
-            w.add(_say(f"ask_{kind}_promise", item=item), "transcript", need.quote)
+            promise = _say(f"ask_{kind}_promise", item=item, it=pronoun(item))
+            w.add(promise, "transcript", need.quote)
         return
     w.add(_say(f"ask_{kind}", item=item), "transcript", need.quote)
+
+
+_PREPOSITION = re.compile(r"\s+(?:for|of|on|about|with|from|in|to|by|at)\s+", re.IGNORECASE)
+
+
+def pronoun(item: str) -> str:
+    """ "them" when the head noun reads plural ("the comparison slides"), else "it".
+
+    The head noun is the last word before a preposition: "pricing for forty seats" is "it".
+
+    Example:
+        >>> [pronoun(x) for x in ("the comparison slides", "pricing for forty seats", "a list")]
+        ['them', 'it', 'it']
+    """
+    head = _PREPOSITION.split(item, maxsplit=1)[0].split()
+    last = head[-1].lower() if head else ""
+    singular_s = last.endswith(("ss", "us", "is", "ics")) or last in ("news", "series")
+    return "them" if last.endswith("s") and not singular_s else "it"
 
 
 def _item(need: Need, *, article: bool) -> str:

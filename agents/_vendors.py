@@ -6,17 +6,20 @@ shaped like a brand anywhere (digits or dots inside: "Commerce7", "6sense", "mon
 inner capitals: "storEDGE", "foreUP"), or a lower-case word that is not an English word
 (the MiniLM vocabulary is the dictionary) right after a vendor frame ("we run everything on
 gorilladesk"). Frames give the role: `incumbent` ("we're on X", "we use X", "X is our CRM",
-"our X renewal"), `past` ("moved off X", "we trialed X last year", "we had X for a year"),
-`evaluating` ("we're evaluating X", "compared you with X", "X quoted us", "a proposal from X",
-"corporate wants us on X"), `mentioned` ("X reached out", "a friend runs X"). Names from the
-workspace list and the default prior (`DEFAULT_COMPETITORS`) count without a frame, spelling
-tolerant; the list is a prior, not a gate.
+"our X renewal", "invoices go out through X", "permits run on T2"), `past` ("moved off X",
+"we trialed X last year", "we used X for a pilot back in 2022"), `evaluating` ("we're
+evaluating X", "compared you with X", "X quoted us", "a proposal from X", "corporate wants us on
+X", "our bank, X, has a tool we've been offered"), `mentioned` ("X reached out", "a friend runs
+X"). Names from the workspace list and the default prior (`DEFAULT_COMPETITORS`) count without a
+frame, spelling tolerant; the list is a prior, not a gate.
 
 Never reported: the seller's own names (configured `own_names`, "I'm Jo from Cellarmind",
 "our Work Orders module", "your Routing Studio"), people on the call, office tools and channels
 (Excel, email, Slack: the status quo, not a vendor), and names only the seller said. A tool the
 prospect keeps and wants the offer to work with ("Salesforce is our CRM and we love it, so it
-has to live inside it", "we're not giving up Dockwa") is their `stack`, not a competitor.
+has to live inside it", "we're not giving up Dockwa"), or likes and the seller says the offer
+connects to ("residents are happy with it" + "we take payments from X"), is their `stack`, not a
+competitor. The frames themselves live in `_vendor_frames.py`.
 """
 
 from __future__ import annotations
@@ -29,19 +32,15 @@ from importlib import resources
 from typing import Literal
 
 from gtmflow.agents._extractors import CompetitorMatcher
+from gtmflow.agents._vendor_frames import AFTER, BEFORE, DETERMINER, Role
 
 __all__ = ["SaidSentence", "VendorFinder", "VendorMention"]
 
-Role = Literal["incumbent", "evaluating", "past", "mentioned"]
 Feeling = Literal["positive", "neutral", "negative"]
 
 _CAP = r"(?:[A-Z0-9][\w&'\u2019.+-]*[\w+]|[a-z]+[A-Z][\w&.+-]*|[A-Z0-9])"
 _SPAN = rf"{_CAP}(?:\s(?:(?:&|of|de|for)\s)?{_CAP}){{0,3}}"
 _LOWER = r"[a-z][\w.+-]*[a-z0-9]"
-_DET = r"(?:(?:a|an|the|our|their|this|that|some)\s+)?(?:(?:old|homegrown|legacy|custom|new|"
-_DET += r"basic|free|current|cheap|hosted|big|paid)\s+){0,2}"
-_WE = r"(?:we|i|we've|we're|i'm|i've)"
-_ADVERB = r"(?:all|still|currently|also|already|mostly|now|basically|actually|both|really|just)"
 # Frames whose objects are often people or common nouns: a lower-case or dictionary word after
 # them is not taken for a brand.
 _WEAK = frozenset(
@@ -69,141 +68,23 @@ _WEAK = frozenset(
     }
 )
 
-# (frame before the name, role); {name} is where the name starts.
-_BEFORE: tuple[tuple[str, Role], ...] = (
-    (
-        rf"\b{_WE}(?:'re| are| were)? (?:\w+ )?(?:moved|switched|migrated|transitioned|came|"
-        r"graduated) (?:off(?: of)?|away from|from|over from)",
-        "past",
-    ),
-    (r"\b(?:moved|switched|migrated|came) (?:off(?: of)?|away from|over from)", "past"),
-    (
-        rf"\b{_WE} (?:\w+ )?(?:used to (?:use|be on|run|have)|left|dropped|ditched|cancel+ed|"
-        r"replaced|got rid of|ripped out|outgrew|churned from|piloted|trialed|trialled|tried)",
-        "past",
-    ),
-    (rf"\b{_WE} (?:\w+ )?(?:tested|used|had)", "past"),
-    (rf"\b{_WE} did (?:a )?(?:trial|try|pilot|test)(?: of| with)?", "past"),
-    (r"\b(?:we|i) (?:were|was) (?:\w+ )?(?:on|using)", "past"),
-    (r"\b(?:ran|was|were) (?:\w+ )?(?:on|in|through)", "past"),
-    (
-        r"\b(?:evaluating|considering|looking at|looked at|assessing|weighing|trialing|"
-        r"trialling|piloting|leaning toward|demoing|demoed|scoping|shortlisted|did look at|"
-        r"talked to|talked with|spoke with|spoke to|priced|priced out|got a quote from|got "
-        r"pricing from|got a demo from|saw a demo (?:of|from))",
-        "evaluating",
-    ),
-    (r"\b(?:saw|heard|got) from", "evaluating"),
-    (
-        r"\b(?:taking|take|took|have|had|having) a (?:quick |closer |hard |second )?look at",
-        "evaluating",
-    ),
-    (
-        r"\b(?:replace|replacing|rip out|ripping out|move off|moving off|get off|getting off|"
-        r"switch off|switching from|leave|leaving|migrate off|migrating off) (?:of )?",
-        "incumbent",
-    ),
-    (
-        r"\b(?:locked in(?:to)?(?: with)?|signed (?:a |an )?(?:[\w-]+ ){0,2}?(?:deal |contract |"
-        r"agreement )?with|(?:get|got|getting) out of)",
-        "incumbent",
-    ),
-    (
-        r"\b(?:pulls?|pulling|reads?|reading|feeds?|feeding|push\w*|exports?|imports?) "
-        r"(?:\w+ ){0,2}?(?:from|to|into|out of)",
-        "incumbent",
-    ),
-    (r"\b(?:talking to|talking with|speaking with|meeting with|reviewing|testing)", "evaluating"),
-    (r"\bcompar\w* (?:\w+ ){0,3}?(?:with|to|against|and)", "evaluating"),
-    (
-        r"\b(?:quote|proposal|bid|offer|pitch|demo|price|pricing|number|rfp response) from",
-        "evaluating",
-    ),
-    (
-        r"\b(?:versus|vs\.?|instead of|rather than|cheaper than|lower than|better than|"
-        r"against)",
-        "evaluating",
-    ),
-    (r"\bwants? us (?:on|to (?:use|move to|go with|switch to|look at))", "evaluating"),
-    (r"\b(?:go|going|went|go ahead) with", "evaluating"),
-    (
-        rf"\b{_WE}(?:'re| are|'ve been| have been)? (?:{_ADVERB} ){{0,2}}(?:on|using|use|run|"
-        r"running|"
-        r"rely on|depend on|standardi[sz]ed on|built on|stuck (?:on|with)|licensed|paying for|"
-        r"pay for|live in|live on)(?: everything on| it all on| everything through)?",
-        "incumbent",
-    ),
-    (rf"\b{_WE} (?:\w+ )?(?:switched|moved|migrated) (?:\w+ )?to", "incumbent"),
-    (rf"\b{_WE} (?:{_ADVERB} )?have", "incumbent"),
-    (
-        rf"\b{_WE} (?:{_ADVERB} )?(?:host|keep|store|track|manage|do|send|submit|process|build|"
-        r"book|schedule|bill|invoice) (?:\w+ ){0,2}?(?:on|in|through|out of|via|with)",
-        "incumbent",
-    ),
-    (
-        r"\b(?:uses?|runs?|swears? by|picked|chose|bought|signed with|switched to|moved to)",
-        "incumbent",
-    ),
-    (
-        r"\b(?:integrates?|plugs?|syncs?|connects?|talks?|works?|sits?|play) (?:\w+ )?(?:with|"
-        r"into|to|alongside|on top of)",
-        "incumbent",
-    ),
-    (r"\bour (?:\w+ ){1,2}(?:is|are)", "incumbent"),
-    (
-        r"\b(?:runs?|running|lives?|sits?|done|kept|handled|managed|tracked|built|hosted|"
-        r"stored|comes? in|goes out|go out) (?:\w+ )?(?:on|in|through|into|via)",
-        "incumbent",
-    ),
-    (
-        r"\bour (?:\w+ )?(?:crm|erp|wms|tms|system|platform|tool|vendor|provider|software|"
-        r"stack|pms|ehr|emr|lms|hris|ats|pos|cms) (?:is|are)",
-        "incumbent",
-    ),
-    (r"\b(?:still|currently|today|right now) (?:on|with|using)", "incumbent"),
-    (r"\b(?:has|have|'s|'ve) been (?:\w+ )?(?:on|using|running|with)", "incumbent"),
-    (r"\b(?:is|are) (?:all |still |currently |mostly )?(?:on|through)", "incumbent"),
-    (r"\b(?:renewal|contract|license|subscription|agreement) (?:with|for|from)", "incumbent"),
-    (r"\b(?:reached out|emailed|called) (?:from|by)", "mentioned"),
-)
-# (frame after the name, role).
-_AFTER: tuple[tuple[str, Role], ...] = (
-    (
-        r"^(?:\s(?:also|just|then|already|actually|even|recently))?\s(?:quoted|pitched|demoed|"
-        r"proposed|bid|presented|came in|came back|coming in|is coming in|gave us|sent us|"
-        r"pitch\w*|"
-        r"offered|is coming|are coming|came on site|did a demo|priced)",
-        "evaluating",
-    ),
-    (r"^\s(?:is|are) (?:on|in) (?:our|the) (?:short ?list|running|mix)", "evaluating"),
-    (r"^(?:'s|\u2019s) (?:proposal|quote|bid|pricing|demo|offer|rep|number)", "evaluating"),
-    (
-        r"^(?:'s|\u2019s) (?:renewal|contract|license|instance|subscription|bill|invoice|account)",
-        "incumbent",
-    ),
-    (r"^\s(?:is|are) (?:our|what we use|what we run|the system|where)", "incumbent"),
-    (
-        r"^\s(?:handles?|runs?|tracks?|powers?|holds?) (?:\w+ )?(?:our|the|all|every|that|it|"
-        r"this|most|everything|mobile|online|payroll|billing|booking|scheduling)",
-        "incumbent",
-    ),
-    (r"^\s(?:demo|pitch|proposal|quote|bid|trial|sales rep|rep)\b", "evaluating"),
-    (
-        r"^\s(?:contract|renewal|license|licence|instance|subscription|rollout|connector|"
-        r"integration|account|login|setup|set-up|data|system)\b",
-        "incumbent",
-    ),
-    (r"^\s(?:offers|includes|charges) ", "mentioned"),
-    (
-        r"^\s(?:also )?(?:reached out|keeps emailing|emailed|called|came up|cold[- ]called|"
-        r"pinged)",
-        "mentioned",
-    ),
-)
 _BEFORE_RE = re.compile(
-    "|".join(rf"(?P<b{i}>{p})\s+{_DET}" for i, (p, _) in enumerate(_BEFORE)), re.I
+    "|".join(rf"(?P<b{i}>{p})\s+{DETERMINER}" for i, (p, _) in enumerate(BEFORE)), re.I
 )
-_AFTER_RE = re.compile("|".join(rf"(?P<a{i}>{p[1:]})" for i, (p, _) in enumerate(_AFTER)), re.I)
+_AFTER_RE = re.compile("|".join(rf"(?P<a{i}>{p[1:]})" for i, (p, _) in enumerate(AFTER)), re.I)
+# After a name a weak frame points at: how long or when it was used ("for a pilot", "back in").
+_USAGE_TAIL = re.compile(
+    r"\s+(?:for (?:a|an|the|about|almost|over|two|three|\d+|\w+ (?:years?|months?|seasons?))\b|"
+    r"back in\b|until\b|years? ago\b|\w+ (?:years?|months?) ago\b|last (?:year|season|spring|"
+    r"summer|fall|winter)\b)",
+    re.I,
+)
+_OFFERED = re.compile(
+    r"\b(?:(?:we've|we have|we were|we've been|we have been|been) offered|offered us|"
+    r"(?:keeps?|kept|has been|have been|are|is) (?:pitching|pushing|upselling)|"
+    r"trying to (?:sell|get) us)\b",
+    re.I,
+)
 _OPENING = re.compile(rf"^({_SPAN}),? (?:for|at) (?:the|our|all|every|both)\b")
 _TOOL_QUESTION = re.compile(
     r"\b(?:use|using|run|running|on|tool|tools|system|software|platform|vendor|track|"
@@ -231,8 +112,11 @@ _KEEP = re.compile(
     r"(?:baked|built) into|stays?\b|staying\b|integrat\w*|plugs? into|works? with|sync\w*|"
     r"connects? (?:to|with|into)|talks? to|sits? (?:alongside|on top of)|compatible|"
     r"connector|pulls? (?:\w+ )?from|feeds? (?:\w+ )?into|exports? (?:\w+ )?to|imports? "
-    r"(?:\w+ )?from|reads? (?:\w+ )?from|budg\w+|move away)",
+    r"(?:\w+ )?from|reads? (?:\w+ )?from|budg(?:e|es|ed|ing)\b|move away)",
     re.I,
+)
+_TAKES_FROM = re.compile(
+    r"\b(?:takes?|accepts?|receives?|gets?|picks? up) (?:\w+ ){0,2}?(?:from|out of)\b", re.I
 )
 _POSITIVE = re.compile(
     r"\b(?:love|loves|loved|great|happy with|like it|liked|likes|swear by|works well|really "
@@ -340,6 +224,8 @@ class VendorFinder:
         _propagate(mentions, sentences, roles_known)
         for mention in mentions.values():
             mention.sentiment, mention.kept = _feeling(mention, sentences)
+            if mention.sentiment == "positive" and _offer_works_with(mention.name, sentences):
+                mention.kept = True  # "residents are happy with it" + "we take payments from X"
         return list(mentions.values())
 
     def _hits(self, index: int, text: str) -> list[_Hit]:
@@ -359,7 +245,7 @@ def _has_candidate(text: str) -> bool:
     """Whether a token after the first could be a name: a capital, a digit or a rare word."""
     for token in _WORD.findall(text)[1:]:
         low = token.lower().split("'")[0]
-        if low in _NOT_VENDORS or len(low) < 3:
+        if low in _NOT_VENDORS or (len(low) < 3 and not re.fullmatch(r"[A-Z]\d", token)):
             continue
         if not token.islower() or any(c.isdigit() for c in token) or low not in _common():
             return True
@@ -371,7 +257,7 @@ def _framed(text: str) -> list[tuple[int, int, Role]]:
     out: list[tuple[int, int, Role]] = []
     frames = _BEFORE_RE.finditer(text) if _has_candidate(text) else ()  # most name nothing
     for frame in frames:
-        role = _BEFORE[int(str(frame.lastgroup)[1:])][1]
+        role = BEFORE[int(str(frame.lastgroup)[1:])][1]
         span = _NAME_AT.match(text, frame.end())
         if span is None:
             continue
@@ -381,11 +267,12 @@ def _framed(text: str) -> list[tuple[int, int, Role]]:
         lower = first.islower() and span.group(0).split()[0].islower()  # not "iCIMS", "eBay"
         end = _lower_end(text, span.start()) if lower else span.end()
         word = text[span.start() : end]
-        weak = frame.group(0).split()[0].lower() in _WEAK or any(
-            w in _WEAK for w in frame.group(0).lower().split()[-2:]
-        )
-        if weak and (lower or (" " not in word and word.lower() in _common())):
+        common = " " not in word and word.lower() in _common()
+        used_for = _USAGE_TAIL.match(text, end)  # "we used Passport for a pilot back in 2022"
+        if _weak(frame.group(0)) and (lower or (common and not used_for)):
             continue
+        if role == "incumbent" and _OFFERED.search(text, end):
+            role = "evaluating"  # "our payroll company, X, has a tool we've been offered"
         out.extend(_listed(text, span.start(), end, role))
     opening = _OPENING.match(text)
     if opening:  # "Commerce7 for the club and the tasting room, ..."
@@ -393,9 +280,20 @@ def _framed(text: str) -> list[tuple[int, int, Role]]:
     for match in _ANY_SPAN.finditer(text):
         after = _AFTER_RE.match(text, match.end())
         if after is not None:
-            role = _AFTER[int(str(after.lastgroup)[1:])][1]
+            role = AFTER[int(str(after.lastgroup)[1:])][1]
             out.append((match.start(), match.end(), _demoted(text[: match.start()], role)))
     return out
+
+
+def _weak(frame: str) -> bool:
+    """Whether a frame's object is often a person or a common noun ("we had", "is through").
+
+    A flow verb before "through" or "via" makes it strong: "contracts go out through honeybook".
+    """
+    words = frame.lower().split()
+    if words[0] in _WEAK:
+        return True
+    return any(w in _WEAK and w not in ("through", "via") for w in words[-2:])
 
 
 def _asked_about_tools(question: SaidSentence, answer: SaidSentence) -> bool:
@@ -464,7 +362,8 @@ def _vendor_like(name: str, *, framed: bool) -> bool:
     if low in _GENERIC or _CODES.match(low) or first in _NOT_VENDORS or len(name) < 2:
         return False
     if name[0].isupper() or name[0].isdigit():
-        return not (len(name.split()) == 1 and name.isupper() and len(name) <= 2)
+        short = len(name.split()) == 1 and name.isupper() and len(name) <= 2
+        return not short or (framed and re.fullmatch(r"[A-Z]\d", name) is not None)  # "T2"
     if "-" in name and not _brand_shaped(name):
         return False  # "two-week", "check-in"
     plain = not re.search(r"(?:ers?|ing|ed|ly|tion|ment|ness|ity|ies|s)$", low)
@@ -531,6 +430,17 @@ def _feeling(
     kept = mention.role in ("incumbent", "mentioned") and any(_KEEP.search(t) for t in texts)
     kept = kept and feeling != "negative"
     return (feeling if mention.role == "incumbent" else None), kept
+
+
+def _offer_works_with(name: str, sentences: Sequence[SaidSentence]) -> bool:
+    """Whether the seller says the offer connects to `name` ("X takes payments from Y")."""
+    pattern = re.compile(rf"(?<![\w]){re.escape(name)}(?![\w])", re.I)
+    return any(
+        s.role == "seller"
+        and pattern.search(s.text)
+        and (_KEEP.search(s.text) or _TAKES_FROM.search(s.text))
+        for s in sentences
+    )
 
 
 def _own_names(sentences: Sequence[SaidSentence]) -> set[str]:

@@ -31,6 +31,7 @@ strength and threshold.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
@@ -49,6 +50,8 @@ PROSPECT_ONLY = frozenset({"pain", "objection", "buying_signal", "budget"})
 HEAD_PATH = Path(__file__).parent / "data" / "sentence_head.json"
 FORMAT = "gtmflow-sentence-head/1"
 Matrix = NDArray[np.float64]
+_TAG = re.compile(r"[{\[][a-z_ -]{1,30}[}\]]", re.I)  # transcribers' tags: {vocalsound}, [laughter]
+_WORD = re.compile(r"\w+")
 
 
 class SentenceHead:
@@ -81,15 +84,24 @@ class SentenceHead:
         self.meta = dict(meta or {})
 
     def scores(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        """One `{category: min(1, probability / threshold)}` per text."""
+        """One `{category: min(1, probability / threshold)}` per text.
+
+        The model reads what was said: non-speech tags ("{vocalsound}", "[laughter]") are left
+        out, a text with fewer than `min_words` words (punctuation is not a word) scores 0
+        unembedded, and each distinct text is embedded once however often it was said.
+        """
         out = [dict.fromkeys(self.categories, 0.0) for _ in texts]
-        chosen = [i for i, t in enumerate(texts) if len(t.split()) >= self.min_words]
-        if not chosen:
+        spoken = [_spoken(t) for t in texts]
+        rows: dict[str, int] = {}
+        for words in spoken:
+            if len(_WORD.findall(words)) >= self.min_words:
+                rows.setdefault(words, len(rows))
+        if not rows:
             return out
-        probabilities = self.probabilities([texts[i] for i in chosen])
-        scaled = np.minimum(1.0, probabilities / self.threshold)
-        for row, index in enumerate(chosen):
-            out[index] = dict(zip(self.categories, scaled[row].tolist(), strict=True))
+        scaled = np.minimum(1.0, self.probabilities(list(rows)) / self.threshold).tolist()
+        for index, words in enumerate(spoken):
+            if words in rows:
+                out[index] = dict(zip(self.categories, scaled[rows[words]], strict=True))
         return out
 
     def probabilities(self, texts: Sequence[str]) -> Matrix:
@@ -187,6 +199,11 @@ def default_head() -> SentenceHead:
     embedder = MiniLMEmbedding(batch_size=64)  # sentences are short: larger batches are faster
     embedder.check()
     return SentenceHead.load(HEAD_PATH, embedder)
+
+
+def _spoken(text: str) -> str:
+    """`text` without non-speech tags ("{disfmarker}", "[laughter]"), spaces collapsed."""
+    return " ".join(_TAG.sub(" ", text).split())
 
 
 def _fit(features: Matrix, target: Matrix, l2: float, iterations: int = 30) -> Matrix:

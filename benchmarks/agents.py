@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import csv
 import json
+import os
 import platform
 import sys
 import time
@@ -47,7 +48,12 @@ from gtmflow.tools.transcripts import parse_transcript
 
 HERE = Path(__file__).resolve().parent
 HELDOUT = HERE / "data" / "heldout_calls.json"
-SHARED = HERE.parents[1] / "shared" / "data" / "external" / "transcripts"
+SHARED = (
+    Path(os.environ.get("GTMFLOW_SHARED") or HERE.parents[1] / "shared")
+    / "data"
+    / "external"
+    / "transcripts"
+)  # GTMFLOW_SHARED: the shared folder when this checkout is not beside it
 ROADCHIMP = (
     SHARED / "sales_synthetic_thirdparty/roadchimp_stack_ranker/synthetic_detailed_transcripts.csv"
 )
@@ -282,6 +288,34 @@ def words_per_second(
     return words / best
 
 
+class CountingEmbedder:
+    """Wraps the head's embedder to count the texts and WordPiece tokens the model reads.
+
+    The count does not depend on the machine's load, unlike words/s on a shared machine.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.model_id, self.texts, self.tokens = inner, inner.model_id, 0, 0
+
+    def embed(self, texts: list[str]) -> Any:
+        self.texts += len(texts)
+        self.tokens += sum(len(ids) for ids in self.inner.token_ids(texts))
+        return self.inner.embed(texts)
+
+
+def head_load(classifier: Any, transcripts: list[Transcript]) -> tuple[int, int]:
+    """(texts, tokens) the sentence head embeds for `transcripts`, in one counted pass."""
+    inner = classifier.embedder
+    counting = classifier.embedder = CountingEmbedder(inner)
+    try:
+        analyser = RulesAnalyst(AnalystOptions(classifier=classifier))
+        for transcript in transcripts:
+            analyser.analyze(transcript, call_date=None)
+    finally:
+        classifier.embedder = inner
+    return counting.texts, counting.tokens
+
+
 def qmsum_transcripts(limit: int = 20) -> list[Transcript]:
     """Real AMI meeting transcripts from QMSum (empty when the shared data is absent)."""
     if not QMSUM.exists():
@@ -405,6 +439,10 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(
                 (f"analyser words/s ({label})", f"{rate:,.0f}", f">= {target:,}", rate >= target)
             )
+            if classifier is not None and hasattr(classifier, "embedder"):
+                texts, tokens = head_load(classifier, transcripts)
+                value = f"{texts:,} / {tokens:,}"
+                rows.append(("sentences / tokens the head embeds", value, "report", True))
     if args.only in (None, "batch"):
         seconds = batch_seconds()
         rows.append(

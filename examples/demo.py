@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gtmflow.clock import VirtualClock
+from gtmflow.errors import ConfigError
 from gtmflow.examples.sample_content import copy_sample_content, seed_context
 from gtmflow.examples.sample_deals import generate_sample_deals
 from gtmflow.examples.sample_transcripts import SELLER, add_sample_calls
@@ -36,6 +37,9 @@ __all__ = ["TICK_DAYS", "print_demo", "run_demo"]
 TICK_DAYS = 21
 """After the rules run, the demo lets three weeks pass on a virtual clock."""
 
+DEMO_MARKER = ".gtmflow-demo"
+"""The file that marks a folder as the demo's own: it rebuilds such a folder from scratch."""
+
 
 def run_demo(
     directory: str | Path, *, contacts: int = 500, seed: int = 7, progress: bool | None = None
@@ -47,10 +51,13 @@ def run_demo(
         replay check and one example contact per rule.
     """
     root = Path(directory)
+    _claim(root)
     shutil.rmtree(root / STATE_DIR, ignore_errors=True)
     world = generate_sample_world(root / "data", contacts=contacts, seed=seed)
     generate_sample_deals(root / "data", seed=seed)  # for `gtmflow attribution` and `report`
-    scaffold(root, seller_company=SELLER)  # graphs.py holds the call follow-up graph
+    # This version's rules, sequences and graphs, even over an older demo's (graphs.py holds the
+    # call follow-up graph, sequences.py the webinar journey).
+    scaffold(root, seller_company=SELLER, overwrite=True)
     copy_sample_content(root)
     clock = VirtualClock(world.end)
     with Workspace.open(root, clock=clock) as ws:
@@ -143,6 +150,29 @@ def _webinar_example(ws: Workspace) -> dict[str, Any]:
     ]
     return {"contact_id": contact.id, "name": contact.name, "company": contact.company,
             "webinar": WEBINAR, "said": said, "emails": emails}  # fmt: skip
+
+
+def _claim(root: Path) -> None:
+    """Make `root` the demo's folder, refusing a workspace the demo did not build.
+
+    The demo deletes the folder's state and rewrites its config, rules, sequences and graphs;
+    run in a real workspace that would lose its events and the user's own rules.
+
+    Raises:
+        ConfigError: `root` holds a `gtmflow.toml` the demo did not write.
+    """
+    older_demo = (root / "data" / "events.jsonl").exists()  # demos before the marker existed
+    if (root / "gtmflow.toml").exists() and not (root / DEMO_MARKER).exists() and not older_demo:
+        raise ConfigError(
+            f"'{root}' is a gtmflow workspace the demo did not create; the demo rebuilds its "
+            "folder from scratch (state, rules, sequences, graphs), so give it a folder of its "
+            "own, e.g. `gtmflow demo -w gtmflow-demo`"
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    (root / DEMO_MARKER).write_text(
+        "Built by `gtmflow demo`, which rebuilds this folder from scratch on every run.\n",
+        encoding="utf-8",
+    )
 
 
 def print_demo(report: dict[str, Any], console: Console) -> None:

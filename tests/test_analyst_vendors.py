@@ -78,6 +78,14 @@ def test_an_incumbent_is_found_and_the_crm_they_love_is_their_stack() -> None:
         ("We have been on iCIMS for six years.", "iCIMS", "incumbent"),
         ("We tried swapcard at one show and nobody used it.", "swapcard", "past"),
         ("Our sister site moved to Rebus last year.", "Rebus", "mentioned"),
+        ("Bookings run on R4 and the crew hates how slow it is.", "R4", "incumbent"),
+        ("We used Anchor for a season back in 2023, it didn't stick.", "Anchor", "past"),
+        ("Then the invoices go out through billcraft, and we retype them.", "billcraft",
+         "incumbent"),
+        ("Our budgets are built in Stage Ledger, which everybody knows.", "Stage Ledger",
+         "incumbent"),
+        ("Our insurance company, Harbor Mutual, also has a claims tool we've been offered.",
+         "Harbor Mutual", "evaluating"),
     ],
 )  # fmt: skip
 def test_names_by_how_they_are_talked_about(said: str, name: str, role: str) -> None:
@@ -93,10 +101,30 @@ def test_names_by_how_they_are_talked_about(said: str, name: str, role: str) -> 
         "I'm talking to Linda about it on Tuesday.",
         "Registration runs through a Google Form today.",
         "We had an extruder down most of yesterday.",
+        "We had Lunch with the board.",
+        "Our schedule runs on Q3 numbers.",
     ],
 )
 def test_common_words_people_and_office_tools_are_not_vendors(said: str) -> None:
     assert analyse(call(said)).competitors == ()
+
+
+def test_a_liked_tool_the_offer_works_with_is_their_stack() -> None:
+    insights = analyse(
+        call(
+            "Slipway handles mobile pay and boaters are happy with it.",
+            "Reservations run on Harborline and it crashes every weekend.",
+            seller_says="Routewise takes payments from Slipway and replaces Harborline.",
+        )
+    )
+    assert roles(insights) == {"Harborline": "incumbent"}
+    assert [(t.name, t.sentiment) for t in insights.stack] == [("Slipway", "positive")]
+
+
+def test_a_liked_incumbent_the_offer_does_not_connect_to_is_a_competitor() -> None:
+    insights = analyse(call("We run everything on gorilladesk and the techs like the app."))
+    assert roles(insights) == {"gorilladesk": "incumbent"}
+    assert insights.stack == ()
 
 
 def test_the_sellers_own_names_are_never_reported() -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from gtmflow.agents._claims import is_factual
+from gtmflow.agents._email_plan import pronoun
 from gtmflow.agents._social import PLATFORMS, markdown_problems, shared_sentences
 from gtmflow.agents.content_writer import ContentWriter, Draft, body_sentences
 from gtmflow.agents.insights import (
@@ -291,11 +292,13 @@ def test_asks_without_a_piece_are_promised_and_other_kinds_get_their_answer() ->
             ("pilot", "a pilot with one team"),
             ("meeting", "a demo for my CFO"),
             ("intro", "your CTO"),
+            ("material", "the comparison slides"),
         )
     )
     only = insights.model_copy(update={"asks": asks})
     body = ContentWriter().followup(SAM, only, transcript=transcript).body
     assert "You asked about pricing for forty seats; I'll send it to you this week." in body
+    assert "You asked for the comparison slides; I'll send them over this week." in body
     assert "You asked about a pilot with one team: that is a good way to start" in body
     assert "You asked for a demo for your CFO: would Tuesday or Thursday next week work?" in body
     assert "You asked to meet our CTO; I'll introduce you by email this week." in body
@@ -821,3 +824,20 @@ def test_a_crm_the_analyst_keeps_in_their_stack_is_context_for_the_email() -> No
         if "HubSpot" in sentence:
             assert not re.search(r"concern|worr|objection|fair point|switch", sentence, re.I)
     assert "HubSpot" in both  # said back as what the offer works with
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        ("the comparison slides", "them"),
+        ("the case studies", "them"),
+        ("pricing for forty seats", "it"),
+        ("a checklist", "it"),
+        ("the analysis", "it"),
+        ("the slides of the keynote", "them"),
+    ],
+)
+def test_a_promise_names_what_was_asked_for_with_the_right_pronoun(
+    item: str, expected: str
+) -> None:
+    assert pronoun(item) == expected

@@ -58,8 +58,23 @@ def test_demo_json(tmp_path: Path) -> None:
 def test_demo_starts_clean_each_time(tmp_path: Path) -> None:
     args = ["demo", "--dir", str(tmp_path), "--contacts", "40", "--json"]
     first = json.loads(CliRunner().invoke(app, args).stdout)
+    # an older gtmflow's demo left its own sequences.py: this version's demo must not run it
+    (tmp_path / "sequences.py").write_text("SEQUENCES = []\n")
     second = json.loads(CliRunner().invoke(app, args).stdout)
     assert first["run"] == second["run"]
+    assert first["webinar"]["emails"] == second["webinar"]["emails"]
+    assert len(second["webinar"]["emails"]) == 3
+
+
+def test_demo_refuses_a_workspace_it_did_not_build(tmp_path: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["init", str(tmp_path)]).exit_code == 0
+    rules = (tmp_path / "rules.py").read_text() + "# my own rule\n"
+    (tmp_path / "rules.py").write_text(rules)
+    result = runner.invoke(app, ["demo", "-w", str(tmp_path), "--contacts", "40"])
+    assert result.exit_code == 2
+    assert "the demo did not create" in result.output and "gtmflow demo -w" in result.output
+    assert (tmp_path / "rules.py").read_text() == rules  # nothing of theirs touched
 
 
 def test_demo_tables_for_people(tmp_path: Path) -> None:

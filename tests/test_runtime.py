@@ -170,6 +170,10 @@ def test_forget_erases_a_contact_everywhere(workspace: Workspace, tmp_path: Path
         "approvals": 0,
         "trigger_owners": 0,
         "context_records": 0,
+        "files": 0,
+        "complete": True,
+        "resumed": False,
+        "remaining": [],
     }
     assert workspace.events.contact("hot") is None and workspace.events.events("hot") == []
     assert workspace.decisions.for_contact("hot") == []

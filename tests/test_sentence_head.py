@@ -58,6 +58,34 @@ def test_a_trained_head_separates_what_it_was_shown() -> None:
     assert all(v == 0.0 for v in votes[2].values())  # under min_words: not embedded at all
 
 
+class CountingEmbedder(WordEmbedder):
+    """Records every text it is asked to embed."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.seen += texts
+        return super().embed(texts)
+
+
+def test_each_distinct_sentence_is_embedded_once_without_its_non_speech_tags() -> None:
+    head = trained(l2=0.01)
+    counting = CountingEmbedder()
+    head.embedder = counting
+    texts = [
+        "So slow and manual.",
+        "So slow and manual.",  # said twice in one call: embedded once
+        "So {vocalsound} slow and [laughter] manual.",  # the same words once the tags go
+        "Okay , yeah .",  # punctuation is not words: under min_words
+        "{disfmarker} {vocalsound} Okay.",
+    ]
+    votes = head.scores(texts)
+    assert counting.seen == ["So slow and manual."]
+    assert votes[0] == votes[1] == votes[2] and votes[0]["pain"] == 1.0
+    assert all(v == 0.0 for vote in votes[3:] for v in vote.values())
+
+
 def test_regularisation_shrinks_confidence() -> None:
     weak, strong = trained(l2=10.0), trained(l2=0.01)
     text = ["Everything is slow and manual."]

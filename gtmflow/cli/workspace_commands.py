@@ -327,13 +327,24 @@ def forget(
     workspace: WorkspaceOpt = Path(),
     json_out: JsonOpt = False,
 ) -> None:
-    """Erase a contact everywhere gtmflow keeps data, and report what was removed."""
+    """Erase a contact everywhere gtmflow keeps data, and report what was removed.
+
+    Exits 1 when part of the erasure could not be done (e.g. the context store was busy): the
+    report says what remains, and running the same command again finishes it.
+    """
     with open_workspace(workspace) as ws:
         report = ws.forget(contact_id)
     if json_out:
         emit(report)
-        return
-    console().print(table(f"forgot {contact_id}", list(report), [list(report.values())]))
+    else:
+        counts = {k: v for k, v in report.items() if k != "remaining"}
+        console().print(table(f"forgot {contact_id}", list(counts), [list(counts.values())]))
+    if not report["complete"]:
+        err = console(stderr=True)
+        for part in report["remaining"]:
+            err.print(styled("[red]not erased yet:[/] {}", part))
+        err.print(styled("erasure stopped half way: run `gtmflow forget {}` again", contact_id))
+        raise typer.Exit(1)
 
 
 def compact(workspace: WorkspaceOpt = Path(), json_out: JsonOpt = False) -> None:

@@ -7,6 +7,7 @@
 | `run_state` | per-graph cursors and per-contact rule state (fire counts, next sweep) |
 | `contact_pass` | the per-contact run loop for other graphs; store cursors and sweep times |
 | `retention` | checkpoint retention: each thread's latest checkpoint; `compact` |
+| `erasure` | `forget`: a person erased from every file under `.gtmflow`, resumably |
 | `enrollments` | sequences running in a workspace: enroll, resume waits, react, approvals |
 | `library` | what nodes see of the context store (memory, content), opened lazily |
 | `scaffold` | the files `gtmflow init` writes |

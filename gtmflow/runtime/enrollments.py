@@ -30,6 +30,9 @@ from gtmflow.tools.delivery.owners import TRIGGER_EVENTS, trigger_key
 from gtmflow.tools.delivery.scheduler import Scheduler
 from gtmflow.tools.delivery.transports import Transport
 
+OUTBOX_THREAD = "outbox:"
+"""Thread id prefix of approval requests for held outbox records (`outbox:<idempotency key>`)."""
+
 __all__ = ["REPLY_EVENTS", "EnrollTransport", "Enrollments"]  # REPLY_EVENTS: from gtmflow.models
 
 
@@ -209,12 +212,43 @@ class Enrollments:
 
     # ------------------------------------------------------------------ plumbing
 
+    def request_approval(self, record: OutboxRecord, now: datetime) -> None:
+        """An approval request for an outbox record held until a person approves its payload.
+
+        Graphs that pause (sequences) ask through an interrupt; an action another graph wrote
+        (an LLM follow-up) is held by the governor instead, and this makes it approvable. It is
+        idempotent per record and payload, and an approved payload asks nothing.
+        """
+        payload = record.action.payload
+        stamp = payload.get("approval")
+        if isinstance(stamp, dict) and stamp.get("digest") == payload_digest(payload):
+            return
+        self._approvals.request(
+            thread_id=OUTBOX_THREAD + record.action.idempotency_key, graph=record.action.graph,
+            contact_id=record.action.contact_id, step=0, digest=payload_digest(payload),
+            payload=dict(payload), now=now,
+        )  # fmt: skip
+
     def _answer(self, request: Approval, answer: dict[str, Any], now: datetime) -> None:
+        if request.thread_id.startswith(OUTBOX_THREAD):
+            self._answer_held(request.thread_id.removeprefix(OUTBOX_THREAD), answer)
+            return
         name = request.graph.removeprefix(SEQUENCE_PREFIX)
         if name in self.sequences:
             self._runner.run(
                 self.graph(name), request.contact_id, Command(resume=answer), durability="sync"
             )
+
+    def _answer_held(self, key: str, answer: dict[str, Any]) -> None:
+        by = answer.get("by", "")
+        if answer["decision"] != "approve":
+            self._outbox.set_status(key, "cancelled", error="rejected by a person")
+            return
+        stamp = {"digest": answer["digest"], "by": by}
+        if not self._outbox.approve_held(
+            key, answer["payload"] | {"approval": stamp}, note=f"approved by {by}"
+        ):
+            raise ConfigError(f"outbox record '{key[:12]}' is no longer held; nothing to approve")
 
     def _resume(self, name: str, contact_id: str, now: datetime) -> Counter[str]:
         state = self._state(name, contact_id)

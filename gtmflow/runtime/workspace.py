@@ -367,37 +367,19 @@ class Workspace:
     # ------------------------------------------------------------------ erasure
 
     def forget(self, contact_id: str) -> dict[str, Any]:
-        """Erase a contact everywhere this workspace keeps data, and say what was removed.
+        """Erase a contact from every file under `.gtmflow`, and say what was removed.
 
-        Events and the contact row are deleted, decisions too; graph checkpoints of the
-        contact's threads are deleted; outbox records are redacted (payload and contact id),
-        keeping their idempotency keys so nothing can be sent twice.
+        Events, the contact row and decisions are deleted; the checkpoints of the contact's own
+        threads (exactly `<graph>:<contact_id>`) too; outbox records are redacted (payload and
+        contact id), keeping their idempotency keys so nothing can be sent twice; the contact's
+        lines leave `delivered.jsonl` and dead-letter files; Chroma's log forgets the notes.
+        `complete` is False (and `remaining` says what) when a part could not be done, e.g. the
+        context store was busy: calling `forget` again finishes it (`resumed` is then True).
+        See `gtmflow.runtime.erasure`.
         """
-        threads = self._threads_of(contact_id)
-        for thread_id in threads:
-            self.checkpointer.delete_thread(thread_id)
-        self.cursors.forget(contact_id)
-        self.run_state.forget(contact_id)
-        return {
-            "contact_id": contact_id,
-            "events": self.events.delete_contact(contact_id),
-            "decisions": self.decisions.forget(contact_id),
-            "outbox_redacted": self.outbox.redact_contact(contact_id),
-            "checkpoint_threads": len(threads),
-            "waits": self.scheduler.forget(contact_id),
-            "approvals": self.approvals.forget(contact_id),
-            "trigger_owners": self.owners.forget(contact_id),
-            "context_records": self.context.forget(contact_id),
-        }
+        from gtmflow.runtime.erasure import Erasure
 
-    def _threads_of(self, contact_id: str) -> list[str]:
-        """Thread ids `<graph>:<contact_id>` that have checkpoints."""
-        self.checkpointer.setup()
-        rows = self._checkpoints.execute(
-            "SELECT DISTINCT thread_id FROM checkpoints WHERE thread_id LIKE ? ESCAPE '\\'",
-            ("%:" + contact_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"),),
-        ).fetchall()
-        return sorted(row[0] for row in rows)
+        return Erasure(self, contact_id).run()
 
     # ------------------------------------------------------------------ outbox and explain
 
@@ -431,7 +413,13 @@ class Workspace:
         def gate(record: OutboxRecord, at: datetime) -> Verdict:
             if record.action.kind == "enroll":
                 return self.enrollments.gate(record, at)
-            return self.governor(record, at)
+            verdict = self.governor(record, at)
+            action = record.action
+            if verdict.decision == "hold" and (
+                self.governor.policy.approval_for(action.kind, action.payload) == "approve"
+            ):
+                self.enrollments.request_approval(record, at)  # so `gtmflow approvals` lists it
+            return verdict
 
         return self.outbox.deliver(route, gate=gate, now=now)
 

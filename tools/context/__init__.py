@@ -9,6 +9,7 @@
 | `content_loader` | a content library read from a folder (markdown, HTML, text) |
 | `graph_store` | the context store as a LangGraph `BaseStore` (`runtime.store` in a node) |
 | `writer_lock` | one writer process per store |
+| `chroma_log` | what a forgotten contact left in Chroma's write-ahead log, removed |
 
 `ContextStore` is imported on first use: importing this room does not import chromadb.
 """

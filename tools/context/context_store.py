@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import json
+import sqlite3
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ import chromadb
 from gtmflow.errors import ConfigError, StoreError
 from gtmflow.models import ContentItem
 from gtmflow.tools._paths import workspace_path
+from gtmflow.tools.context.chroma_log import scrub_contact
 from gtmflow.tools.context.embeddings import EmbedderSpec, GtmflowEmbedding, resolve_embedder
 from gtmflow.tools.context.records import (
     ContactNote,
@@ -310,8 +312,26 @@ class ContextStore:
         return self._delete("content", {"content_id": content_id})
 
     def forget(self, contact_id: str) -> int:
-        """Erase everything stored about a contact; returns how many records were removed."""
-        return self._delete("contacts", {"contact_id": contact_id})
+        """Erase everything stored about a contact; returns how many records were removed.
+
+        An embedded store also loses the contact's writes from Chroma's write-ahead log, its
+        full-text index and free pages (`gtmflow.tools.context.chroma_log`); calling it again
+        after an interruption finishes that part.
+        """
+        removed = self._delete("contacts", {"contact_id": contact_id})
+        if self._lock is not None:
+            try:
+                scrub_contact(
+                    self._lock.path.parent,
+                    contact_id,
+                    collections=[self._collections["contacts"].name],
+                )
+            except sqlite3.Error as exc:
+                raise StoreError(
+                    f"context store '{self._lock.path.parent}': the contact's records are "
+                    f"deleted but Chroma's log could not be cleaned ({exc}); run forget again"
+                ) from exc
+        return removed
 
     def _sync(
         self,

@@ -4,7 +4,8 @@ Every record carries its id keys in metadata (`kind`, `source_id`, `chunk_index`
 `content_id` or `contact_id`), because Chroma's `where` silently skips records that lack a key.
 A record id is `<source_id>#<chunk index>:<hash>`, the hash covering the chunk's text and
 metadata: unchanged content keeps its ids (re-ingesting is a no-op), changed content gets new ids
-(its old chunks are deleted).
+(its old chunks are deleted). A contact note's id is a hash of that (`note:<hash>`), because
+Chroma's log keeps ids after a delete and a note's source id names the contact.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -155,7 +156,14 @@ def note_records(
         **_dated("date", note.date),
     }
     texts = [c.text for c in chunks] or [note.text]
-    return [_record(note.source_id, i, t, t, dict(base)) for i, t in enumerate(texts)]
+    records = [_record(note.source_id, i, t, t, dict(base)) for i, t in enumerate(texts)]
+    return [replace(r, id=_opaque(r.id)) for r in records]
+
+
+def _opaque(record_id: str) -> str:
+    """A note chunk's store id: a hash, so ids (which Chroma's log keeps after a delete, see
+    `gtmflow.tools.context.chroma_log`) never name the contact."""
+    return "note:" + hashlib.sha256(record_id.encode()).hexdigest()[:32]
 
 
 def group_by_source(records: Iterable[Record]) -> dict[str, list[Record]]:

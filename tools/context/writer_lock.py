@@ -2,7 +2,8 @@
 
 Chroma's embedded `PersistentClient` loses vectors when several processes write one folder, so
 `ContextStore.open` takes this lock first. The lock is an OS `flock` on a file holding the
-holder's pid and command line: it is released when the holder closes it or dies, so a crashed
+holder's pid and program name (never its arguments: they may name a person, as in
+`gtmflow forget <contact>`): it is released when the holder closes it or dies, so a crashed
 process never leaves a stale lock behind.
 """
 
@@ -51,7 +52,7 @@ class WriterLock:
             raise StoreError(self._refusal(holder)) from None
         handle.seek(0)
         handle.truncate()
-        handle.write(f"pid {os.getpid()}: {' '.join(sys.argv)[:200]}\n")
+        handle.write(f"pid {os.getpid()}: {_program()}\n")
         handle.flush()
         self._handle = handle
         return self
@@ -77,3 +78,11 @@ class WriterLock:
             f"context store '{self.path.parent}' accepts one writer process at a time and "
             f"{who}; {advice}"
         )
+
+
+def _program() -> str:
+    """The running program's name without its arguments, e.g. `gtmflow` or `pytest`."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    if name in ("__main__.py", "-c", ""):
+        name = Path(sys.argv[0]).parent.name or "python"
+    return "".join(ch for ch in name if ch.isprintable() and not ch.isspace())[:60] or "python"

@@ -312,6 +312,16 @@ class Outbox:
             )
             return int(cursor.rowcount)
 
+    def approve_held(self, key: str, payload: dict[str, Any], *, note: str) -> bool:
+        """A held record goes back to pending with `payload` (its approved, stamped version).
+
+        Returns False when the record is no longer held (delivered, cancelled or forgotten).
+        """
+        body = json.dumps(payload, sort_keys=True, default=str)
+        return self._update(
+            key, only="held", status="pending", payload=body, note=note, hold_until=None
+        )
+
     def set_status(self, key: str, status: ActionStatus, *, error: str | None = None) -> None:
         """Set a record's status by hand (e.g. after a person checked an `unknown` delivery)."""
         if status not in _STATUSES:
