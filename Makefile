@@ -46,6 +46,7 @@ bench: $(VENV)/.installed-dev  ## speed and memory figures -> benchmarks/RESULTS
 	$(BIN)/python benchmarks/agents.py --write benchmarks/RESULTS.md
 	$(BIN)/python benchmarks/writing.py --write benchmarks/RESULTS.md
 	$(BIN)/python benchmarks/delivery.py --write benchmarks/RESULTS.md
+	$(BIN)/python benchmarks/scale.py --contacts 10000 30000 --simulate 2000 --append benchmarks/RESULTS.md  # last: replaces its own section
 
 train-head: $(VENV)/.installed-dev  ## retrain the analyser's sentence head from training/calls
 	$(BIN)/python training/train_sentence_head.py

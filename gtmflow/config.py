@@ -7,6 +7,9 @@ rules = "rules:RULES"              # module:attribute (dotted names, never paths
 sequences = "sequences:SEQUENCES"  # optional: no such module means no sequences
 graphs = "graphs:GRAPHS"           # optional: compiled graphs `gtmflow run` runs after the rules
 
+[store]                            # optional: SQLite under .gtmflow/ when absent
+url = "postgresql://gtm@db:5432/gtm"  # GTMFLOW_STORE_URL overrides; the password only from env
+
 [outbox]
 transport = "file"                 # "file" (JSONL under .gtmflow/) or "console"; no path key
 
@@ -45,6 +48,7 @@ from datetime import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from gtmflow.errors import ConfigError
 from gtmflow.governor import GovernorPolicy, QuietHours
@@ -74,6 +78,10 @@ class WorkspaceConfig:
     sequences: str = "sequences:SEQUENCES"
     graphs: str = "graphs:GRAPHS"
     governor: dict[str, Any] = field(default_factory=dict)
+    store_url: str | None = None
+    """`[store] url`: a PostgreSQL store shared by workers (None: SQLite in the workspace)."""
+    lease_seconds: float = 30.0
+    """`[store] lease_seconds`: how long a worker's lease on a contact lasts without heartbeat."""
     checkpoints: Literal["latest", "all"] = "latest"
     outbox_retry: dict[str, Any] = field(default_factory=dict)
 
@@ -121,6 +129,8 @@ class WorkspaceConfig:
         return cls(
             rules=rules, transport=transport, sequences=sequences, graphs=graphs,
             governor=governor, checkpoints=keep, outbox_retry=retry,
+            store_url=_store_url(data.get("store", {}), path),
+            lease_seconds=_lease_seconds(data.get("store", {}), path),
         )  # fmt: skip
 
     def retry_schedule(self) -> RetrySchedule:
@@ -158,6 +168,40 @@ class WorkspaceConfig:
                 f"[governor] quiet_hours = {window!r} must be two times, e.g. ['20:00', '08:00']"
             ) from None
         return QuietHours(start, end, weekends=bool(self.governor.get("weekends", True)))
+
+
+def _lease_seconds(table: dict[str, Any], path: Path) -> float:
+    value = table.get("lease_seconds", 30.0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 1:
+        raise ConfigError(
+            f"'{path}': [store] lease_seconds must be a number of seconds >= 1, e.g. 30 "
+            f"(got {value!r})"
+        )
+    return float(value)
+
+
+def _store_url(table: Any, path: Path) -> str | None:
+    if not isinstance(table, dict) or set(table) - {"url", "lease_seconds"}:
+        raise ConfigError(
+            f"'{path}': [store] takes url = 'postgresql://user@host/db' and lease_seconds = 30"
+        )
+    url = table.get("url")
+    if url is None:
+        return None
+    if not isinstance(url, str) or not url:
+        raise ConfigError(
+            f"'{path}': [store] url must be a string like 'postgresql://user@host/db'"
+        )
+    try:
+        secret = urlsplit(url).password
+    except ValueError:
+        secret = None  # the store names what is wrong with the URL when it opens
+    if secret:
+        raise ConfigError(
+            f"'{path}': [store] url holds a password; secrets come only from the environment: "
+            "remove it and set PGPASSWORD (or GTMFLOW_STORE_URL with the password) instead"
+        )
+    return url
 
 
 def load_rules(spec: str, *, root: Path) -> list[Rule]:

@@ -6,6 +6,7 @@ GtmflowError                 anything gtmflow raises on purpose
 ├── InputError               the data's fault: a row, file or payload that does not validate
 └── RunError                 the world failed: a store, a transport, a model
     └── StoreError           the workspace database could not be read or written
+        └── StoreUnavailable the store's server is unreachable now (retrying may work)
 
 GtmflowWarning (UserWarning) something a person should see, though the run went on
 ├── FallbackWarning          an LLM brain failed and the agent's rules backend answered instead
@@ -27,6 +28,7 @@ __all__ = [
     "InputWarning",
     "RunError",
     "StoreError",
+    "StoreUnavailable",
 ]
 
 
@@ -48,6 +50,14 @@ class RunError(GtmflowError):
 
 class StoreError(RunError):
     """The workspace database could not be read or written."""
+
+
+class StoreUnavailable(StoreError):
+    """The store's server went away or cannot be reached now; the open transaction rolled back.
+
+    Nothing was half-written: retry the batch once the server is back (`gtmflow serve` does,
+    with backoff).
+    """
 
 
 class GtmflowWarning(UserWarning):

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import textwrap
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -153,7 +155,8 @@ def test_forget_matches_exact_thread_ids(ws: Workspace, tmp_path: Path) -> None:
     _populate(ws, tmp_path)
 
     def threads() -> set[str]:
-        rows = ws._checkpoints.execute("SELECT DISTINCT thread_id FROM checkpoints").fetchall()
+        with closing(sqlite3.connect(ws.state_dir / "checkpoints.db")) as conn:
+            rows = conn.execute("SELECT DISTINCT thread_id FROM checkpoints").fetchall()
         return {row[0] for row in rows}
 
     before = threads()
@@ -199,5 +202,6 @@ def test_an_erasure_that_stops_half_way_says_so_and_a_second_call_finishes(
 def test_forget_turns_on_secure_delete(ws: Workspace, tmp_path: Path) -> None:
     _populate(ws, tmp_path)
     ws.forget(PERSON)
-    for conn in (ws.outbox._db.conn, ws._checkpoints):
+    assert len(ws.stores.sqlite_connections) >= 8  # every ledger, the events, the checkpoints
+    for conn in ws.stores.sqlite_connections:
         assert conn.execute("PRAGMA secure_delete").fetchone()[0] == 1

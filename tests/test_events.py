@@ -1,4 +1,8 @@
-"""Tests for the SQLite event store: idempotent writes, contact merging, queries, schema."""
+"""Tests for the event store on both backends: idempotent writes, contact merging, queries, schema.
+
+Tests taking `store` or `history` run on SQLite and on PostgreSQL; the ones about the SQLite
+file itself (WAL, its schema version, paths) open a SQLiteEventStore directly.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ from hypothesis import strategies as st
 
 from gtmflow.errors import ConfigError, InputWarning, StoreError
 from gtmflow.models import Contact, Event
+from gtmflow.tools._database import StoreTarget
+from gtmflow.tools._postgres import PostgresDatabase
 from gtmflow.tools.events.event_store import (
     SCHEMA_VERSION,
     EventStore,
@@ -23,6 +29,7 @@ from gtmflow.tools.events.event_store import (
     WriteResult,
     derived_event_id,
 )
+from gtmflow.tools.events.postgres_store import PostgresEventStore
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -40,15 +47,19 @@ def event(
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteEventStore]:
-    with SQLiteEventStore(tmp_path / "events.db") as opened:
+def store(ledger_target: StoreTarget) -> Iterator[EventStore]:
+    """The event store on each backend (the PostgreSQL one on a fresh, migrated database)."""
+    if isinstance(ledger_target, PostgresDatabase):
+        yield PostgresEventStore(ledger_target)
+        return
+    with SQLiteEventStore(ledger_target) as opened:
         yield opened
 
 
 # Writing events ---------------------------------------------------------------------------------
 
 
-def test_write_events_counts_new_and_duplicate_ids(store: SQLiteEventStore) -> None:
+def test_write_events_counts_new_and_duplicate_ids(store: EventStore) -> None:
     first = store.write_events([event("e1"), event("e2"), event("e1")])
     second = store.write_events([event("e2"), event("e3")])
 
@@ -57,9 +68,7 @@ def test_write_events_counts_new_and_duplicate_ids(store: SQLiteEventStore) -> N
     assert [e.id for e in store.events("c1")] == ["e1", "e2", "e3"]
 
 
-def test_duplicate_id_keeps_the_first_version_and_reports_the_conflict(
-    store: SQLiteEventStore,
-) -> None:
+def test_duplicate_id_keeps_the_first_version_and_reports_the_conflict(store: EventStore) -> None:
     store.write_events([event("e1", path="/first")])
     with pytest.warns(InputWarning, match="'e1' is already stored with a different properties"):
         result = store.write_events([event("e1", path="/second")])
@@ -68,13 +77,44 @@ def test_duplicate_id_keeps_the_first_version_and_reports_the_conflict(
     assert result == WriteResult(accepted=0, duplicates=0, rejected=1)
 
 
-def test_write_events_accepts_a_generator(store: SQLiteEventStore) -> None:
+def test_conflicts_are_dead_lettered_with_their_own_line_on_each_backend(
+    store: EventStore, tmp_path: Path
+) -> None:
+    import json
+
+    from gtmflow.tools.events.ingest import ingest_events
+
+    stamp = "2026-03-02T09:00:00+00:00"
+    rows = [
+        {"id": "e1", "type": "page_view", "contact_id": "c1", "timestamp": stamp},
+        {"timestamp": stamp, "contact_id": "c1", "id": "e1", "type": "page_view"},  # same
+        {"id": "e1", "type": "unsubscribed", "contact_id": "c1", "timestamp": stamp},
+        {"id": "e2", "type": "page_view", "contact_id": "c2", "timestamp": stamp},
+        {"id": "e2", "type": "page_view", "contact_id": "c9", "timestamp": stamp},
+        {"id": "e3", "type": "page_view", "contact_id": "c1", "timestamp": stamp},
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+
+    report = ingest_events(store, path)
+
+    assert (report.accepted, report.duplicates, report.rejected) == (3, 1, 2)
+    assert report.dead_letter is not None
+    letters = [json.loads(line) for line in report.dead_letter.read_text("utf-8").splitlines()]
+    assert [(d["line"], d["reason"].split(";")[0]) for d in letters] == [
+        (3, "conflict: event id 'e1' is already stored with a different type"),
+        (5, "conflict: event id 'e2' is already stored with a different contact_id"),
+    ]
+    assert store.contact("c9") is None  # a conflicting row creates no contact
+
+
+def test_write_events_accepts_a_generator(store: EventStore) -> None:
     result = store.write_events(event(f"e{i}", minutes=i) for i in range(3))
 
     assert result == WriteResult(accepted=3, duplicates=0)
 
 
-def test_unknown_contact_gets_a_bare_row(store: SQLiteEventStore) -> None:
+def test_unknown_contact_gets_a_bare_row(store: EventStore) -> None:
     assert store.contact("c9") is None
 
     store.write_events([event("e1", contact="c9")])
@@ -82,7 +122,7 @@ def test_unknown_contact_gets_a_bare_row(store: SQLiteEventStore) -> None:
     assert store.contact("c9") == Contact(id="c9")
 
 
-def test_events_keep_their_instant_and_come_back_in_utc(store: SQLiteEventStore) -> None:
+def test_events_keep_their_instant_and_come_back_in_utc(store: EventStore) -> None:
     paris = timezone(timedelta(hours=2))
     store.write_events(
         [
@@ -98,20 +138,20 @@ def test_events_keep_their_instant_and_come_back_in_utc(store: SQLiteEventStore)
     assert stored.timestamp.utcoffset() == timedelta(0)
 
 
-def test_events_are_ordered_by_timestamp_then_id(store: SQLiteEventStore) -> None:
+def test_events_are_ordered_by_timestamp_then_id(store: EventStore) -> None:
     store.write_events([event("b", minutes=5), event("z", minutes=1), event("a", minutes=5)])
 
     assert [e.id for e in store.events("c1")] == ["z", "a", "b"]
 
 
-def test_microseconds_survive_the_round_trip(store: SQLiteEventStore) -> None:
+def test_microseconds_survive_the_round_trip(store: EventStore) -> None:
     when = datetime(2026, 3, 1, 10, 0, 0, 123456, tzinfo=UTC)
     store.write_events([Event(id="e", type="t", contact_id="c", timestamp=when)])
 
     assert store.events("c")[0].timestamp == when
 
 
-def test_properties_round_trip_as_json(store: SQLiteEventStore) -> None:
+def test_properties_round_trip_as_json(store: EventStore) -> None:
     props: dict[str, Any] = {"path": "/pricing", "n": 3, "nested": {"ok": True}, "tags": ["a", "é"]}
     store.write_events([event("e1", **props)])
 
@@ -122,7 +162,7 @@ def test_properties_round_trip_as_json(store: SQLiteEventStore) -> None:
 
 
 @pytest.fixture
-def history(store: SQLiteEventStore) -> SQLiteEventStore:
+def history(store: EventStore) -> EventStore:
     store.write_events(
         [
             event("v1", "page_view", minutes=0),
@@ -135,7 +175,7 @@ def history(store: SQLiteEventStore) -> SQLiteEventStore:
     return store
 
 
-def test_events_filter_by_contact_and_types(history: SQLiteEventStore) -> None:
+def test_events_filter_by_contact_and_types(history: EventStore) -> None:
     assert [e.id for e in history.events("c1", types=["page_view"])] == ["v1", "v2"]
     assert [e.id for e in history.events("c1", types={"email_open", "content_download"})] == [
         "o1",
@@ -144,7 +184,7 @@ def test_events_filter_by_contact_and_types(history: SQLiteEventStore) -> None:
     assert history.events("c1", types=[]) == []
 
 
-def test_time_bounds_are_inclusive(history: SQLiteEventStore) -> None:
+def test_time_bounds_are_inclusive(history: EventStore) -> None:
     since, until = T0 + timedelta(minutes=10), T0 + timedelta(minutes=20)
 
     assert [e.id for e in history.events("c1", since=since, until=until)] == ["o1", "v2"]
@@ -152,25 +192,25 @@ def test_time_bounds_are_inclusive(history: SQLiteEventStore) -> None:
     assert [e.id for e in history.events("c1", until=since)] == ["v1", "o1"]
 
 
-def test_bounds_in_other_timezones_compare_by_instant(history: SQLiteEventStore) -> None:
+def test_bounds_in_other_timezones_compare_by_instant(history: EventStore) -> None:
     tokyo = timezone(timedelta(hours=9))
     since = (T0 + timedelta(minutes=20)).astimezone(tokyo)
 
     assert [e.id for e in history.events("c1", since=since)] == ["v2", "d1"]
 
 
-def test_types_and_time_range_combine(history: SQLiteEventStore) -> None:
+def test_types_and_time_range_combine(history: EventStore) -> None:
     found = history.events("c1", types=["page_view"], since=T0 + timedelta(minutes=1))
 
     assert [e.id for e in found] == ["v2"]
 
 
-def test_naive_bound_is_a_config_error(history: SQLiteEventStore) -> None:
+def test_naive_bound_is_a_config_error(history: EventStore) -> None:
     with pytest.raises(ConfigError, match=r"'since' .* has no timezone"):
         history.events("c1", since=datetime(2026, 3, 1))
 
 
-def test_after_seq_returns_only_later_arrivals(store: SQLiteEventStore) -> None:
+def test_after_seq_returns_only_later_arrivals(store: EventStore) -> None:
     store.write_events([event("late", minutes=50), event("early", minutes=0)])
     mark = store.last_seq()
     store.write_events([event("newer-but-older", minutes=-10), event("late", minutes=50)])
@@ -179,7 +219,7 @@ def test_after_seq_returns_only_later_arrivals(store: SQLiteEventStore) -> None:
     assert [e.id for e in store.events("c1", after_seq=0)] == ["newer-but-older", "early", "late"]
 
 
-def test_changes_stream_in_seq_order_across_pages(store: SQLiteEventStore) -> None:
+def test_changes_stream_in_seq_order_across_pages(store: EventStore) -> None:
     store.write_events(event(f"e{i:04d}", contact=f"c{i % 7}", minutes=-i) for i in range(2500))
 
     changes = list(store.changes())
@@ -192,19 +232,19 @@ def test_changes_stream_in_seq_order_across_pages(store: SQLiteEventStore) -> No
     assert store.last_seq() == seqs[-1]
 
 
-def test_last_seq_is_zero_when_empty(store: SQLiteEventStore) -> None:
+def test_last_seq_is_zero_when_empty(store: EventStore) -> None:
     assert store.last_seq() == 0
     assert list(store.changes()) == []
 
 
-def test_contact_ids_are_sorted_across_pages(store: SQLiteEventStore) -> None:
+def test_contact_ids_are_sorted_across_pages(store: EventStore) -> None:
     ids = [f"c{i:05d}" for i in range(2100)]
     store.write_contacts(Contact(id=i) for i in reversed(ids))
 
     assert list(store.contact_ids()) == ids
 
 
-def test_stats_count_contacts_and_events(history: SQLiteEventStore) -> None:
+def test_stats_count_contacts_and_events(history: EventStore) -> None:
     assert history.stats() == StoreStats(contacts=2, events=5)
     assert EventStore.stats(history) == StoreStats(contacts=2, events=5)  # the generic fallback
 
@@ -212,7 +252,7 @@ def test_stats_count_contacts_and_events(history: SQLiteEventStore) -> None:
 # Contacts ---------------------------------------------------------------------------------------
 
 
-def test_contacts_merge_later_non_empty_fields_win(store: SQLiteEventStore) -> None:
+def test_contacts_merge_later_non_empty_fields_win(store: EventStore) -> None:
     store.write_contacts(
         [Contact(id="c1", email="Ann@Acme.com", timezone="Europe/Paris", attributes={"a": 1})]
     )
@@ -227,7 +267,7 @@ def test_contacts_merge_later_non_empty_fields_win(store: SQLiteEventStore) -> N
     )
 
 
-def test_default_field_values_never_overwrite_stored_ones(store: SQLiteEventStore) -> None:
+def test_default_field_values_never_overwrite_stored_ones(store: EventStore) -> None:
     store.write_contacts([Contact(id="c1", lifecycle_stage="customer", timezone="Asia/Tokyo")])
     store.write_contacts([Contact(id="c1", title="CTO")])  # lifecycle/timezone left at defaults
 
@@ -240,7 +280,7 @@ def test_default_field_values_never_overwrite_stored_ones(store: SQLiteEventStor
     )
 
 
-def test_explicit_field_values_do_overwrite(store: SQLiteEventStore) -> None:
+def test_explicit_field_values_do_overwrite(store: EventStore) -> None:
     store.write_contacts([Contact(id="c1", lifecycle_stage="customer")])
     store.write_contacts([Contact(id="c1", lifecycle_stage="lead", subscription="unsubscribed")])
 
@@ -249,7 +289,7 @@ def test_explicit_field_values_do_overwrite(store: SQLiteEventStore) -> None:
     assert (stored.lifecycle_stage, stored.subscription) == ("lead", "unsubscribed")
 
 
-def test_write_contacts_counts_changes_and_no_ops(store: SQLiteEventStore) -> None:
+def test_write_contacts_counts_changes_and_no_ops(store: EventStore) -> None:
     store.write_events([event("e1", contact="c1")])  # creates a bare c1
 
     first = store.write_contacts(
@@ -261,7 +301,7 @@ def test_write_contacts_counts_changes_and_no_ops(store: SQLiteEventStore) -> No
     assert again == WriteResult(accepted=0, duplicates=2)
 
 
-def test_bare_contact_from_events_does_not_blank_a_known_one(store: SQLiteEventStore) -> None:
+def test_bare_contact_from_events_does_not_blank_a_known_one(store: EventStore) -> None:
     store.write_contacts([Contact(id="c1", email="a@x.io")])
     store.write_events([event("e1", contact="c1")])
 
@@ -330,7 +370,7 @@ def test_closed_store_raises_store_error(tmp_path: Path) -> None:
         store.events("c1")
 
 
-def test_failed_batch_rolls_back_entirely(store: SQLiteEventStore) -> None:
+def test_failed_batch_rolls_back_entirely(store: EventStore) -> None:
     def events() -> Iterator[Event]:
         yield event("e1")
         raise RuntimeError("producer failed")
@@ -342,7 +382,7 @@ def test_failed_batch_rolls_back_entirely(store: SQLiteEventStore) -> None:
     assert store.write_events([event("e2")]) == WriteResult(accepted=1, duplicates=0)
 
 
-def test_threads_can_share_a_store(store: SQLiteEventStore) -> None:
+def test_threads_can_share_a_store(store: EventStore) -> None:
     def writer(n: int) -> None:
         for i in range(20):
             store.write_events([event(f"t{n}-{i}", contact=f"c{n}")])
@@ -404,6 +444,6 @@ def test_any_order_chunking_or_replay_gives_the_same_histories(
     assert _histories(shuffled[:cut], shuffled[cut:], batch) == _histories(batch)
 
 
-def test_types_given_as_one_string_is_a_config_error(history: SQLiteEventStore) -> None:
+def test_types_given_as_one_string_is_a_config_error(history: EventStore) -> None:
     with pytest.raises(ConfigError, match=r"such as \['page_view'\]"):
         history.events("c1", types="page_view")

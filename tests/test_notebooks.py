@@ -9,7 +9,12 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
-CHARTS = {"quickstart.ipynb": 2, "attribution.ipynb": 3, "build_your_own_graph.ipynb": 2}
+CHARTS = {
+    "quickstart.ipynb": 2,
+    "attribution.ipynb": 3,
+    "build_your_own_graph.ipynb": 2,
+    "webinar_followup.ipynb": 1,
+}
 """Charts each notebook must show (as SVG or PNG outputs)."""
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from gtmflow.errors import ConfigError
 from gtmflow.models import Action
+from gtmflow.tools._database import StoreTarget
 from gtmflow.tools.delivery.outbox import Outbox, OutboxRecord
 from gtmflow.tools.delivery.transports import (
     DeliveryFailed,
@@ -34,8 +35,8 @@ def _action(contact: str = "c-1", step: int = 1, kind: str = "alert_sales") -> A
 
 
 @pytest.fixture
-def box(tmp_path: Path) -> Outbox:
-    return Outbox(tmp_path / "db.sqlite")
+def box(ledger_target: StoreTarget) -> Outbox:
+    return Outbox(ledger_target)
 
 
 def test_same_intent_gets_same_key_and_is_stored_once(box: Outbox) -> None:
@@ -63,9 +64,9 @@ def test_key_depends_on_graph_contact_source_step_and_kind() -> None:
     assert len(keys) == 4
 
 
-def test_records_survive_reopening(tmp_path: Path) -> None:
-    Outbox(tmp_path / "db.sqlite").put([_action()])
-    records = Outbox(tmp_path / "db.sqlite").records()
+def test_records_survive_reopening(ledger_target: StoreTarget) -> None:
+    Outbox(ledger_target).put([_action()])
+    records = Outbox(ledger_target).records()
     assert [(r.status, r.action.payload) for r in records] == [("pending", {"channel": "sales"})]
 
 

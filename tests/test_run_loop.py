@@ -118,7 +118,7 @@ def test_graphs_are_invoked_only_where_a_rule_fired(workspace: Workspace, tmp_pa
     workspace.ingest(write_events(tmp_path / "e.jsonl", rows), progress=False)
     report = workspace.run(as_of=at(5), progress=False)
     assert (report.contacts, report.invoked, report.by_rule) == (2, 1, {"pricing-hot": 1})
-    threads = workspace._threads_of("hot") + workspace._threads_of("calm")
+    threads = workspace.stores.threads_of("hot") + workspace.stores.threads_of("calm")
     assert threads == ["inbound_router:hot"]
     calm = {r["rule"]: r for r in workspace.explain("calm")["rules"]}
     assert calm["pricing-hot"]["fired"] is False  # verdicts are logged without a graph run

@@ -58,6 +58,18 @@ def test_rerun_and_reingest_leave_outbox_unchanged(workspace: Workspace, tmp_pat
     assert [r.to_json() for r in workspace.outbox.records()] == before
 
 
+def _delete_rows(ws: Workspace, *tables: str) -> None:
+    """Empty tables of a workspace's store, whichever backend it is on."""
+    if ws.stores.database is not None:
+        with ws.stores.database.transaction() as conn:
+            for table in tables:
+                conn.execute(f"DELETE FROM {table}")
+        return
+    with sqlite3.connect(ws.state_dir / "gtmflow.db") as db:
+        for table in tables:
+            db.execute(f"DELETE FROM {table}")
+
+
 def test_fresh_checkpoints_still_yield_the_same_keys(workspace: Workspace, tmp_path: Path) -> None:
     """Even if checkpoints are lost, a replay derives the same idempotency keys."""
     workspace.ingest(write_events(tmp_path / "e.jsonl", _classic_world()), progress=False)
@@ -66,9 +78,7 @@ def test_fresh_checkpoints_still_yield_the_same_keys(workspace: Workspace, tmp_p
     with Workspace.open(tmp_path) as again:
         again.checkpointer.delete_thread("inbound_router:hot")
         again.cursors.reset()
-        with sqlite3.connect(again.state_dir / "gtmflow.db") as db:  # every cursor and state
-            db.execute("DELETE FROM rule_cursors")
-            db.execute("DELETE FROM rule_state")
+        _delete_rows(again, "rule_cursors", "rule_state")  # every cursor and state
         replay = again.run(renamed, as_of=at(30), progress=False)
         assert (replay.contacts, replay.actions) == (4, 0)
     assert len(workspace.outbox.records()) == 3

@@ -12,6 +12,7 @@ import pytest
 from gtmflow import VirtualClock, Workspace
 from gtmflow.errors import ConfigError
 from gtmflow.models import Event
+from gtmflow.tools._database import StoreTarget
 from gtmflow.tools.delivery.scheduler import Scheduler
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday morning
@@ -56,7 +57,7 @@ SEQUENCES = [
 
 
 @pytest.fixture
-def ws(tmp_path: Path) -> Iterator[Workspace]:
+def ws(tmp_path: Path, store_backend: str) -> Iterator[Workspace]:
     for name, text in (("gtmflow.toml", TOML), ("rules.py", RULES), ("sequences.py", SEQUENCES)):
         (tmp_path / name).write_text(textwrap.dedent(text))
     with Workspace.open(tmp_path, clock=VirtualClock(START)) as workspace:
@@ -174,8 +175,8 @@ def test_reply_supersedes_pending_drafts_and_cancels_follow_ups(ws: Workspace) -
     assert "welcome" in _sent(ws)
 
 
-def test_scheduler_keeps_one_pending_wait_per_thread(tmp_path: Path) -> None:
-    s = Scheduler(tmp_path / "db.sqlite")
+def test_scheduler_keeps_one_pending_wait_per_thread(ledger_target: StoreTarget) -> None:
+    s = Scheduler(ledger_target)
     s.schedule(graph="g", contact_id="c", thread_id="g:c", due_at=START, reason="first")
     s.schedule(
         graph="g", contact_id="c", thread_id="g:c", due_at=START + timedelta(1), reason="second"

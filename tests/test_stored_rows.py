@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,12 +26,36 @@ _PRICING = '{"path":"/pricing"}'  # a row the pricing rule reads (others are nev
 
 def _store_raw(ws: Workspace, *rows: tuple[str, str, str, int, str]) -> None:
     """Rows written straight into the database, as an older gtmflow could have."""
+    if ws.stores.backend == "postgresql":
+        with ws.stores.events.db.transaction() as pg:  # type: ignore[attr-defined]
+            pg.executemany(
+                "INSERT INTO events (id, contact_id, type, ts, properties) VALUES (?, ?, ?, ?, ?)",
+                list(rows),
+            )
+            pg.executemany(
+                "INSERT INTO contacts (id) VALUES (?) ON CONFLICT (id) DO NOTHING",
+                [(r[1],) for r in rows],
+            )
+        return
     with sqlite3.connect(ws.state_dir / "gtmflow.db") as conn:
         conn.executemany(
             "INSERT INTO events (id, contact_id, type, ts, properties) VALUES (?, ?, ?, ?, ?)",
             rows,
         )
         conn.executemany("INSERT OR IGNORE INTO contacts (id) VALUES (?)", ((r[1],) for r in rows))
+
+
+def _execute(ws: Workspace, sql: str, *rows: tuple[Any, ...]) -> None:
+    """One statement straight on the workspace's database (either backend), once per row."""
+    if ws.stores.backend == "postgresql":
+        with ws.stores.events.db.transaction() as pg:  # type: ignore[attr-defined]
+            if rows:
+                pg.executemany(sql, list(rows))
+            else:
+                pg.execute(sql)
+        return
+    with sqlite3.connect(ws.state_dir / "gtmflow.db") as conn:
+        conn.executemany(sql, rows) if rows else conn.execute(sql)
 
 
 def _hot(contact: str) -> list[dict[str, object]]:
@@ -75,6 +100,9 @@ def test_a_contacts_history_with_an_unreadable_row_says_which_and_how_to_fix(
         workspace.events.events("bad")
 
 
+# SQLite only: its scans filter rows in SQL, so a row no rule reads is never decoded; the
+# PostgreSQL store reads histories through the portable scans (whole histories, decoded).
+@pytest.mark.parametrize("store_backend", ["sqlite"], indirect=True)
 def test_a_stored_row_the_rules_never_read_costs_nothing(
     workspace: Workspace, tmp_path: Path
 ) -> None:
@@ -92,19 +120,19 @@ def test_a_failing_contact_is_retried_on_the_next_run(workspace: Workspace, tmp_
     with pytest.warns(GtmflowWarning, match="'broken'"):
         assert set(workspace.run(as_of=at(5), progress=False).errors) == {"bad"}
 
-    with sqlite3.connect(workspace.state_dir / "gtmflow.db") as conn:
-        conn.execute("DELETE FROM events WHERE id = 'broken'")
+    _execute(workspace, "DELETE FROM events WHERE id = 'broken'")
     again = workspace.run(as_of=at(5), progress=False)
 
     assert (again.errors, again.by_rule) == ({}, {"pricing-hot": 1})
 
 
 def test_a_stored_invalid_time_zone_does_not_stop_a_delivery_pass(workspace: Workspace) -> None:
-    with sqlite3.connect(workspace.state_dir / "gtmflow.db") as conn:
-        conn.executemany(
-            "INSERT INTO contacts (id, email, timezone) VALUES (?, ?, ?)",
-            [("zoneless", "z@example.com", "Mars/Olympus"), ("fine", "f@x.io", "UTC")],
-        )
+    _execute(
+        workspace,
+        "INSERT INTO contacts (id, email, timezone) VALUES (?, ?, ?)",
+        ("zoneless", "z@example.com", "Mars/Olympus"),
+        ("fine", "f@x.io", "UTC"),
+    )
     now = datetime(2026, 3, 4, 10, 0, tzinfo=UTC)  # a Wednesday morning in UTC
     workspace.outbox.put(
         Action(kind="send_email", contact_id=c, payload={"subject": "Hi"}, graph="g",
@@ -126,10 +154,9 @@ def _email(contact: str, now: datetime) -> Action:
 
 
 def test_a_stored_zone_label_is_read_as_its_iana_zone(workspace: Workspace) -> None:
-    with sqlite3.connect(workspace.state_dir / "gtmflow.db") as conn:
-        conn.execute(
-            "INSERT INTO contacts (id, timezone) VALUES ('ny', 'Eastern Time (US & Canada)')"
-        )
+    _execute(
+        workspace, "INSERT INTO contacts (id, timezone) VALUES ('ny', 'Eastern Time (US & Canada)')"
+    )
     now = datetime(2026, 3, 4, 10, 0, tzinfo=UTC)  # 05:00 in New York: quiet
     workspace.outbox.put([_email("ny", now)])
 

@@ -108,3 +108,20 @@ def test_an_llm_followup_held_for_approval_can_be_listed_and_approved(tmp_path: 
         assert again.sent == 1, again
         assert ws.outbox.records(contact_id="c-sam")[0].status == "sent"
         assert ws.approvals.list() == []  # decided, no longer pending
+
+
+def test_rejecting_a_held_llm_followup_cancels_it(tmp_path: Path) -> None:
+    reply = {
+        "subject": "Thanks for joining",
+        "greeting": "Hi Sam,",
+        "sign_off": "Dana",
+        "sentences": [{"text": "Thanks for joining the webinar.", "source": "none"}],
+    }
+    writer = ContentWriter(brain=ScriptedChatModel(script=[reply], repeat_last=True))
+    with _workspace(tmp_path) as ws:
+        ws.run(_graph(writer), progress=False)
+        assert ws.deliver().held == 1
+        (request,) = ws.approvals.list()
+        ws.reject(request.id)
+        assert ws.deliver().sent == 0
+        assert ws.outbox.records(contact_id="c-sam")[0].status == "cancelled"

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["Database", "connect"]
 
@@ -35,6 +35,8 @@ class Database:
 
     Stores that share the workspace database (outbox, decision log, scheduler) each hold one.
     """
+
+    dialect: Literal["sqlite", "postgresql"] = "sqlite"
 
     def __init__(self, path: str | Path, schema: str = "") -> None:
         self.conn = connect(path)

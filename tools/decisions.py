@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime
-from pathlib import Path
 
 from gtmflow.models import RouteDecision
-from gtmflow.tools._sqlite import Database
+from gtmflow.tools._database import StoreTarget, ledger_database
 
 __all__ = ["DecisionLog", "LoggedDecision"]
 
@@ -40,10 +39,10 @@ class LoggedDecision(RouteDecision):
 
 
 class DecisionLog:
-    """SQLite-backed log of route decisions, by contact."""
+    """The log of route decisions, by contact (a SQLite file or the shared PostgreSQL store)."""
 
-    def __init__(self, path: str | Path) -> None:
-        self._db = Database(path, _SCHEMA)
+    def __init__(self, path: StoreTarget) -> None:
+        self._db = ledger_database(path, _SCHEMA)
 
     def close(self) -> None:
         """Close the database connection."""

@@ -7,7 +7,8 @@ for a mistake in the call or the config, 1 when the world failed.
 | module | commands |
 | --- | --- |
 | `workspace_commands` | init, ingest events/contacts, run, outbox, deliver, explain, forget, |
-| | compact, demo, schema |
+| | compact, migrate, demo, schema |
+| `workers` | the `serve` loop, retries through store outages, `serve --workers N`; `migrate` |
 | `time_commands` | tick, serve, approvals, approve, reject, simulate, ingest replies |
 | `agent_commands` | analyze, followup, repurpose |
 | `attribution_commands` | attribution, score, report |

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time as wallclock
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -61,20 +60,34 @@ def serve(
     workspace: WorkspaceOpt = Path(),
     interval: Annotated[float, typer.Option(help="Seconds between ticks.")] = 60.0,
     ticks: Annotated[int | None, typer.Option(help="Stop after this many ticks.")] = None,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes to start here (a shared PostgreSQL store).")
+    ] = 1,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Run rules as of this ISO time (replays, tests)."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Tick up to this ISO time (default: --as-of, or now).")
+    ] = None,
 ) -> None:
-    """Run rules and tick in a loop (a long-running worker); Ctrl-C stops it cleanly."""
-    done = 0
-    with open_workspace(workspace) as ws:
-        try:
-            while ticks is None or done < ticks:
-                actions = sum(r.actions for r in ws.run_all(progress=False).values())
-                report = ws.tick(progress=False)
-                console().print(f"{report['until']}: {actions} new actions, tick {report}")
-                done += 1
-                if ticks is None or done < ticks:
-                    wallclock.sleep(interval)
-        except KeyboardInterrupt:
-            console().print("stopped")
+    """Run rules and tick in a loop (a long-running worker); Ctrl-C stops it cleanly.
+
+    A PostgreSQL store that goes away mid-tick is waited for (backoff up to 30 s) and the tick
+    is done again when it is back: the open batch rolled back, every write is keyed, so
+    nothing is committed twice or half.
+    """
+    from gtmflow.cli.workers import serve_loop, start_workers
+
+    with errors():
+        if workers > 1:
+            args = ["--interval", str(interval)]
+            args += ["--ticks", str(ticks)] if ticks is not None else []
+            args += ["--as-of", as_of] if as_of else []
+            args += ["--until", until] if until else []
+            raise typer.Exit(start_workers(workspace, workers, args))
+        at, end = parse_time(as_of), parse_time(until) or parse_time(as_of)
+        serve_loop(workspace, interval=interval, ticks=ticks, as_of=at, until=end)
 
 
 def approvals(

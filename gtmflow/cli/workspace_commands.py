@@ -1,5 +1,5 @@
 """Workspace commands: init, ingest events/contacts, run, outbox (and outbox retry), deliver,
-explain, forget, compact, demo, schema."""
+explain, forget, compact, migrate, demo, schema."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ __all__ = ["register"]
 
 def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
     """Add the workspace commands to the app, and `ingest events` / `ingest contacts`."""
-    for command in (init, run, deliver, explain, forget, compact, demo, schema):
+    for command in (init, run, deliver, explain, forget, compact, migrate, demo, schema):
         app.command()(command)
     outbox_app = typer.Typer(
         help="List outbox actions; `outbox retry` requeues failed or unknown ones.",
@@ -356,6 +356,19 @@ def compact(workspace: WorkspaceOpt = Path(), json_out: JsonOpt = False) -> None
         return
     data = report.to_json()
     console().print(table("compacted checkpoints", list(data), [list(data.values())]))
+
+
+def migrate(workspace: WorkspaceOpt = Path(), json_out: JsonOpt = False) -> None:
+    """Bring the workspace's PostgreSQL store up to this gtmflow's schema (versioned steps)."""
+    from gtmflow.cli.workers import migrate_store
+
+    with errors():
+        report = migrate_store(workspace)
+    if json_out:
+        emit(report)
+        return
+    steps = report["applied"] or ["nothing to do"]
+    console().print(f"{report['store']}: schema version {report['version']} ({'; '.join(steps)})")
 
 
 def demo(

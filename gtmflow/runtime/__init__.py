@@ -3,6 +3,8 @@
 | module | holds |
 | --- | --- |
 | `workspace` | `Workspace`: stores, checkpointer, `run`/`tick`/`deliver`/`explain`/`forget` |
+| `stores` | a workspace's stores from one setting: SQLite files or a PostgreSQL URL |
+| `leases` | which worker holds a contact on a shared store (`SKIP LOCKED`, expiry, heartbeat) |
 | `rules_pass` | the bulk run loop: rules judged per batch of contacts, graphs invoked for work |
 | `run_state` | per-graph cursors and per-contact rule state (fire counts, next sweep) |
 | `contact_pass` | the per-contact run loop for other graphs; store cursors and sweep times |

@@ -3,7 +3,9 @@
 Every runtime path (rules runs, sequence enrollments, resumed waits, approvals) invokes threads
 the same way: finish a run a crash interrupted, invoke, then write the run's actions to the
 outbox and its decisions to the log, and record any approval the graph paused on. All of it is
-idempotent, so running the same thread twice is harmless.
+idempotent, so running the same thread twice is harmless. On a shared store the runner holds
+the contact's lease while it runs a thread (`gtmflow.runtime.leases`), so two workers never run
+one contact's thread at the same time.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from langgraph.types import Command
 
 from gtmflow.errors import ConfigError, GtmflowWarning, StoreError
 from gtmflow.models import Action, RouteDecision
+from gtmflow.runtime.leases import Leases, NoLeases
 from gtmflow.state import GRAPH_KEY
 from gtmflow.tools.decisions import DecisionLog
 from gtmflow.tools.delivery.approvals import ApprovalBook
@@ -46,6 +49,8 @@ class ThreadRunner:
     deps: Deps
     last_state: dict[str, Any] = field(default_factory=dict)
     """The state the latest `run` ended with (empty when the thread was not invoked)."""
+    leases: Leases | NoLeases = field(default_factory=NoLeases)
+    """Who holds which contact (a shared store); held around every thread run."""
     _committing: bool = field(default=False, repr=False)
 
     def run(
@@ -64,7 +69,13 @@ class ThreadRunner:
         `durability="sync"` writes each step (and each model call a node made) to the
         checkpoint before the next begins, so a crash never repeats one.
         """
-        deps = deps or self.deps
+        with self.leases.hold(contact_id):
+            return self._run(graph, contact_id, payload, deps or self.deps, durability)
+
+    def _run(
+        self, graph: Any, contact_id: str, payload: dict[str, Any] | Command[Any], deps: Deps,
+        durability: Literal["sync", "async", "exit"] | None,
+    ) -> Counter[str]:  # fmt: skip
         thread_id = f"{graph.name}:{contact_id}"
         config = thread_config(thread_id, graph.name)
         snapshot = graph.get_state(config)
@@ -142,7 +153,13 @@ class ThreadRunner:
 
         Returns new outbox actions per source, like `run`.
         """
-        deps = deps or self.deps
+        with self.leases.hold(contact_id):
+            return self._recover(graph, contact_id, deps or self.deps, durability)
+
+    def _recover(
+        self, graph: Any, contact_id: str, deps: Deps,
+        durability: Literal["sync", "async", "exit"] | None,
+    ) -> Counter[str]:  # fmt: skip
         thread_id = f"{graph.name}:{contact_id}"
         config = thread_config(thread_id, graph.name)
         snapshot = graph.get_state(config)

@@ -9,8 +9,9 @@ time (kept from its last state) has come, or when a wait is due: the same contac
 loop judges, so the two modes can be compared run for run.
 
 Its store cursors live in `RunState` under `per_contact:<graph>`; it keeps two tables of its own
-in the workspace database: `runs` (the tick loop's cursor `__tick__`: where its last scan of the
-event store stopped) and `sweeps` (per graph and contact: the next instant a sweep could act).
+in the workspace database (or the shared PostgreSQL store): `runs` (the tick loop's cursor
+`__tick__`: where its last scan of the event store stopped) and `sweeps` (per graph and contact:
+the next instant a sweep could act).
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from gtmflow._progress import progress_bar, wants_progress
 from gtmflow.models import Event
 from gtmflow.runtime._threads import ThreadRunner
 from gtmflow.runtime.run_state import RuleCursor, RunState
-from gtmflow.tools._sqlite import connect
+from gtmflow.tools._database import StoreTarget, ledger_database
 from gtmflow.tools.delivery.scheduler import Scheduler
 from gtmflow.tools.deps import Deps
 from gtmflow.tools.events.event_store import EventStore
@@ -48,15 +48,14 @@ PER_CONTACT = "per_contact:"
 class ContactPass:
     """Store cursors and sweep times, and the loop that invokes a graph per contact."""
 
-    def __init__(self, path: str | Path, events: EventStore, state: RunState) -> None:
-        self._conn = connect(path)
-        self._conn.executescript(_SCHEMA)
+    def __init__(self, path: StoreTarget, events: EventStore, state: RunState) -> None:
+        self._db = ledger_database(path, _SCHEMA)
         self._events = events
         self._state = state
 
     def close(self) -> None:
         """Close the database connection."""
-        self._conn.close()
+        self._db.close()
 
     def run(
         self,
@@ -116,12 +115,12 @@ class ContactPass:
 
     def cursor(self, name: str) -> int:
         """Where the last scan under `name` stopped reading the event store."""
-        row = self._conn.execute("SELECT resume_seq FROM runs WHERE graph = ?", (name,)).fetchone()
-        return int(row[0]) if row else 0
+        rows = self._db.query("SELECT resume_seq FROM runs WHERE graph = ?", (name,))
+        return int(rows[0][0]) if rows else 0
 
     def save(self, name: str, resume_seq: int, as_of: datetime) -> None:
         """Record where the scan under `name` stopped."""
-        self._conn.execute(
+        self._write(
             "INSERT INTO runs VALUES (?, ?, ?) ON CONFLICT (graph) DO UPDATE SET "
             "resume_seq = excluded.resume_seq, as_of = excluded.as_of",
             (name, resume_seq, as_of.isoformat()),
@@ -129,12 +128,12 @@ class ContactPass:
 
     def forget(self, contact_id: str) -> None:
         """Drop a contact's sweep times."""
-        self._conn.execute("DELETE FROM sweeps WHERE contact_id = ?", (contact_id,))
+        self._write("DELETE FROM sweeps WHERE contact_id = ?", (contact_id,))
 
     def reset(self) -> None:
         """Forget every cursor and sweep time (the next runs read the store from the start)."""
-        self._conn.execute("DELETE FROM runs")
-        self._conn.execute("DELETE FROM sweeps")
+        self._write("DELETE FROM runs")
+        self._write("DELETE FROM sweeps")
 
     def _due_contacts(
         self, graph: Any, key: str, as_of: datetime
@@ -177,10 +176,10 @@ class ContactPass:
 
     def _swept_now(self, graph: str, as_of: datetime) -> set[str]:
         """Contacts whose next possible sweep is at or before `as_of`."""
-        rows = self._conn.execute(
+        rows = self._db.query(
             "SELECT contact_id FROM sweeps WHERE graph = ? AND next_at <= ?",
             (graph, _utc(as_of)),
-        ).fetchall()
+        )
         return {row[0] for row in rows}
 
     def _save_sweep(
@@ -191,11 +190,15 @@ class ContactPass:
             return  # not invoked (paused on an approval): still due
         next_at = state.get("next_sweep_at")
         when = datetime.fromisoformat(next_at) if next_at else as_of
-        self._conn.execute(
+        self._write(
             "INSERT INTO sweeps VALUES (?, ?, ?) ON CONFLICT (graph, contact_id) DO UPDATE SET "
             "next_at = excluded.next_at",
             (graph, contact_id, _utc(when)),
         )
+
+    def _write(self, sql: str, args: tuple[Any, ...] = ()) -> None:
+        with self._db.transaction() as conn:
+            conn.execute(sql, args)
 
 
 def _utc(moment: datetime) -> str:

@@ -5,13 +5,14 @@ starts a sequence thread, subject to the sequence's re-enrollment policy and, fo
 with agent steps (`write`, `decide`), to trigger ownership: a webinar or call the enrollment
 would follow up that someone else already follows up (the follow-up graph, or an earlier
 enrollment for the same webinar) is refused with the owner's name. Due waits resume their
-threads; events a sequence listens to (exits, awaited events) resume them at once. A reply from
+threads; events a sequence listens to (exits, awaited events; found by event type, not by asking
+every sequence) resume them at once. A reply from
 a contact supersedes their drafts awaiting approval and cancels queued follow-ups.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,7 @@ from gtmflow.errors import ConfigError
 from gtmflow.governor import payload_digest
 from gtmflow.graphs.sequences import SEQUENCE_PREFIX, Sequence, build_sequence_graph
 from gtmflow.models import REPLY_EVENTS, Event
+from gtmflow.pipes import EventFilter
 from gtmflow.runtime._threads import ThreadRunner, thread_config
 from gtmflow.tools.delivery.approvals import Approval, ApprovalBook
 from gtmflow.tools.delivery.outbox import Outbox, OutboxRecord, Verdict
@@ -60,6 +62,11 @@ class Enrollments:
             name: build_sequence_graph(seq, checkpointer=checkpointer)
             for name, seq in self.sequences.items()
         }
+        self._listeners: dict[str, list[tuple[str, EventFilter]]] = defaultdict(list)
+        """Event type -> (sequence, filter) pairs listening for it: an event meets only these."""
+        for name, seq in self.sequences.items():
+            for wanted in seq.listens_to():
+                self._listeners[wanted.type].append((name, wanted))
 
     def take_failures(self) -> int:
         """How many resumes failed since the last call (each was warned about); clears them."""
@@ -148,14 +155,18 @@ class Enrollments:
     # ------------------------------------------------------------------ time and events
 
     def resume_due(self, now: datetime) -> Counter[str]:
-        """Resume every thread whose wait is due at `now`."""
+        """Resume every thread whose wait is due at `now` (on a shared store: whose contact this
+        worker could lease; the others are resumed by the workers holding them)."""
         added: Counter[str] = Counter()
         for due in self._scheduler.due(now, graph=SEQUENCE_PREFIX):
-            name = due.graph.removeprefix(SEQUENCE_PREFIX)
-            if name in self.sequences:
-                added += self._resume(name, due.contact_id, now)
-            if due.contact_id not in self.failures:  # a failed resume stays due: it is retried
-                self._scheduler.complete(due.id)
+            with self._runner.leases.hold(due.contact_id, wait=False) as held:
+                if not held:
+                    continue  # another worker has the contact: it resumes this wait
+                name = due.graph.removeprefix(SEQUENCE_PREFIX)
+                if name in self.sequences:
+                    added += self._resume(name, due.contact_id, now)
+                if due.contact_id not in self.failures:  # a failed resume stays due: it is retried
+                    self._scheduler.complete(due.id)
         return added
 
     def on_events(self, events: Iterable[Event], now: datetime) -> Counter[str]:
@@ -167,9 +178,9 @@ class Enrollments:
                 self.supersede(
                     item.contact_id, now, reason=f"{item.type} at {item.timestamp:%Y-%m-%d %H:%M}"
                 )
-            for name, seq in self.sequences.items():
+            for name, wanted in self._listeners.get(item.type, ()):
                 key = (name, item.contact_id)
-                if key not in seen and any(f.accepts(item) for f in seq.listens_to()):
+                if key not in seen and wanted.accepts(item):
                     seen.add(key)
                     added += self._resume(name, item.contact_id, now)
         return added

@@ -17,10 +17,12 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from gtmflow.errors import GtmflowError
 from gtmflow.graphs.inbound_router import GRAPH_NAME
@@ -35,22 +37,27 @@ REDACTED_FILES = ("*.jsonl", "dead-letter/*")
 
 
 def exact_threads(
-    conn: sqlite3.Connection, contact_id: str, graphs: Callable[[], set[str]]
+    checkpointer: BaseCheckpointSaver[Any],
+    candidates: Iterable[str],
+    contact_id: str,
+    graphs: Callable[[], set[str]],
 ) -> list[str]:
-    """Checkpoint thread ids that are exactly `<graph>:<contact_id>`.
+    """The candidate checkpoint thread ids that are exactly `<graph>:<contact_id>`.
 
-    A thread's graph is the `gtmflow_graph` its checkpoints recorded (or, for a checkpoint
-    written without it, one of the names `graphs()` returns), so `c-1` never matches the
-    threads of `x:c-1`.
+    A thread's graph is the `gtmflow_graph` its latest checkpoint recorded (or, for a
+    checkpoint written without it, one of the names `graphs()` returns), so `c-1` never
+    matches the threads of `x:c-1`. Works on any LangGraph saver (SQLite or PostgreSQL).
     """
     suffix = ":" + contact_id
-    rows = conn.execute(
-        "SELECT thread_id, json_extract(metadata, '$.gtmflow_graph') FROM checkpoints "
-        "WHERE substr(thread_id, -?) = ? GROUP BY thread_id",
-        (len(suffix), suffix),
-    ).fetchall()
-    found = {str(t) for t, graph in rows if isinstance(graph, str) and t == graph + suffix}
-    unnamed = [str(t) for t, graph in rows if not isinstance(graph, str)]
+    found, unnamed = set(), []
+    for thread_id in (t for t in candidates if t.endswith(suffix)):
+        latest = checkpointer.get_tuple({"configurable": {"thread_id": thread_id}})
+        graph = (latest.metadata or {}).get("gtmflow_graph") if latest is not None else None
+        if isinstance(graph, str):
+            if thread_id == graph + suffix:
+                found.add(thread_id)
+        else:
+            unnamed.append(thread_id)
     if unnamed:
         known = graphs()
         found.update(t for t in unnamed if t[: -len(suffix)] in known)
@@ -118,12 +125,8 @@ class Erasure:
         return True
 
     def _connections(self) -> list[sqlite3.Connection]:
-        ws = self.ws
-        stores: list[Any] = [ws.outbox, ws.decisions, ws.scheduler, ws.approvals, ws.run_state]
-        stores.append(ws.owners)
-        conns = [store._db.conn for store in stores]
-        conns += [ws.events._conn, ws.cursors._conn, ws._checkpoints]
-        return conns
+        """The SQLite connections to zero freed pages on (none on PostgreSQL: see the README)."""
+        return self.ws.stores.sqlite_connections
 
     def _needles(self) -> tuple[str, ...]:
         """What marks a line as the person's: her email (read while the contact row exists)."""
@@ -132,8 +135,10 @@ class Erasure:
         return (email.lower(),) if email else ()
 
     def _forget_threads(self) -> int:
-        self.ws.checkpointer.setup()
-        threads = exact_threads(self.ws._checkpoints, self.contact_id, self._graph_names)
+        candidates = self.ws.stores.threads_of(self.contact_id)
+        threads = exact_threads(
+            self.ws.checkpointer, candidates, self.contact_id, self._graph_names
+        )
         for thread_id in threads:
             self.ws.checkpointer.delete_thread(thread_id)
         return len(threads)

@@ -7,8 +7,11 @@ router) to a `RulesPass`, which works in four steps:
    the new sequence range), deferred events the as-of has now reached, sweeps that fall due
    (an index on `next_sweep_at`), contacts never judged (when a rule sweeps) and due waits. A
    run with nothing new reads a few index entries and stops.
-2. `claim`: the plan a batch at a time (500 contacts). A backend with leases (PostgreSQL)
-   overrides this to claim each batch for one worker (`FOR UPDATE SKIP LOCKED`).
+2. `claim`: the plan a batch at a time (500 contacts). On a shared store each batch is leased
+   to this worker (`gtmflow.runtime.leases`, `FOR UPDATE SKIP LOCKED`): contacts another worker
+   holds are skipped and come back at the end of the pass, taken once their lease is freed or
+   has expired (a killed worker), and dropped when their stored state shows another worker
+   already judged them for this pass. So workers share a pass and none finishes it early.
 3. `process`: for one batch, one query each reads the contacts, their rule state
    (`gtmflow.runtime.run_state`), the earliest event each has not seen, and only the parts of
    their histories the live rules read (`HistoryNeed`s); the rules are judged in Python
@@ -33,6 +36,7 @@ goes through `ThreadRunner` (crash recovery, approvals) with LangGraph's default
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +53,7 @@ from gtmflow.graphs.inbound_router import (
 from gtmflow.models import Action, Contact, Event, RouteDecision
 from gtmflow.pipes import History, Rule
 from gtmflow.runtime._threads import ThreadRunner, thread_config
+from gtmflow.runtime.leases import Leases, NoLeases
 from gtmflow.runtime.run_state import ContactRuleState, RuleCursor, RunState
 from gtmflow.tools.decisions import DecisionLog
 from gtmflow.tools.delivery.outbox import Outbox
@@ -107,12 +112,14 @@ class RulesPass:
         runner: ThreadRunner,
         scheduler: Scheduler,
         batch_size: int = BATCH,
+        leases: Leases | NoLeases | None = None,
     ) -> None:
         self.graph, self.rules, self.as_of, self.deps = graph, rules, as_of, deps
         self.events: EventStore = deps.events
         self._state, self._outbox, self._decisions = state, outbox, decisions
         self._runner, self._scheduler = runner, scheduler
         self.batch_size = batch_size
+        self.leases = leases or NoLeases()
         self.invoked = 0
         self.failures: dict[str, str] = {}
         """Contacts whose judging or graph failed, and why: they are retried on the next run."""
@@ -145,9 +152,40 @@ class RulesPass:
         return RunPlan(sorted(due | self._woken), woken, cursor, scan.deferred)
 
     def claim(self, plan: RunPlan) -> Iterator[list[str]]:
-        """The plan's contacts, a batch at a time (a lease-taking backend claims each)."""
-        for start in range(0, len(plan.contacts), self.batch_size):
-            yield plan.contacts[start : start + self.batch_size]
+        """The plan's contacts, a batch at a time, each batch leased while it is processed."""
+        pending, revisit = list(plan.contacts), False
+        while pending:
+            skipped: list[str] = []
+            for start in range(0, len(pending), self.batch_size):
+                batch = pending[start : start + self.batch_size]
+                taken = self.leases.claim(batch)
+                skipped += [c for c in batch if c not in taken]
+                mine = [c for c in batch if c in taken]
+                if revisit:
+                    mine = self._not_yet_judged(mine)
+                try:
+                    if mine:
+                        yield mine
+                finally:
+                    self.leases.release(taken)
+            if len(skipped) == len(pending):
+                time.sleep(0.2)  # every one is held elsewhere: wait for a release or expiry
+            pending, revisit = skipped, True
+
+    def _not_yet_judged(self, contacts: list[str]) -> list[str]:
+        """Contacts another worker has not judged for this pass (its state would say so)."""
+        stored = self._state.load(self.graph.name, contacts)
+
+        def done(c: str) -> bool:
+            s = stored.get(c)
+            return (
+                s is not None
+                and s.seq_cursor >= self._last_seq
+                and c not in self._woken
+                and (s.as_of_cursor is not None and s.as_of_cursor >= self.as_of)
+            )
+
+        return [c for c in contacts if not done(c)]
 
     # ------------------------------------------------------------------ process
 

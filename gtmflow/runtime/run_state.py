@@ -15,7 +15,8 @@ rule_deferred  (graph, seq) PRIMARY KEY, contact_id, ts
 
 Times are UTC microseconds. `RunState` is the interface a backend implements (the PostgreSQL
 one adds leases: claim a batch of due contacts, heartbeat, release); `SQLiteRunState` is the
-default, in the workspace's `gtmflow.db`.
+default, in the workspace's `gtmflow.db`. Its SQL is portable, so it also runs on the shared
+PostgreSQL store (`SQLiteRunState(database)`; the tables come from `gtmflow.tools.migrations`).
 """
 
 from __future__ import annotations
@@ -26,10 +27,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
-from pathlib import Path
 
 from gtmflow.pipes import NEVER
-from gtmflow.tools._sqlite import Database
+from gtmflow.tools._database import StoreTarget, ledger_database
 from gtmflow.tools.events.scans import Deferred, micros, moment
 
 __all__ = ["ContactRuleState", "RuleCursor", "RunState", "SQLiteRunState"]
@@ -129,8 +129,8 @@ class RunState(ABC):
 class SQLiteRunState(RunState):
     """`RunState` in SQLite tables beside the event store (see the module docstring)."""
 
-    def __init__(self, path: str | Path) -> None:
-        self._db = Database(path, _SCHEMA)
+    def __init__(self, path: StoreTarget) -> None:
+        self._db = ledger_database(path, _SCHEMA)
 
     def close(self) -> None:
         """Close the database connection."""
@@ -170,7 +170,7 @@ class SQLiteRunState(RunState):
             for s in states
         ]
         with self._db.transaction() as conn:
-            conn.executemany("INSERT OR REPLACE INTO rule_state VALUES (?, ?, ?, ?, ?, ?)", rows)
+            conn.executemany(_SAVE_STATE, rows)
 
     def sweep_due(self, graph: str, as_of: datetime) -> list[str]:
         rows = self._db.query(
@@ -190,7 +190,9 @@ class SQLiteRunState(RunState):
         as_of = None if cursor.as_of is None else micros(cursor.as_of)
         with self._db.transaction() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO rule_cursors VALUES (?, ?, ?, ?)",
+                "INSERT INTO rule_cursors VALUES (?, ?, ?, ?) ON CONFLICT (graph) DO UPDATE SET "
+                "resume_seq = excluded.resume_seq, contacts_mark = excluded.contacts_mark, "
+                "as_of = excluded.as_of",
                 (graph, cursor.resume_seq, cursor.contacts_mark, as_of),
             )
             if as_of is not None:
@@ -198,7 +200,7 @@ class SQLiteRunState(RunState):
                     "DELETE FROM rule_deferred WHERE graph = ? AND ts <= ?", (graph, as_of)
                 )
             conn.executemany(
-                "INSERT OR IGNORE INTO rule_deferred VALUES (?, ?, ?, ?)",
+                "INSERT INTO rule_deferred VALUES (?, ?, ?, ?) ON CONFLICT (graph, seq) DO NOTHING",
                 ((graph, d.seq, d.contact_id, micros(d.timestamp)) for d in deferred),
             )
 
@@ -209,6 +211,13 @@ class SQLiteRunState(RunState):
             ).rowcount
             conn.execute("DELETE FROM rule_deferred WHERE contact_id = ?", (contact_id,))
         return int(removed)
+
+
+_SAVE_STATE = (
+    "INSERT INTO rule_state VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (graph, contact_id) DO UPDATE "
+    "SET seq_cursor = excluded.seq_cursor, as_of_cursor = excluded.as_of_cursor, "
+    "fired = excluded.fired, next_sweep_at = excluded.next_sweep_at"
+)
 
 
 def _state(row: tuple[int | str | None, ...]) -> ContactRuleState:

@@ -1,7 +1,8 @@
 """The simulator: weeks of sequences in seconds on a virtual clock, with invariants checked.
 
 `simulate` builds the demo world (synthetic contacts and their events), then lets time pass
-hour by hour: events arrive at their timestamps, the rules run, sequences send and wait, the
+hour by hour: events arrive at their timestamps (read page by page, in time order, from a staging
+store: memory stays flat in world size), the rules run, sequences send and wait, the
 governor holds and releases, and the outbox delivers to a recording transport. At the end it
 checks what must always be true and reports every violation it finds:
 
@@ -76,9 +77,10 @@ def simulate(
         ws.ingest(world.contacts_csv, kind="contacts", progress=False)
         ws.events.write_contacts([a.contact for a in SAMPLE_ATTENDEES])
         qa_at = world.start + (world.end - world.start) / 2
-        arrivals = _arrivals(world.events_jsonl, ws.state_dir / "arrivals.db", qa_at)
+        staging = _arrivals(world.events_jsonl, ws.state_dir / "arrivals.db", qa_at)
+        arrivals = _Arrivals(staging)
         hours = int((world.end - world.start) / STEP)
-        with progress_bar("simulate", hours, enabled=wants_progress(progress)) as advance:
+        with staging, progress_bar("simulate", hours, enabled=wants_progress(progress)) as advance:
             for hour in range(1, hours + 1):
                 moment = world.start + hour * STEP
                 ws.events.write_events(arrivals.until(moment))
@@ -99,30 +101,38 @@ def simulate(
 
 
 class _Arrivals:
-    """Events in time order, handed out as the virtual clock reaches them."""
+    """Events in time order, read page by page from a store as the virtual clock reaches them.
 
-    def __init__(self, events: list[Event]) -> None:
-        self._events = sorted(events, key=lambda e: (e.timestamp, e.id))
-        self._next = 0
+    Only one page is held at a time, so memory stays flat however big the world is.
+    """
+
+    def __init__(self, store: SQLiteEventStore, *, page: int = 5000) -> None:
+        self._store = store
+        self._page = page
+        self._mark: tuple[datetime, str] | None = None
 
     def until(self, moment: datetime) -> list[Event]:
         """Events with timestamps before `moment` not handed out yet."""
-        start = self._next
-        while self._next < len(self._events) and self._events[self._next].timestamp < moment:
-            self._next += 1
-        return self._events[start : self._next]
+        found: list[Event] = []
+        while page := self._store.events_by_time(after=self._mark, before=moment, limit=self._page):
+            found += page
+            self._mark = (page[-1].timestamp, page[-1].id)
+            if len(page) < self._page:
+                break
+        return found
 
 
-def _arrivals(path: Path, staging: Path, qa_at: datetime) -> _Arrivals:
+def _arrivals(path: Path, staging: Path, qa_at: datetime) -> SQLiteEventStore:
     """The world's valid events, read by the ordinary ingest (bad lines are dead-lettered),
-    and a webinar Q&A's attendees at `qa_at`."""
+    and a webinar Q&A's attendees at `qa_at`, in a staging store `_Arrivals` reads."""
     store = SQLiteEventStore(staging)
     try:
         ingest_events(store, path, fallback_dir=staging.parent)
         add_sample_webinar(store, at=qa_at)
-        return _Arrivals([item for _, item in store.changes()])
-    finally:
+    except BaseException:
         store.close()
+        raise
+    return store
 
 
 def check_invariants(

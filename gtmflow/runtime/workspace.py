@@ -1,21 +1,23 @@
 """The workspace: stores, checkpointer and the run loop, wired together.
 
 `Workspace.open(path)` keeps everything under `path/.gtmflow/`: the event store, outbox and
-decision log in `gtmflow.db`, LangGraph checkpoints in `checkpoints.db`. `run` invokes a graph once
-per contact that needs it (one thread per graph and contact), passes the actions each run returns
-to the outbox, and logs its decisions so `explain` can answer "why did this contact get that?".
+decision log in `gtmflow.db`, LangGraph checkpoints in `checkpoints.db`; with `[store] url` (or
+`GTMFLOW_STORE_URL`) they live in PostgreSQL instead (`gtmflow.runtime.stores`). `run` invokes a
+graph once per contact that needs it (one thread per graph and contact), passes the actions each
+run returns to the outbox, and logs its decisions so `explain` can answer "why did this contact
+get that?".
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cached_property, wraps
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from gtmflow._progress import DeltaProgress, progress_bar, wants_progress
 from gtmflow.clock import Clock, SystemClock, VirtualClock, require_aware
@@ -36,9 +38,9 @@ from gtmflow.runtime._threads import ThreadRunner
 from gtmflow.runtime.contact_pass import ContactPass
 from gtmflow.runtime.enrollments import Enrollments, EnrollTransport
 from gtmflow.runtime.library import LazyLibrary
-from gtmflow.runtime.retention import CheckpointRetention, CompactReport, connect_checkpoints
+from gtmflow.runtime.retention import CompactReport
 from gtmflow.runtime.rules_pass import BATCH, RulesPass, bulk_rules_of
-from gtmflow.runtime.run_state import SQLiteRunState
+from gtmflow.runtime.stores import open_stores
 from gtmflow.tools.attribution.scoring import load_scorer
 from gtmflow.tools.context.graph_store import ContextGraphStore
 from gtmflow.tools.decisions import DecisionLog, LoggedDecision
@@ -50,7 +52,6 @@ from gtmflow.tools.delivery.transport_config import load_transports
 from gtmflow.tools.delivery.transports import Transport
 from gtmflow.tools.deps import Deps
 from gtmflow.tools.events.dead_letter import dead_letter_name
-from gtmflow.tools.events.event_store import SQLiteEventStore
 from gtmflow.tools.events.ingest import IngestReport, ingest_contacts, ingest_events
 from gtmflow.tools.events.mapping import EventMapping
 from gtmflow.triggers import RuleSet
@@ -61,6 +62,22 @@ if TYPE_CHECKING:
 __all__ = ["RunMode", "RunReport", "Workspace"]
 
 STATE_DIR = ".gtmflow"
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _in_phase(kind: Literal["run", "tick"]) -> Callable[[_Method], _Method]:
+    """Run the method inside `Stores.phase(kind)` (runs before ticks across workers)."""
+
+    def wrap(method: _Method) -> _Method:
+        @wraps(method)
+        def inner(self: Workspace, *args: Any, **kwargs: Any) -> Any:
+            with self.stores.phase(kind):
+                return method(self, *args, **kwargs)
+
+        return cast(_Method, inner)
+
+    return wrap
+
 
 RunMode = Literal["bulk", "per_contact"]
 """How `Workspace.run` judges rules: in bulk where the graph allows it, or per contact."""
@@ -106,22 +123,22 @@ class Workspace:
         self.state_dir = root / STATE_DIR
         self.config = WorkspaceConfig.load(root)
         self.clock: Clock = clock or SystemClock()
-        db = self.state_dir / "gtmflow.db"
-        self.events = SQLiteEventStore(db)
-        self.outbox = Outbox(db, clock=self.clock, retry=self.config.retry_schedule())
-        self.decisions = DecisionLog(db)
-        self.scheduler = Scheduler(db)
-        self.approvals = ApprovalBook(db)
-        self.owners = TriggerOwners(db)  # who follows up each webinar and call
-        self.run_state = SQLiteRunState(db)
-        self.cursors = ContactPass(db, self.events, self.run_state)
-        self._checkpoints, self.checkpointer = connect_checkpoints(
-            self.state_dir / "checkpoints.db", keep=self.config.checkpoints
-        )
-        self.retention = CheckpointRetention(self.checkpointer, self.state_dir / "checkpoints.db")
+        self.stores = open_stores(self.state_dir, config=self.config, clock=self.clock)
+        self.events = self.stores.events
+        self.outbox: Outbox = self.stores.outbox
+        self.decisions: DecisionLog = self.stores.decisions
+        self.scheduler: Scheduler = self.stores.scheduler
+        self.approvals: ApprovalBook = self.stores.approvals
+        self.owners: TriggerOwners = self.stores.owners  # who follows up each webinar and call
+        self.run_state = self.stores.run_state
+        self.cursors: ContactPass = self.stores.cursors
+        self.checkpointer = self.stores.checkpointer
+        self.retention = self.stores.retention  # None on PostgreSQL
         self.deps = Deps(events=self.events, clock=self.clock, scheduler=self.scheduler,
                          memory=self.library, content=self.library, owners=self.owners)  # fmt: skip
-        self.runner = ThreadRunner(self.outbox, self.decisions, self.approvals, self.deps)
+        self.runner = ThreadRunner(
+            self.outbox, self.decisions, self.approvals, self.deps, leases=self.stores.leases
+        )
         self.governor = Governor(
             self.config.governor_policy(), events=self.events, outbox=self.outbox
         )
@@ -157,18 +174,7 @@ class Workspace:
         """Close every store."""
         if "context" in self.__dict__:
             self.context.close()
-        for closeable in (
-            self.events,
-            self.outbox,
-            self.decisions,
-            self.scheduler,
-            self.approvals,
-            self.owners,
-            self.run_state,
-            self.cursors,
-            self._checkpoints,
-        ):
-            closeable.close()
+        self.stores.close()
 
     def __enter__(self) -> Workspace:
         return self
@@ -223,6 +229,7 @@ class Workspace:
         """The graphs `gtmflow.toml` names besides the rules (default: `graphs.py`'s `GRAPHS`)."""
         return load_graphs(self.config.graphs, root=self.root)
 
+    @_in_phase("run")
     def run_all(
         self, *, as_of: datetime | None = None, progress: bool | None = None
     ) -> dict[str, RunReport]:
@@ -238,6 +245,7 @@ class Workspace:
             reports[graph.name] = self.run(graph, as_of=as_of, progress=progress)
         return reports
 
+    @_in_phase("run")
     def run(
         self,
         graph: Any = None,
@@ -308,7 +316,7 @@ class Workspace:
         rules_pass = RulesPass(
             graph, rules, as_of=as_of, deps=deps, state=self.run_state, outbox=self.outbox,
             decisions=self.decisions, runner=self.runner, scheduler=self.scheduler,
-            batch_size=batch,
+            batch_size=batch, leases=self.stores.leases,
         )  # fmt: skip
         plan = rules_pass.plan()
         by_rule: Counter[str] = Counter()
@@ -393,6 +401,7 @@ class Workspace:
             self.root, state_dir=self.state_dir, contacts=self.events.contact, clock=self.clock
         )
 
+    @_in_phase("tick")
     def deliver(
         self, transport: Transport | None = None, *, now: datetime | None = None
     ) -> DeliveryReport:
@@ -437,6 +446,7 @@ class Workspace:
             )  # fmt: skip
         return self._enrollments
 
+    @_in_phase("tick")
     def tick(
         self,
         until: datetime | None = None,
@@ -533,6 +543,11 @@ class Workspace:
         With `keep = "latest"` runs already do this as they write; compaction cleans databases
         written with `keep = "all"` (or by older versions) and gives the space back to the disk.
         """
+        if self.retention is None:
+            raise ConfigError(
+                f"compact works on SQLite checkpoints; the PostgreSQL store '{self.stores.label}' "
+                "is vacuumed by PostgreSQL itself (autovacuum, or VACUUM by its administrator)"
+            )
         return self.retention.compact(vacuum=vacuum)
 
     def explain(self, contact_id: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ stable ids they can cite.
 Embedded by default (`PersistentClient` under `.gtmflow/chroma/`). Chroma's embedded store is
 not safe with several writer processes, so a workspace's store is opened by one process at a
 time: a lock file refuses a second one with a clear error. For several processes or machines,
-run a Chroma server and configure `[context] mode = "http"` (`HttpClient`).
+run a Chroma server and configure `[context] url = "http://host:8000"` (`HttpClient`).
 
 Example:
     >>> import tempfile
@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -33,6 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import chromadb
 
@@ -56,6 +58,7 @@ from gtmflow.tools.context.writer_lock import WriterLock
 
 __all__ = ["ContextConfig", "ContextStore", "UpsertReport"]
 
+CONTEXT_URL_ENV = "GTMFLOW_CONTEXT_URL"
 KINDS: tuple[ContextKind, ...] = ("content", "contacts")
 _EMBED_BATCH = 64
 _SCHEMA = 1
@@ -67,6 +70,7 @@ class ContextConfig:
 
     ```toml
     [context]
+    url = "http://host:8000"   # a Chroma server (`chroma run`); GTMFLOW_CONTEXT_URL overrides
     mode = "embedded"          # or "http": a Chroma server (`chroma run --path DIR`)
     path = ".gtmflow/chroma"   # embedded: where the store lives, relative to the workspace
     host = "localhost"         # http
@@ -85,18 +89,28 @@ class ContextConfig:
     ssl: bool = False
     prefix: str = ""
     embedding: str = "minilm"
+    url: str = ""
+    """A Chroma server as one URL (sets mode, host, port and ssl); empty: use those keys."""
     allow_outside_workspace: bool = False
 
     @classmethod
     def load(cls, root: str | Path) -> ContextConfig:
-        """Read `root/gtmflow.toml`'s `[context]` table; a missing file or table means defaults."""
+        """Read `root/gtmflow.toml`'s `[context]` table; a missing file or table means defaults.
+
+        `GTMFLOW_CONTEXT_URL` in the environment overrides `url`, so workers on several
+        machines can point one folder at a shared Chroma server.
+        """
         path = Path(root) / "gtmflow.toml"
-        if not path.exists():
-            return cls()
-        try:
-            table = tomllib.loads(path.read_text(encoding="utf-8")).get("context", {})
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"'{path}' is not valid TOML: {exc}; fix the line it names") from None
+        table: dict[str, Any] = {}
+        if path.exists():
+            try:
+                table = tomllib.loads(path.read_text(encoding="utf-8")).get("context", {})
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(
+                    f"'{path}' is not valid TOML: {exc}; fix the line it names"
+                ) from None
+        if os.environ.get(CONTEXT_URL_ENV):
+            table = {**table, "url": os.environ[CONTEXT_URL_ENV]}
         unknown = sorted(set(table) - set(cls.__dataclass_fields__))
         if unknown:
             raise ConfigError(
@@ -105,7 +119,26 @@ class ContextConfig:
             )
         if table.get("mode", "embedded") not in ("embedded", "http"):
             raise ConfigError(f"'{path}': [context] mode must be 'embedded' or 'http'")
+        if table.get("url"):
+            table = {**table, **_server(str(table["url"]), path)}
         return cls(**table)
+
+
+def _server(url: str, path: Path) -> dict[str, Any]:
+    """`http://host:port` as the http-mode keys it stands for."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"'{path}': [context] url = '{url}' is not a Chroma server URL; write it as "
+            "http://host:8000 (https:// for TLS)"
+        )
+    secure = parts.scheme == "https"
+    return {"mode": "http", "host": parts.hostname, "port": port or (443 if secure else 8000),
+            "ssl": secure}  # fmt: skip
 
 
 @dataclass

@@ -11,10 +11,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Literal
 
-from gtmflow.tools._sqlite import Database
+from gtmflow.tools._database import StoreTarget, ledger_database
 
 __all__ = ["Approval", "ApprovalBook", "ApprovalStatus"]
 
@@ -70,10 +69,10 @@ class Approval:
 
 
 class ApprovalBook:
-    """The SQLite table of approval requests of one workspace."""
+    """The table of approval requests of one workspace (SQLite file or shared PostgreSQL)."""
 
-    def __init__(self, path: str | Path) -> None:
-        self._db = Database(path, _SCHEMA)
+    def __init__(self, path: StoreTarget) -> None:
+        self._db = ledger_database(path, _SCHEMA)
 
     def close(self) -> None:
         """Close the database connection."""
@@ -87,8 +86,8 @@ class ApprovalBook:
         request_id = hashlib.sha256(f"{thread_id}|{step}|{digest}".encode()).hexdigest()[:12]
         with self._db.transaction() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO approvals VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, NULL, "
-                "NULL)",
+                "INSERT INTO approvals VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, NULL, NULL) "
+                "ON CONFLICT (id) DO NOTHING",
                 (request_id, thread_id, graph, contact_id, step, digest, json.dumps(payload),
                  now.isoformat()),
             )  # fmt: skip

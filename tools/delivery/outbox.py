@@ -31,13 +31,12 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Literal
 
 from gtmflow.clock import Clock, SystemClock
 from gtmflow.errors import ConfigError
 from gtmflow.models import Action, ActionStatus
-from gtmflow.tools._sqlite import Database
+from gtmflow.tools._database import SQLDatabase, StoreTarget, ledger_database
 from gtmflow.tools.delivery.ledger import DeliveryReport, Gate, OutboxRecord, PutResult, Verdict
 from gtmflow.tools.delivery.retry_schedule import RetrySchedule
 from gtmflow.tools.delivery.transports import DeliveryDeferred, DeliveryFailed, Transport
@@ -91,7 +90,7 @@ log = logging.getLogger("gtmflow.delivery")
 
 
 class Outbox:
-    """The SQLite outbox of one workspace.
+    """The outbox of one workspace: a SQLite file, or the workspace's shared PostgreSQL store.
 
     Example:
         >>> from datetime import UTC, datetime
@@ -104,13 +103,13 @@ class Outbox:
 
     def __init__(
         self,
-        path: str | Path,
+        path: StoreTarget,
         *,
         clock: Clock | None = None,
         retry: RetrySchedule | None = None,
         lease: timedelta = LEASE,
     ) -> None:
-        self._db = Database(path, _SCHEMA)
+        self._db = ledger_database(path, _SCHEMA)
         _add_new_columns(self._db)
         self.clock: Clock = clock or SystemClock()
         self.retry = retry or RetrySchedule()
@@ -481,15 +480,20 @@ class Outbox:
                 f"UPDATE outbox SET {assignments} WHERE {where}",
                 (*values.values(), key, *([only] if only else [])),
             )
-            changed = cursor.rowcount == 1
+            changed = bool(cursor.rowcount == 1)
             if changed and "status" in values:
                 note = values.get("note") or values.get("last_error")
                 _log(conn, key, values["status"], note, values["updated_at"])
             return changed
 
 
-def _add_new_columns(db: Database) -> None:
-    """Bring an outbox written by an older gtmflow up to the current schema."""
+def _add_new_columns(db: SQLDatabase) -> None:
+    """Bring a SQLite outbox written by an older gtmflow up to the current schema.
+
+    PostgreSQL stores gain columns through `gtmflow.tools.migrations` instead.
+    """
+    if db.dialect != "sqlite":
+        return
     present = {row[1] for row in db.query("PRAGMA table_info(outbox)")}
     with db.transaction() as conn:
         for column in _ADDED_COLUMNS:
@@ -508,8 +512,9 @@ def _span(age: timedelta) -> str:
 
 
 _INSERT = (
-    "INSERT OR IGNORE INTO outbox (idempotency_key, graph, contact_id, kind, source, step, "
-    "payload, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO outbox (idempotency_key, graph, contact_id, kind, source, step, "
+    "payload, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (idempotency_key) DO NOTHING"
 )
 
 

@@ -27,10 +27,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from gtmflow.models import Event
-from gtmflow.tools._sqlite import Database
+from gtmflow.tools._database import StoreTarget, ledger_database
 
 __all__ = ["TRIGGER_EVENTS", "Claim", "TriggerOwners", "trigger_key"]
 
@@ -86,10 +85,10 @@ def _norm(value: object) -> str:
 
 
 class TriggerOwners:
-    """The workspace's ledger of trigger owners (a table in `gtmflow.db`)."""
+    """The workspace's ledger of trigger owners (a table in `gtmflow.db`, or the shared store)."""
 
-    def __init__(self, path: str | Path) -> None:
-        self._db = Database(path, _SCHEMA)
+    def __init__(self, path: StoreTarget) -> None:
+        self._db = ledger_database(path, _SCHEMA)
 
     def close(self) -> None:
         """Close the database connection."""
@@ -127,6 +126,8 @@ class TriggerOwners:
     def forget(self, contact_id: str) -> int:
         """Erase a contact's claims; returns how many were removed."""
         with self._db.transaction() as conn:
-            return conn.execute(
-                "DELETE FROM trigger_owners WHERE contact_id = ?", (contact_id,)
-            ).rowcount
+            return int(
+                conn.execute(
+                    "DELETE FROM trigger_owners WHERE contact_id = ?", (contact_id,)
+                ).rowcount
+            )

@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Literal
 
 from gtmflow.clock import require_aware
-from gtmflow.tools._sqlite import Database
+from gtmflow.tools._database import StoreTarget, ledger_database
 
 __all__ = ["Scheduler", "Wait", "WaitStatus"]
 
@@ -71,7 +70,7 @@ class Wait:
 
 
 class Scheduler:
-    """The SQLite table of waits of one workspace.
+    """The table of waits of one workspace (a SQLite file or the shared PostgreSQL store).
 
     Example:
         >>> from datetime import timedelta
@@ -83,8 +82,8 @@ class Scheduler:
         ['wait 2d']
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self._db = Database(path, _SCHEMA)
+    def __init__(self, path: StoreTarget) -> None:
+        self._db = ledger_database(path, _SCHEMA)
 
     def close(self) -> None:
         """Close the database connection."""
@@ -110,10 +109,10 @@ class Scheduler:
             )
             cursor = conn.execute(
                 "INSERT INTO waits (graph, contact_id, thread_id, due_at, reason, payload, status)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'pending')",
+                " VALUES (?, ?, ?, ?, ?, ?, 'pending') RETURNING id",
                 (graph, contact_id, thread_id, micros, reason, json.dumps(payload or {})),
             )
-            return int(cursor.lastrowid or 0)
+            return int(cursor.fetchone()[0])
 
     def due(
         self, now: datetime, *, graph: str | None = None, limit: int | None = None

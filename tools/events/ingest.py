@@ -281,7 +281,8 @@ class _Items:
     Rows are converted as the store consumes them, so memory stays flat whatever the batch
     size; rejected rows go to the dead letter and blank lines are counted on the way. Any
     exception converting a row rejects that row only; a row the store refuses comes back
-    through `reject` before the next one is pulled, so it is dead-lettered with its own line.
+    through `reject` and is dead-lettered with its own line (looked up among the batch's rows:
+    the PostgreSQL store reports conflicts once a chunk is inserted, not before the next pull).
     """
 
     def __init__(self, rows: Iterator[RowItem], convert: Convert, dead: DeadLetter) -> None:
@@ -289,6 +290,8 @@ class _Items:
         self._convert = convert
         self._dead = dead
         self._current: tuple[int, str | bytes] = (0, "")
+        self._batch: dict[int, tuple[Event | Contact, int, str | bytes]] = {}
+        """The rows pulled in the current batch, by `id()` of their item (kept alive here)."""
         self._line = 0
         self.notes = IngestNotes()
         self.blank = 0
@@ -298,6 +301,7 @@ class _Items:
 
     def events(self, limit: int) -> Iterator[Event]:
         """Events of the next `limit` valid rows; contacts (Segment identify) are set aside."""
+        self._batch.clear()
         for item in self._take(limit):
             if isinstance(item, Event):
                 yield item
@@ -306,6 +310,7 @@ class _Items:
 
     def contacts(self, limit: int) -> Iterator[Contact]:
         """Contacts of the next `limit` valid rows."""
+        self._batch.clear()
         for item in self._take(limit):
             if isinstance(item, Contact):
                 yield item
@@ -313,16 +318,19 @@ class _Items:
     def aside(self) -> Iterator[Contact]:
         """The contacts set aside by `events`, each with its own line for `reject`."""
         aside, self.contacts_aside = self.contacts_aside, []
+        self._batch.clear()
         for contact, line_no, raw in aside:
             self._current = (line_no, raw)
+            self._batch[id(contact)] = (contact, line_no, raw)
             yield contact
 
     def _warn(self, message: str) -> None:
         self.notes.add(self._line, message)
 
     def reject(self, item: Event | Contact, reason: str) -> None:
-        """Dead-letter the row the store just refused (the last one pulled)."""
-        line_no, raw = self._current
+        """Dead-letter a row the store refused (by default the last one pulled)."""
+        pulled = self._batch.get(id(item))
+        line_no, raw = self._current if pulled is None else pulled[1:]
         self._dead.write(line_no, reason, raw)
 
     def _take(self, limit: int) -> Iterator[Event | Contact]:
@@ -341,6 +349,7 @@ class _Items:
                 self._dead.write(line_no, rejection_reason(exc), raw)
                 continue
             self._current = (line_no, raw)
+            self._batch[id(item)] = (item, line_no, raw)
             yield item
             taken += 1
             if taken >= limit:

@@ -407,6 +407,24 @@ class SQLiteScans:
             except Unreadable as exc:
                 raise exc.for_reader() from None
 
+    def events_by_time(
+        self, *, after: tuple[datetime, str] | None, before: datetime, limit: int
+    ) -> list[Event]:
+        """Every contact's events after `(timestamp, id)` and before `before`, in that order.
+
+        For a reader that replays the store in time order page by page (the simulator): the
+        first call adds an index on `(ts, id)` (the store's own indexes lead with the contact).
+        """
+        mark = (-1, "") if after is None else (micros(after[0]), after[1])
+        with self._reading("read events by time"):
+            self._conn.execute("CREATE INDEX IF NOT EXISTS events_ts_id ON events (ts, id)")
+            rows = self._conn.execute(
+                "SELECT id, type, contact_id, ts, properties FROM events "
+                "WHERE (ts, id) > (?, ?) AND ts < ? ORDER BY ts, id LIMIT ?",
+                (*mark, micros(before), limit),
+            ).fetchall()
+        return [decode(*row) for row in rows]
+
     def new_contacts(self, *, after: int) -> tuple[list[str], int]:
         """Contacts whose row was added after the mark (a rowid), and the new mark."""
         with self._reading("list new contacts"):

@@ -1,0 +1,305 @@
+"""Benchmarks of workers: 1, 2 and 4 `gtmflow serve` workers on PostgreSQL vs one SQLite process.
+
+Run standalone from the repository root (prints a table; `--write FILE` appends Markdown):
+
+    python benchmarks/workers.py --contacts 400
+    python benchmarks/workers.py --contacts 400 --write benchmarks/RESULTS.md
+
+Every run starts from the same sample world (`generate_sample_world`, seed 11), ingested
+beforehand (not timed), and times one pass of real worker processes: `gtmflow serve --ticks 1
+--as-of <world end> --until <world end + 30 days>` (run every graph, then tick: waits, sends).
+The PostgreSQL server is a throwaway cluster from `tests/database_servers.py` (fsync off).
+CPU-seconds count the worker processes and, for PostgreSQL, the server's processes too.
+
+The fault run: 4 workers, `--kills` SIGKILLs of a random worker at random moments (each one
+restarted at once), and a PostgreSQL restart in the middle. It then checks the outbox against the
+SQLite process's: duplicates (a key in two workers' delivery files, or twice in one), lost
+effects (a key or a sent action missing), and reports the pickup time: from a kill to the moment
+no lease of the dead worker is left unexpired (`[store] lease_seconds`, 3 s here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gtmflow import Workspace  # noqa: E402
+from gtmflow.examples.sample_world import generate_sample_world  # noqa: E402
+from gtmflow.runtime.scaffold import scaffold  # noqa: E402
+from tests.database_servers import PostgresServer, postgres_bin  # noqa: E402
+
+LEASE = 3
+
+
+def _world(folder: Path, contacts: int, env: dict[str, str]) -> Any:
+    scaffold(folder)
+    with (folder / "gtmflow.toml").open("a") as handle:
+        handle.write(f"\n[store]\nlease_seconds = {LEASE}\n")
+    world = generate_sample_world(folder / "data", contacts=contacts, seed=11)
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        with Workspace.open(folder) as ws:
+            ws.ingest(world.contacts_csv, kind="contacts", progress=False)
+            ws.ingest(world.events_jsonl, progress=False)
+    finally:
+        for key, value in old.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+    return world
+
+
+def _command(folder: Path, world: Any) -> list[str]:
+    end = world.end.replace(microsecond=0)
+    return [
+        sys.executable, "-m", "gtmflow", "serve", "-w", str(folder), "--ticks", "1",
+        "--interval", "0", "--as-of", end.isoformat(),
+        "--until", (end + timedelta(days=30)).isoformat(),
+    ]  # fmt: skip
+
+
+def _spawn(folder: Path, world: Any, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        _command(folder, world), env={**os.environ, **env},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _server_cpu(server: PostgresServer | None) -> float:
+    """CPU seconds of the postmaster and its finished backends (they report to it)."""
+    if server is None:
+        return 0.0
+    pid = int((server.data / "postmaster.pid").read_text().split()[0])
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _outbox(folder: Path, env: dict[str, str]) -> tuple[Counter[str], Counter[str], set[str]]:
+    os.environ.update(env) if env else os.environ.pop("GTMFLOW_STORE_URL", None)
+    with Workspace.open(folder) as ws:
+        records = ws.outbox.records()
+    os.environ.pop("GTMFLOW_STORE_URL", None)
+    sent = Counter(r.action.kind for r in records if r.status == "sent")
+    unknown = Counter(r.action.kind for r in records if r.status == "unknown")
+    return sent, unknown, {r.action.idempotency_key for r in records}
+
+
+def _delivered(*folders: Path) -> list[str]:
+    keys: list[str] = []
+    for folder in folders:
+        path = folder / ".gtmflow" / "delivered.jsonl"
+        if path.exists():
+            keys += [json.loads(line)["idempotency_key"] for line in path.read_text().splitlines()]
+    return keys
+
+
+def _timed(
+    folders: list[Path], world: Any, env: dict[str, str], server: PostgresServer | None
+) -> tuple[float, float]:
+    """Run one worker per folder to completion; (wall seconds, CPU seconds)."""
+    cpu0, srv0, started = _children_cpu(), _server_cpu(server), time.perf_counter()
+    procs = [_spawn(folder, world, env) for folder in folders]
+    codes = [p.wait() for p in procs]
+    wall = time.perf_counter() - started
+    if any(codes):
+        raise SystemExit(f"a worker failed: exit codes {codes}")
+    time.sleep(0.5)  # let the server's backends exit and report their CPU to the postmaster
+    return wall, _children_cpu() - cpu0 + _server_cpu(server) - srv0
+
+
+def _fresh_folders(base: Path, name: str, n: int, contacts: int, env: dict[str, str]) -> Any:
+    folders = [base / f"{name}-{i}" for i in range(n)]
+    world = _world(folders[0], contacts, env)
+    for folder in folders[1:]:
+        scaffold(folder)
+        (folder / "gtmflow.toml").write_text((folders[0] / "gtmflow.toml").read_text())
+    return folders, world
+
+
+def throughput(base: Path, server: PostgresServer, contacts: int) -> list[dict[str, Any]]:
+    """One SQLite process, then 1, 2 and 4 workers on PostgreSQL, same world."""
+    rows = []
+    idle = base / "idle"
+    scaffold(idle)  # no contacts: what starting a worker and an empty pass cost
+    folders, world = _fresh_folders(base, "sqlite", 1, contacts, {"GTMFLOW_STORE_URL": ""})
+    start_cpu = _timed([idle], world, {"GTMFLOW_STORE_URL": ""}, None)[1]
+    wall, cpu = _timed(folders, world, {"GTMFLOW_STORE_URL": ""}, None)
+    reference = _outbox(folders[0], {})
+    rows.append({"setup": "SQLite, 1 process", "wall": wall, "cpu": cpu, "same": True})
+    for n in (1, 2, 4):
+        env = {"GTMFLOW_STORE_URL": server.create_database(f"bench_{n}_{os.getpid()}")}
+        folders, world = _fresh_folders(base, f"pg{n}", n, contacts, env)
+        wall, cpu = _timed(folders, world, env, server)
+        sent, unknown, keys = _outbox(folders[0], env)
+        same = (sent, keys) == (reference[0], reference[2]) and not unknown
+        rows.append({"setup": f"PostgreSQL, {n} worker(s)", "wall": wall, "cpu": cpu, "same": same})
+    for row, n in zip(rows, (1, 1, 2, 4), strict=True):
+        row["per_contact_ms"] = 1000 * row["cpu"] / contacts
+        row["net_ms"] = 1000 * (row["cpu"] - n * start_cpu) / contacts
+        row["start_cpu"] = start_cpu
+        row["contacts_per_s"] = contacts / row["wall"]
+    return rows
+
+
+def fault_run(base: Path, server: PostgresServer, contacts: int, kills: int) -> dict[str, Any]:
+    """4 workers, `kills` random SIGKILLs (each restarted), a PostgreSQL restart midway."""
+    lite, world = _fresh_folders(base, "ref", 1, contacts, {"GTMFLOW_STORE_URL": ""})
+    _timed(lite, world, {"GTMFLOW_STORE_URL": ""}, None)
+    ref_sent, _, ref_keys = _outbox(lite[0], {})
+    url = server.create_database(f"fault_{os.getpid()}")
+    env = {"GTMFLOW_STORE_URL": url}
+    folders, world = _fresh_folders(base, "fault", 4, contacts, env)
+    rng = random.Random(5)
+    procs = {i: _spawn(folders[i], world, env) for i in range(4)}
+    born = dict.fromkeys(procs, time.perf_counter())
+    pickups: list[float] = []
+    started = time.perf_counter()
+    restarted_server = False
+    for k in range(kills):
+        time.sleep(rng.uniform(0.3, 1.2))
+        if k == kills // 2 and not restarted_server:
+            server.restart(down_for=2.0)
+            restarted_server = True
+        alive = [i for i, p in procs.items() if p.poll() is None]
+        if not alive:
+            break
+        working = [i for i in alive if time.perf_counter() - born[i] > 3.0]  # past its imports
+        victim = rng.choice(working or alive)
+        pid = procs[victim].pid
+        os.kill(pid, signal.SIGKILL)
+        procs[victim].wait()
+        threading.Thread(target=lambda p=pid: pickups.append(_pickup(url, p)), daemon=True).start()
+        procs[victim] = _spawn(folders[victim], world, env)
+        born[victim] = time.perf_counter()
+    codes = [p.wait() for p in procs.values()]
+    wall = time.perf_counter() - started
+    time.sleep(LEASE + 1.0)  # let the pickup watchers finish
+    sent, unknown, keys = _outbox(folders[0], env)
+    delivered = _delivered(*folders)
+    lost_keys = len(ref_keys - keys)
+    lost_sent = sum((ref_sent - (sent + unknown)).values())
+    return {
+        "contacts": contacts, "kills": kills, "restarted_server": restarted_server,
+        "codes": codes, "wall": wall, "duplicates": len(delivered) - len(set(delivered)),
+        "extra_keys": len(keys - ref_keys), "lost": lost_keys + lost_sent,
+        "unknown": sum(unknown.values()), "sent": sum(sent.values()),
+        "pickups": sorted(p for p in pickups if p >= 0),
+        "pickups_with_leases": sum(1 for p in pickups if p >= 0),
+    }  # fmt: skip
+
+
+def _pickup(url: str, pid: int) -> float:
+    """Seconds from now until no unexpired lease of the killed worker is left (-1: held none)."""
+    import psycopg
+
+    started = time.perf_counter()
+    pattern = f"%:{pid}:%"
+    seen = False
+    while time.perf_counter() - started < 60:
+        try:
+            with psycopg.connect(url, connect_timeout=3) as conn:
+                (left,) = conn.execute(
+                    "SELECT count(*) FROM leases WHERE holder LIKE %s AND expires_at > now()",
+                    (pattern,),
+                ).fetchone()  # type: ignore[misc]
+        except psycopg.OperationalError:
+            time.sleep(0.2)  # the server restart
+            continue
+        if not left:
+            return time.perf_counter() - started if seen else -1.0
+        seen = True
+        time.sleep(0.1)
+    return 60.0
+
+
+def _markdown(rows: list[dict[str, Any]], fault: dict[str, Any], contacts: int, cmd: str) -> str:
+    cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    model = next((line.split(":", 1)[1].strip() for line in cpu.splitlines()
+                  if line.startswith("Model name")), "?")  # fmt: skip
+    base_cpu = next(r["net_ms"] for r in rows if r["setup"].startswith("PostgreSQL, 1"))
+    lines = [
+        "", "## Workers: PostgreSQL vs one SQLite process (`benchmarks/workers.py`)", "",
+        f"{time.strftime('%a %b %d %H:%M:%S UTC %Y', time.gmtime())}; cpu {model}, "
+        f"{os.cpu_count()} cores; command `{cmd}`. World: `generate_sample_world` "
+        f"{contacts} contacts, seed 11; one pass = run every graph at the world's end, then tick "
+        "30 days (waits, sends). CPU-s include the PostgreSQL server's processes; 'net' "
+        f"subtracts {rows[0]['start_cpu']:.1f} CPU-s per worker process, what starting one and "
+        "an empty pass cost (imports, graph compilation).", "",
+        "| setup | wall | contacts/s | CPU-s | CPU ms per contact | net ms per contact | "
+        "net vs 1 PG worker | same outbox |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | :---: |",
+    ]  # fmt: skip
+    for r in rows:
+        growth = f"{100 * (r['net_ms'] / base_cpu - 1):+.0f}%" if "PostgreSQL" in r[
+            "setup"] else "—"  # fmt: skip
+        lines.append(
+            f"| {r['setup']} | {r['wall']:.1f} s | {r['contacts_per_s']:.1f} | {r['cpu']:.1f} | "
+            f"{r['per_contact_ms']:.1f} | {r['net_ms']:.1f} | {growth} | "
+            f"{'yes' if r['same'] else 'NO'} |"
+        )
+    p = fault["pickups"]
+    median = p[len(p) // 2] if p else float("nan")
+    lines += [
+        "", f"Fault run: 4 workers, {fault['kills']} SIGKILLs (each worker restarted at once), "
+        f"PostgreSQL restarted midway: {fault['restarted_server']}; {fault['wall']:.1f} s.", "",
+        "| duplicates | lost effects | extra keys | sent | unknown (killed mid-send) | "
+        "kills that held leases | pickup median | pickup max |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| {fault['duplicates']} | {fault['lost']} | {fault['extra_keys']} | {fault['sent']} | "
+        f"{fault['unknown']} | {fault['pickups_with_leases']} | {median:.1f} s | "
+        f"{(max(p) if p else float('nan')):.1f} s |", "",
+        f"Pickup: from the SIGKILL until none of the dead worker's leases is unexpired "
+        f"(`[store] lease_seconds = {LEASE}`); another worker takes them on its next claim.",
+    ]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=400)
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--write", type=Path, help="Append the Markdown results to this file.")
+    args = parser.parse_args()
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        raise SystemExit("no PostgreSQL binaries found (initdb, pg_ctl): install postgresql")
+    server = PostgresServer(bin_dir).start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="gtmflow-workers-") as tmp:
+            rows = throughput(Path(tmp), server, args.contacts)
+            fault = fault_run(Path(tmp), server, args.contacts, args.kills)
+    finally:
+        server.remove()
+    cmd = "python benchmarks/workers.py " + " ".join(sys.argv[1:])
+    text = _markdown(rows, fault, args.contacts, cmd.strip())
+    Console().print(text)
+    if args.write:
+        with args.write.open("a", encoding="utf-8") as handle:
+            handle.write(text)
+
+
+if __name__ == "__main__":
+    main()
