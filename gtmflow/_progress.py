@@ -16,7 +16,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-__all__ = ["Advance", "progress_bar", "wants_progress"]
+__all__ = ["Advance", "DeltaProgress", "progress_bar", "wants_progress"]
 
 Advance = Callable[[int], None]
 
@@ -48,3 +48,15 @@ def progress_bar(description: str, total: int | None, *, enabled: bool) -> Itera
 
 def _ignore(_: int) -> None:
     return None
+
+
+class DeltaProgress:
+    """Turns "bytes read so far" callbacks into progress-bar advances."""
+
+    def __init__(self, advance: Advance) -> None:
+        self._advance = advance
+        self._seen = 0
+
+    def __call__(self, done: int) -> None:
+        self._advance(done - self._seen)
+        self._seen = done

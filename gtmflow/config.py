@@ -2,7 +2,8 @@
 
 ```toml
 [gtmflow]
-rules = "rules:RULES"              # module:attribute; a module file in the workspace comes first
+rules = "rules:RULES"              # module:attribute (dotted names, never paths); a module file
+                                   # in the workspace comes first
 sequences = "sequences:SEQUENCES"  # optional: no such module means no sequences
 graphs = "graphs:GRAPHS"           # optional: compiled graphs `gtmflow run` runs after the rules
 
@@ -10,7 +11,7 @@ graphs = "graphs:GRAPHS"           # optional: compiled graphs `gtmflow run` run
 url = "postgresql://gtm@db:5432/gtm"  # GTMFLOW_STORE_URL overrides; the password only from env
 
 [outbox]
-transport = "file"                 # "file" (JSONL under .gtmflow/) or "console"
+transport = "file"                 # "file" (JSONL under .gtmflow/) or "console"; no path key
 
 [outbox.retry]                     # transient failures (SMTP down, 451, webhook 5xx/429)
 first = "1m"                       # wait after the first failed attempt, doubling each time
@@ -37,6 +38,7 @@ import builtins
 import difflib
 import importlib
 import importlib.util
+import re
 import sys
 import tomllib
 import traceback
@@ -54,9 +56,17 @@ from gtmflow.graphs.sequences import Sequence
 from gtmflow.pipes import Rule
 from gtmflow.tools.delivery.retry_schedule import RetrySchedule
 
-__all__ = ["CONFIG_FILE", "WorkspaceConfig", "load_graphs", "load_rules", "load_sequences"]
+__all__ = [
+    "CONFIG_FILE",
+    "WorkspaceConfig",
+    "load_graphs",
+    "load_rules",
+    "load_sequences",
+    "module_spec",
+]
 
 CONFIG_FILE = "gtmflow.toml"
+_MODULE_NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 
 
 @dataclass(frozen=True)
@@ -90,25 +100,20 @@ class WorkspaceConfig:
     @classmethod
     def _from_dict(cls, data: dict[str, Any], path: Path) -> WorkspaceConfig:
         defaults = cls()
-        rules = data.get("gtmflow", {}).get("rules", defaults.rules)
-        transport = data.get("outbox", {}).get("transport", defaults.transport)
+        outbox = data.get("outbox", {})
+        _check_outbox(outbox, path)
+        transport = outbox.get("transport", defaults.transport)
         if transport not in ("file", "console"):
             raise ConfigError(
                 f"'{path}': [outbox] transport = '{transport}' is not known; use 'file' or "
                 "'console'"
             )
-        if not isinstance(rules, str) or ":" not in rules:
-            raise ConfigError(
-                f"'{path}': [gtmflow] rules = {rules!r} must be 'module:attribute', "
-                "e.g. 'rules:RULES'"
-            )
-        sequences = data.get("gtmflow", {}).get("sequences", defaults.sequences)
-        graphs = data.get("gtmflow", {}).get("graphs", defaults.graphs)
-        if not isinstance(graphs, str) or ":" not in graphs:
-            raise ConfigError(
-                f"'{path}': [gtmflow] graphs = {graphs!r} must be 'module:attribute', "
-                "e.g. 'graphs:GRAPHS'"
-            )
+        table = data.get("gtmflow", {})
+        rules = table.get("rules", defaults.rules)
+        sequences = table.get("sequences", defaults.sequences)
+        graphs = table.get("graphs", defaults.graphs)
+        for what, spec in (("rules", rules), ("sequences", sequences), ("graphs", graphs)):
+            module_spec(spec, what, where=f"'{path}': ")
         governor = data.get("governor", {})
         if not isinstance(governor, dict):
             raise ConfigError(f"'{path}': [governor] must be a table of settings")
@@ -230,7 +235,7 @@ def check_enrollments(rules: Seq[Rule], sequences: Seq[Sequence], *, where: str)
 
 def load_sequences(spec: str, *, root: Path) -> list[Sequence]:
     """Load sequences named `module:attribute`; no such module means no sequences."""
-    if _absent(spec, root):
+    if _absent(spec, root, "sequences"):
         return []
     value = _load(spec, root, "sequences", "Sequence")
     if not isinstance(value, list | tuple) or not all(isinstance(s, Sequence) for s in value):
@@ -245,7 +250,7 @@ def load_graphs(spec: str, *, root: Path) -> list[Any]:
     may also name an installed module. Each graph needs a unique `name`: it is part of every
     thread id and idempotency key, so renaming a graph starts its threads afresh.
     """
-    if _absent(spec, root, installed=spec != WorkspaceConfig.graphs):
+    if _absent(spec, root, "graphs", installed=spec != WorkspaceConfig.graphs):
         return []
     value = _load(spec, root, "graphs", "build_followup_graph")
     graphs = list(value) if isinstance(value, list | tuple) else [value]
@@ -271,16 +276,43 @@ def _local_file(module_name: str, root: Path) -> Path:
     return root / (module_name.replace(".", "/") + ".py")
 
 
-def _absent(spec: str, root: Path, *, installed: bool = True) -> bool:
+def module_spec(spec: Any, what: str, *, where: str = "") -> tuple[str, str]:
+    """`(module, attribute)` of a `module:attribute` spec, whose module is a dotted name.
+
+    A path (`../x`, `/tmp/x`, `x.py`) is refused: workspace modules are found by their dotted
+    name inside the workspace, so configuration never loads code from elsewhere.
+
+    Raises:
+        ConfigError: The spec is not `module:attribute` with Python names.
+    """
+    example = {"rules": "rules:RULES", "sequences": "sequences:SEQUENCES"}.get(
+        what, "graphs:GRAPHS"
+    )
+    shape = f"{where}[gtmflow] {what} = {spec!r} must be 'module:attribute', e.g. '{example}'"
+    if not isinstance(spec, str) or ":" not in spec:
+        raise ConfigError(shape)
+    module, _, attribute = spec.partition(":")
+    if not _MODULE_NAME.fullmatch(module) or module.endswith(".py"):
+        raise ConfigError(
+            f"{shape}: '{module}' is not a module name; a file in the workspace is named by its "
+            "dotted path without '.py' (e.g. 'rules' or 'pkg.rules'), and files outside the "
+            "workspace are never loaded"
+        )
+    if not attribute.isidentifier():
+        raise ConfigError(f"{shape}: '{attribute}' is not a Python name")
+    return module, attribute
+
+
+def _absent(spec: str, root: Path, what: str, *, installed: bool = True) -> bool:
     """No `module.py` in `root` and (when `installed` may count) no installed module either."""
-    module_name = spec.partition(":")[0]
+    module_name = module_spec(spec, what)[0]
     if _local_file(module_name, root).exists():
         return False
     return not installed or importlib.util.find_spec(module_name) is None
 
 
 def _load(spec: str, root: Path, what: str, item: str) -> Any:
-    module_name, _, attribute = spec.partition(":")
+    module_name, attribute = module_spec(spec, what)
     module = _import(module_name, root)
     try:
         value = getattr(module, attribute)
@@ -347,6 +379,19 @@ def _did_you_mean(exc: Exception) -> str:
         return ""
     close = difflib.get_close_matches(str(name), options, n=1)
     return f"; did you mean `{close[0]}`?" if close else ""
+
+
+def _check_outbox(table: Any, path: Path) -> None:
+    if not isinstance(table, dict):
+        raise ConfigError(f"'{path}': [outbox] must be a table, e.g. transport = \"file\"")
+    unknown = sorted(set(table) - {"transport", "retry"})
+    if unknown:
+        raise ConfigError(
+            f"'{path}': [outbox] has unknown keys {unknown}; known: ['retry', 'transport']. "
+            "To write actions to a file of your choosing, add [transports.audit] with type = "
+            '"file" and path = "..." inside the workspace, and route kinds to it in '
+            "[transports.routes]"
+        )
 
 
 def _check_rules(value: Any, spec: str) -> list[Rule]:

@@ -9,7 +9,8 @@ GtmflowError                 anything gtmflow raises on purpose
         └── StoreUnavailable the store's server is unreachable now (retrying may work)
 
 GtmflowWarning (UserWarning) something a person should see, though the run went on
-└── FallbackWarning          an LLM brain failed and the agent's rules backend answered instead
+├── FallbackWarning          an LLM brain failed and the agent's rules backend answered instead
+└── InputWarning             input kept only in part: a row a store refused, a zone not known
 ```
 
 Catch `GtmflowError` to handle everything gtmflow raises; catch a branch to handle one kind of
@@ -24,6 +25,7 @@ __all__ = [
     "GtmflowError",
     "GtmflowWarning",
     "InputError",
+    "InputWarning",
     "RunError",
     "StoreError",
     "StoreUnavailable",
@@ -76,3 +78,11 @@ class FallbackWarning(GtmflowWarning):
             f"agent '{agent}' fell back to its rules backend: brain '{brain}' failed ({reason}); "
             'check the model server or key, or set [brains] on_failure = "error" to stop instead'
         )
+
+
+class InputWarning(GtmflowWarning):
+    """Input the run went on without: a row a store refused, a value dropped from a row.
+
+    Ingest reports such rows in its dead letter and report; a direct store write or a run
+    that meets one issues this warning, so it is never silently lost.
+    """

@@ -5,20 +5,27 @@ The outbox asks the governor about each pending record just before delivery (it 
 
 1. approval policy by action kind (`auto | approve | forbid`): `forbid` cancels; `approve`
    holds until the record carries an approval bound to the digest of its exact payload;
-2. consent and suppression, for messages: an unsubscribed or bounced contact, or one with an
-   `unsubscribed` / `bounced` / `spam_complaint` event, is never messaged (cancelled);
+2. consent and suppression, for messages: an unsubscribed or bounced contact, or one with a
+   suppressing event (`gtmflow.models.SUPPRESSION_TYPES`: `unsubscribed`, `bounced`,
+   `spam_complaint` and the aliases exports use), is never messaged (cancelled). An event
+   counts from the moment it is stored, whatever its timestamp: a sender's clock ahead of
+   ours must not delay an opt-out;
 3. the per-contact frequency cap across every source (sequences, rules, AI follow-ups);
-4. quiet hours in the **recipient's** timezone: held, and released when the window opens;
+4. quiet hours in the **recipient's** timezone: held, and released when the window opens (a
+   stored zone that is not known reads as UTC, with a warning);
 5. per-sender daily caps and hourly pacing: held until there is room.
 
 Every hold and cancel is recorded on the outbox record (status, reason, until) and in its
-history, so `gtmflow explain` shows it. Deterministic A/B assignment lives here too (`variant`).
+history, so `gtmflow explain` shows it. A check that cannot run (the contact's stored history
+cannot be read) holds the record for an hour: never sent unchecked, never stopping the pass.
+Deterministic A/B assignment lives here too (`variant`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -26,12 +33,14 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from gtmflow.clock import format_duration, parse_duration
-from gtmflow.errors import ConfigError
-from gtmflow.models import Contact
+from gtmflow.errors import ConfigError, InputWarning
+from gtmflow.models import SUPPRESSING_EVENTS, SUPPRESSION_TYPES, Contact
 from gtmflow.tools.delivery.outbox import Outbox, OutboxRecord, Verdict
 from gtmflow.tools.events.event_store import EventStore
+from gtmflow.tools.events.timezones import iana_zone
 
 __all__ = [
+    "SUPPRESSING_EVENTS",
     "ApprovalMode",
     "Governor",
     "GovernorPolicy",
@@ -41,8 +50,8 @@ __all__ = [
 ]
 
 ApprovalMode = Literal["auto", "approve", "forbid"]
-SUPPRESSING_EVENTS = frozenset({"unsubscribed", "bounced", "spam_complaint"})
 _TICK = timedelta(microseconds=1)  # windows are (now - window, now]: the oldest falls out on time
+_RECHECK = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,12 +152,19 @@ class Governor:
         )  # fmt: skip
 
     def __call__(self, record: OutboxRecord, now: datetime) -> Verdict:
-        contact = self._events.contact(record.action.contact_id)
-        contact = contact or Contact(id=record.action.contact_id)
-        for check in self._checks:
-            verdict = check(record, contact, now)
-            if verdict is not None:
-                return verdict
+        try:
+            contact = self._events.contact(record.action.contact_id)
+            contact = contact or Contact(id=record.action.contact_id)
+            for check in self._checks:
+                verdict = check(record, contact, now)
+                if verdict is not None:
+                    return verdict
+        except Exception as exc:  # a check that cannot run never sends, nor stops the pass
+            return Verdict.hold(
+                f"the governor could not check this record ({type(exc).__name__}: {exc}); "
+                "retried hourly",
+                now + _RECHECK,
+            )
         return Verdict.allow()
 
     def _approval(self, record: OutboxRecord, contact: Contact, now: datetime) -> Verdict | None:
@@ -167,9 +183,10 @@ class Governor:
             return Verdict.cancel(f"contact is {contact.subscription}")
         if self.policy.require_consent and contact.subscription == "unknown":
             return Verdict.cancel("no recorded consent (require_consent is on)")
-        stops = self._events.events(contact.id, types=SUPPRESSING_EVENTS, until=now)
+        # Whatever its timestamp: an opt-out stamped by a clock ahead of ours counts once stored.
+        stops = self._events.events(contact.id, types=SUPPRESSION_TYPES)
         if stops:
-            return Verdict.cancel(f"suppressed: {stops[-1].type} at {stops[-1].timestamp:%Y-%m-%d}")
+            return Verdict.cancel(f"suppressed: {stops[0].type} at {stops[0].timestamp:%Y-%m-%d}")
         return None
 
     def _frequency(self, record: OutboxRecord, contact: Contact, now: datetime) -> Verdict | None:
@@ -190,11 +207,11 @@ class Governor:
         hours = self.policy.quiet_hours
         if hours is None or record.action.kind not in self.policy.message_kinds:
             return None
-        local = now.astimezone(ZoneInfo(contact.timezone))
-        opens = hours.opens_at(local)
+        zone, name = _zone(contact)
+        opens = hours.opens_at(now.astimezone(zone))
         if opens is None:
             return None
-        return Verdict.hold(f"quiet hours in {contact.timezone}", opens)
+        return Verdict.hold(f"quiet hours in {name}", opens)
 
     def _sender(self, record: OutboxRecord, contact: Contact, now: datetime) -> Verdict | None:
         cap = self.policy.sender_daily_cap
@@ -244,6 +261,21 @@ def variant(contact_id: str, experiment: str, arms: Sequence[str]) -> str:
 def _approved(payload: Mapping[str, Any]) -> bool:
     stamp = payload.get("approval")
     return isinstance(stamp, dict) and stamp.get("digest") == payload_digest(payload)
+
+
+def _zone(contact: Contact) -> tuple[ZoneInfo, str]:
+    """The contact's zone and its name; a stored zone that is not known reads as UTC."""
+    name = iana_zone(contact.timezone) if contact.timezone else None
+    if name is None:
+        warnings.warn(
+            InputWarning(
+                f"contact '{contact.id}' has time zone '{contact.timezone}', which is not known; "
+                "quiet hours were judged in UTC: re-import the contact with an IANA zone"
+            ),
+            stacklevel=3,
+        )
+        return ZoneInfo("UTC"), f"UTC ('{contact.timezone}' is not a known zone)"
+    return ZoneInfo(name), name
 
 
 def _next_day_at(local: datetime, at: time) -> datetime:

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -21,9 +25,14 @@ from pydantic import (
 )
 
 __all__ = [
+    "EVENT_TIME_RANGE",
     "MAX_PROPERTIES_BYTES",
     "MEETING_EVENTS",
     "REPLY_EVENTS",
+    "SUPPRESSING_EVENTS",
+    "SUPPRESSION_ALIASES",
+    "SUPPRESSION_STATUS",
+    "SUPPRESSION_TYPES",
     "Action",
     "ActionStatus",
     "Contact",
@@ -46,6 +55,12 @@ REPLY_EVENTS = frozenset({"email_replied"})
 """Event types that mean the contact answered us (drafts are superseded, agents defer)."""
 MEETING_EVENTS = frozenset({"meeting_booked"})
 """Event types that mean a meeting with the contact is booked."""
+EVENT_TIME_RANGE = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2201, 1, 1, tzinfo=UTC))
+"""Event timestamps accepted: from 1970-01-01 (UTC) up to, not including, 2201-01-01.
+
+Anything outside is a typo or a sentinel (`9999-12-31`, year 1, a negative epoch); storing it
+would overflow date arithmetic in every window and wait that reads it."""
+_NEGATIVE_NUMBER = re.compile(r"\s*-\d")
 
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
 LifecycleStage = Literal[
@@ -53,6 +68,28 @@ LifecycleStage = Literal[
 ]
 SubscriptionStatus = Literal["subscribed", "unsubscribed", "bounced", "unknown"]
 ActionStatus = Literal["pending", "sent", "failed", "unknown", "held", "cancelled"]
+
+SUPPRESSING_EVENTS = frozenset({"unsubscribed", "bounced", "spam_complaint"})
+"""The canonical event types after which a contact is never messaged: an opt-out, a bounce, a
+spam complaint. Segment and CRM mappings produce these names; the governor enforces them."""
+SUPPRESSION_ALIASES: Mapping[str, str] = MappingProxyType({
+    "unsubscribe": "unsubscribed", "email_unsubscribed": "unsubscribed",
+    "unsubscribed_from_all_email": "unsubscribed", "opted_out": "unsubscribed",
+    "opt_out": "unsubscribed", "email_opt_out": "unsubscribed", "email_opted_out": "unsubscribed",
+    "bounce": "bounced", "email_bounced": "bounced", "hard_bounce": "bounced",
+    "hard_bounced": "bounced", "email_hard_bounced": "bounced", "hard_bounce_reason": "bounced",
+    "spam_report": "spam_complaint", "spam_reported": "spam_complaint", "spam": "spam_complaint",
+    "marked_as_spam": "spam_complaint", "email_marked_as_spam": "spam_complaint",
+    "complaint": "spam_complaint", "complained": "spam_complaint",
+    "email_complained": "spam_complaint", "email_spam_complaint": "spam_complaint",
+})  # fmt: skip
+"""Other names exports give the suppressing events, and the canonical type each means."""
+SUPPRESSION_TYPES = SUPPRESSING_EVENTS | frozenset(SUPPRESSION_ALIASES)
+"""Every event type that suppresses messages: the canonical names and their aliases."""
+SUPPRESSION_STATUS: Mapping[str, SubscriptionStatus] = MappingProxyType(
+    {"unsubscribed": "unsubscribed", "bounced": "bounced", "spam_complaint": "unsubscribed"}
+)
+"""The `Contact.subscription` a CRM flag for each suppressing event sets."""
 
 
 class _Model(BaseModel):
@@ -102,8 +139,35 @@ class Event(_Model):
     id: Id = Field(description="Unique event id; re-ingesting the same id is a no-op.")
     type: Id = Field(description="Event type in snake_case, e.g. 'page_view'.")
     contact_id: Id
-    timestamp: AwareDatetime = Field(description="When it happened; must carry a timezone.")
+    timestamp: AwareDatetime = Field(
+        description="When it happened, between 1970 and 2200; must carry a timezone."
+    )
     properties: dict[str, Any] = Field(default_factory=dict, description="At most 64 KB as JSON.")
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _check_epoch(cls, value: Any) -> Any:
+        negative = (
+            isinstance(value, int | float) and not isinstance(value, bool) and value < 0
+        ) or (isinstance(value, str) and _NEGATIVE_NUMBER.match(value) is not None)
+        if negative:
+            raise ValueError(
+                f"timestamp {value} is a negative epoch, a time before 1970; event times must "
+                "fall between 1970 and 2200 (UTC)"
+            )
+        return value
+
+    @field_validator("timestamp")
+    @classmethod
+    def _check_range(cls, value: datetime) -> datetime:
+        earliest, end = EVENT_TIME_RANGE
+        if earliest <= value < end:
+            return value
+        side = "before 1970" if value < earliest else "after 2200"
+        raise ValueError(
+            f"timestamp '{value.isoformat()}' is {side}; event times must fall between "
+            "1970-01-01 and 2200-12-31 (UTC): check the year"
+        )
 
     @field_validator("properties")
     @classmethod

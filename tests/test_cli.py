@@ -51,7 +51,14 @@ def test_init_ingest_run_outbox_explain_deliver(tmp_path: Path) -> None:
     }
 
     ingest = _json(["ingest", "events", str(_world(tmp_path)), "-w", ws])
-    assert set(ingest) == {"accepted", "duplicates", "rejected", "ignored_blank", "dead_letter"}
+    assert set(ingest) == {
+        "accepted",
+        "duplicates",
+        "rejected",
+        "ignored_blank",
+        "dead_letter",
+        "warnings",
+    }
     assert (ingest["accepted"], ingest["rejected"]) == (4, 1)
     dead = [json.loads(line) for line in Path(ingest["dead_letter"]).read_text().splitlines()]
     assert dead[0]["line"] == 5 and "has no timezone" in dead[0]["reason"]

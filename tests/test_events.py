@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gtmflow.errors import ConfigError, StoreError
+from gtmflow.errors import ConfigError, InputWarning, StoreError
 from gtmflow.models import Contact, Event
 from gtmflow.tools._database import StoreTarget
 from gtmflow.tools._postgres import PostgresDatabase
@@ -68,11 +68,44 @@ def test_write_events_counts_new_and_duplicate_ids(store: EventStore) -> None:
     assert [e.id for e in store.events("c1")] == ["e1", "e2", "e3"]
 
 
-def test_duplicate_id_keeps_the_first_version(store: EventStore) -> None:
+def test_duplicate_id_keeps_the_first_version_and_reports_the_conflict(store: EventStore) -> None:
     store.write_events([event("e1", path="/first")])
-    store.write_events([event("e1", path="/second")])
+    with pytest.warns(InputWarning, match="'e1' is already stored with a different properties"):
+        result = store.write_events([event("e1", path="/second")])
 
     assert store.events("c1")[0].properties == {"path": "/first"}
+    assert result == WriteResult(accepted=0, duplicates=0, rejected=1)
+
+
+def test_conflicts_are_dead_lettered_with_their_own_line_on_each_backend(
+    store: EventStore, tmp_path: Path
+) -> None:
+    import json
+
+    from gtmflow.tools.events.ingest import ingest_events
+
+    stamp = "2026-03-02T09:00:00+00:00"
+    rows = [
+        {"id": "e1", "type": "page_view", "contact_id": "c1", "timestamp": stamp},
+        {"timestamp": stamp, "contact_id": "c1", "id": "e1", "type": "page_view"},  # same
+        {"id": "e1", "type": "unsubscribed", "contact_id": "c1", "timestamp": stamp},
+        {"id": "e2", "type": "page_view", "contact_id": "c2", "timestamp": stamp},
+        {"id": "e2", "type": "page_view", "contact_id": "c9", "timestamp": stamp},
+        {"id": "e3", "type": "page_view", "contact_id": "c1", "timestamp": stamp},
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+
+    report = ingest_events(store, path)
+
+    assert (report.accepted, report.duplicates, report.rejected) == (3, 1, 2)
+    assert report.dead_letter is not None
+    letters = [json.loads(line) for line in report.dead_letter.read_text("utf-8").splitlines()]
+    assert [(d["line"], d["reason"].split(";")[0]) for d in letters] == [
+        (3, "conflict: event id 'e1' is already stored with a different type"),
+        (5, "conflict: event id 'e2' is already stored with a different contact_id"),
+    ]
+    assert store.contact("c9") is None  # a conflicting row creates no contact
 
 
 def test_write_events_accepts_a_generator(store: EventStore) -> None:
@@ -180,7 +213,7 @@ def test_naive_bound_is_a_config_error(history: EventStore) -> None:
 def test_after_seq_returns_only_later_arrivals(store: EventStore) -> None:
     store.write_events([event("late", minutes=50), event("early", minutes=0)])
     mark = store.last_seq()
-    store.write_events([event("newer-but-older", minutes=-10), event("late")])
+    store.write_events([event("newer-but-older", minutes=-10), event("late", minutes=50)])
 
     assert [e.id for e in store.events("c1", after_seq=mark)] == ["newer-but-older"]
     assert [e.id for e in store.events("c1", after_seq=0)] == ["newer-but-older", "early", "late"]

@@ -468,7 +468,7 @@ def test_bad_arguments_are_config_errors(
 
 def test_a_store_that_ignores_its_rows_is_caught(tmp_path: Path) -> None:
     class Lazy(SQLiteEventStore):
-        def write_events(self, events: Iterable[Event]) -> WriteResult:
+        def write_events(self, events: Iterable[Event], **options: Any) -> WriteResult:
             return WriteResult(0, 0)
 
     with Lazy(":memory:") as lazy, pytest.raises(ConfigError, match="must consume"):
@@ -605,6 +605,7 @@ def test_report_to_json_has_exactly_the_documented_keys(
         "rejected": 1,
         "ignored_blank": 1,
         "dead_letter": str(tmp_path / "e.jsonl.dead-letter.jsonl"),
+        "warnings": [],
     }
     assert IngestReport(0, 0, 0, 0, None).to_json()["dead_letter"] is None
 

@@ -10,6 +10,7 @@
 | `gtmflow.tools.deps` | what the runtime injects into every graph node |
 | `gtmflow.tools.decisions` | the decision log behind `explain` |
 | `gtmflow.tools.charts` | charts for notebooks and the HTML report (matplotlib) |
+| `gtmflow.tools._paths` | config paths kept inside the workspace unless opted out |
 | `gtmflow.tools.migrations` | the PostgreSQL store's schema, versioned (`gtmflow migrate`) |
 
 Tools never import agents, graphs or the runtime (a test checks the direction of imports).

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from gtmflow.runtime.workspace import Workspace
 
 __all__ = [
+    "DelimiterOpt",
     "JsonOpt",
     "PlainConsole",
     "WorkspaceOpt",
@@ -44,6 +45,9 @@ WorkspaceOpt = Annotated[
     Path, typer.Option("--workspace", "-w", help="Workspace folder.", show_default=False)
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+DelimiterOpt = Annotated[
+    str, typer.Option("--delimiter", help="CSV delimiter, e.g. ';' or tab (default ',').")
+]
 
 
 class PlainConsole(Console):

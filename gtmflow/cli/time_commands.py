@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from gtmflow.cli._common import (
+    DelimiterOpt,
     JsonOpt,
     WorkspaceOpt,
     console,
@@ -176,6 +177,7 @@ def simulate(
 def ingest_replies(
     file: Annotated[Path, typer.Argument(help="JSONL/CSV of replies: contact_id, timestamp, …")],
     workspace: WorkspaceOpt = Path(),
+    delimiter: DelimiterOpt = ",",
     json_out: JsonOpt = False,
 ) -> None:
     """Ingest replies (rows without a type are `email_replied`); `tick` then acts on them."""
@@ -183,7 +185,7 @@ def ingest_replies(
         from gtmflow.tools.events.mapping import EventMapping
 
         replies = EventMapping(defaults=REPLY_DEFAULTS)
-        report = ws.ingest(file, mapping=replies, progress=not json_out)
+        report = ws.ingest(file, mapping=replies, progress=not json_out, delimiter=delimiter)
     _show("ingest replies", report.to_json(), json_out)
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from gtmflow.cli._common import (
+    DelimiterOpt,
     JsonOpt,
     WorkspaceOpt,
     console,
@@ -90,7 +91,12 @@ def init(
 
 
 def _ingest(
-    kind: str, file: Path, workspace: Path, json_out: bool, mapping: EventMapping | None = None
+    kind: str,
+    file: Path,
+    workspace: Path,
+    json_out: bool,
+    mapping: EventMapping | None = None,
+    delimiter: str = ",",
 ) -> None:
     with open_workspace(workspace) as ws:
         report = ws.ingest(
@@ -98,12 +104,17 @@ def _ingest(
             kind="events" if kind == "events" else "contacts",
             mapping=mapping,
             progress=not json_out,
+            delimiter=delimiter,
         )
     data = report.to_json()
     if json_out:
         emit(data)
         return
-    console().print(table(f"ingest {kind}: {file}", list(data), [list(data.values())]))
+    counts = {k: v for k, v in data.items() if k not in ("dead_letter", "warnings")}
+    console().print(table(f"ingest {kind}: {file}", list(counts), [list(counts.values())]))
+    if report.dead_letter is not None:  # in full: a table cell would cut the path short
+        where = f"rejected rows, each with its reason: {report.dead_letter}"
+        console().print(where, soft_wrap=True)
 
 
 def ingest_events_cmd(
@@ -128,6 +139,7 @@ def ingest_events_cmd(
             "reader names them ('page_view', 'trial_started')."
         ),
     ] = False,
+    delimiter: DelimiterOpt = ",",
     json_out: JsonOpt = False,
 ) -> None:
     """Ingest events; bad rows go to a dead-letter file with the reason."""
@@ -142,7 +154,7 @@ def ingest_events_cmd(
                 assume_timezone=assume_timezone,
                 event_names="keep" if keep_event_names else "segment",
             )
-    _ingest("events", file, workspace, json_out, mapping)
+    _ingest("events", file, workspace, json_out, mapping, delimiter)
 
 
 def _pairs(items: list[str]) -> dict[str, str]:
@@ -160,10 +172,11 @@ def _pairs(items: list[str]) -> dict[str, str]:
 def ingest_contacts_cmd(
     file: Annotated[Path, typer.Argument(help="CSV/JSONL of contacts (HubSpot, Salesforce ok).")],
     workspace: WorkspaceOpt = Path(),
+    delimiter: DelimiterOpt = ",",
     json_out: JsonOpt = False,
 ) -> None:
     """Ingest contacts; HubSpot and Salesforce export headers map automatically."""
-    _ingest("contacts", file, workspace, json_out)
+    _ingest("contacts", file, workspace, json_out, delimiter=delimiter)
 
 
 def run(

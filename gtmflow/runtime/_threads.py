@@ -10,6 +10,7 @@ one contact's thread at the same time.
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -17,6 +18,7 @@ from typing import Any, Literal
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
+from gtmflow.errors import ConfigError, GtmflowWarning, StoreError
 from gtmflow.models import Action, RouteDecision
 from gtmflow.runtime.leases import Leases, NoLeases
 from gtmflow.state import GRAPH_KEY
@@ -24,6 +26,7 @@ from gtmflow.tools.decisions import DecisionLog
 from gtmflow.tools.delivery.approvals import ApprovalBook
 from gtmflow.tools.delivery.outbox import Outbox
 from gtmflow.tools.deps import Deps
+from gtmflow.tools.events.event_store import UnreadableRow
 
 __all__ = ["ThreadRunner", "thread_config"]
 
@@ -48,6 +51,7 @@ class ThreadRunner:
     """The state the latest `run` ended with (empty when the thread was not invoked)."""
     leases: Leases | NoLeases = field(default_factory=NoLeases)
     """Who holds which contact (a shared store); held around every thread run."""
+    _committing: bool = field(default=False, repr=False)
 
     def run(
         self,
@@ -92,6 +96,51 @@ class ThreadRunner:
         self.last_state = state
         return added + self.commit(graph.name, contact_id, state)
 
+    def run_guarded(
+        self,
+        graph: Any,
+        contact_id: str,
+        payload: dict[str, Any] | Command[Any],
+        *,
+        failures: dict[str, str],
+        deps: Deps | None = None,
+        durability: Literal["sync", "async", "exit"] | None = None,
+    ) -> Counter[str]:
+        """`run` for one contact of many: a failure is recorded in `failures` and warned about.
+
+        One contact's bad data (a row the store cannot read, a value a node chokes on) must not
+        stop the others; the contact runs again when it is next due. What fails for everyone
+        still stops the run: a `ConfigError` (the developer's mistake), a store that cannot be
+        read or written, and any failure writing the outbox or the decision log.
+        """
+        try:
+            return self.run(graph, contact_id, payload, deps=deps, durability=durability)
+        except Exception as exc:
+            self.note_failure(graph.name, contact_id, exc, failures)
+            return Counter()
+
+    def note_failure(
+        self, graph: str, contact_id: str, exc: Exception, failures: dict[str, str]
+    ) -> None:
+        """Record one contact's failure in `failures` and warn; re-raise what fails for all.
+
+        Raises:
+            Exception: `exc` itself when it is not one contact's (see `run_guarded`).
+        """
+        if self._committing or _everyones(exc):
+            self._committing = False
+            raise exc
+        reason = f"{type(exc).__name__}: {exc}"
+        failures[contact_id] = reason
+        self.last_state = {}
+        warnings.warn(
+            GtmflowWarning(
+                f"graph '{graph}' failed for contact '{contact_id}' ({reason}); the other "
+                "contacts went on, and this one runs again when it is next due"
+            ),
+            stacklevel=3,
+        )
+
     def recover(
         self,
         graph: Any,
@@ -125,6 +174,7 @@ class ThreadRunner:
 
     def commit(self, graph: str, contact_id: str, state: dict[str, Any]) -> Counter[str]:
         """Write a run's actions to the outbox and its decisions to the log (idempotent)."""
+        self._committing = True  # stays set if a write fails: `run_guarded` re-raises that
         actions = [Action.model_validate(a) for a in state.get("actions", [])]
         new = set(self.outbox.put(actions).keys)
         self.decisions.record(
@@ -135,6 +185,7 @@ class ThreadRunner:
                 for d in state.get("decisions", [])
             ),
         )
+        self._committing = False
         return Counter(a.source for a in actions if a.idempotency_key in new)
 
     def _requests(self, graph: str, thread_id: str, contact_id: str, interrupts: Any) -> None:
@@ -147,6 +198,13 @@ class ThreadRunner:
                     step=int(value.get("step", 0)), digest=str(value["digest"]),
                     payload=dict(value["payload"]), now=now,
                 )  # fmt: skip
+
+
+def _everyones(exc: Exception) -> bool:
+    """Whether a failure is not one contact's: a mistake in the setup, or the store itself."""
+    if isinstance(exc, ConfigError):
+        return True
+    return isinstance(exc, StoreError) and not isinstance(exc, UnreadableRow)
 
 
 def _without(data: dict[str, Any], key: str) -> dict[str, Any]:

@@ -66,8 +66,13 @@ class ContactPass:
         scheduler: Scheduler,
         deps: Deps,
         progress: bool | None,
+        failures: dict[str, str],
     ) -> tuple[list[str], Counter[str]]:
-        """Invoke `graph` for each contact that needs it; return them and new actions per rule."""
+        """Invoke `graph` for each contact that needs it; return them and new actions per rule.
+
+        A contact whose run fails is recorded in `failures` (and warned about) and the others go
+        on; its due wait stays due, so it runs again.
+        """
         key = f"{PER_CONTACT}{graph.name}"
         contacts, cursor, deferred = self._due_contacts(graph, key, as_of)
         woken = scheduler.due(as_of, graph=graph.name)
@@ -78,11 +83,16 @@ class ContactPass:
         ) as advance:
             for contact_id in contacts:
                 payload = {"contact_id": contact_id, "as_of": as_of.isoformat()}
-                by_rule.update(runner.run(graph, contact_id, payload, deps=deps))
+                guarded = runner.run_guarded(
+                    graph, contact_id, payload, failures=failures, deps=deps
+                )
+                by_rule.update(guarded)
                 self._save_sweep(graph.name, contact_id, runner.last_state, as_of)
                 advance(1)
-        for wait in woken:  # the graph saw its due wait (a node may have set a new one)
-            scheduler.complete(wait.id)
+        for wait in (w for w in woken if w.contact_id not in failures):  # a failed one stays due
+            scheduler.complete(
+                wait.id
+            )  # the graph saw its due wait (a node may have set a new one)
         self._state.finish(key, cursor, deferred)
         return contacts, by_rule
 

@@ -56,6 +56,8 @@ class Enrollments:
         self._runner, self._scheduler, self._outbox = runner, scheduler, outbox
         self._approvals = approvals
         self._message_kinds = message_kinds
+        self.failures: dict[str, str] = {}
+        """Contacts whose thread failed to resume (by event or wait), and why; see `run_guarded`."""
         self._graphs = {
             name: build_sequence_graph(seq, checkpointer=checkpointer)
             for name, seq in self.sequences.items()
@@ -65,6 +67,12 @@ class Enrollments:
         for name, seq in self.sequences.items():
             for wanted in seq.listens_to():
                 self._listeners[wanted.type].append((name, wanted))
+
+    def take_failures(self) -> int:
+        """How many resumes failed since the last call (each was warned about); clears them."""
+        count = len(self.failures)
+        self.failures.clear()
+        return count
 
     def graph(self, name: str) -> Any:
         """The compiled graph of a sequence."""
@@ -157,7 +165,8 @@ class Enrollments:
                 name = due.graph.removeprefix(SEQUENCE_PREFIX)
                 if name in self.sequences:
                     added += self._resume(name, due.contact_id, now)
-                self._scheduler.complete(due.id)
+                if due.contact_id not in self.failures:  # a failed resume stays due: it is retried
+                    self._scheduler.complete(due.id)
         return added
 
     def on_events(self, events: Iterable[Event], now: datetime) -> Counter[str]:
@@ -256,10 +265,10 @@ class Enrollments:
         state = self._state(name, contact_id)
         if state.get("status") not in ("active", "waiting"):
             return Counter()
-        return self._runner.run(
-            self.graph(name), contact_id, {"contact_id": contact_id, "as_of": now.isoformat()},
-            durability="sync",
-        )  # fmt: skip
+        payload = {"contact_id": contact_id, "as_of": now.isoformat()}
+        return self._runner.run_guarded(
+            self.graph(name), contact_id, payload, failures=self.failures, durability="sync"
+        )
 
     def _state(self, name: str, contact_id: str) -> Mapping[str, Any]:
         graph = self.graph(name)

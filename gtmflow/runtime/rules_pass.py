@@ -24,6 +24,10 @@ router) to a `RulesPass`, which works in four steps:
    replay harmless.
 4. `finish`: save the cursor and the deferred events, complete the woken waits.
 
+One contact's failure (a stored row it cannot read, a node that raises on its data) never stops
+the others: it is recorded in `failures` (the run report's `errors`) with a warning, its state is
+not saved, and it is deferred to the next run. A setup mistake or a store failure still stops.
+
 The router itself (nodes `evaluate_rules` and `emit_actions` only) is invoked with
 `durability="exit"`: its nodes are pure, so one checkpoint per invoke is enough. Any other graph
 goes through `ThreadRunner` (crash recovery, approvals) with LangGraph's default durability.
@@ -31,6 +35,7 @@ goes through `ThreadRunner` (crash recovery, approvals) with LangGraph's default
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -54,7 +59,7 @@ from gtmflow.tools.decisions import DecisionLog
 from gtmflow.tools.delivery.outbox import Outbox
 from gtmflow.tools.delivery.scheduler import Scheduler, Wait
 from gtmflow.tools.deps import Deps
-from gtmflow.tools.events.event_store import EventStore
+from gtmflow.tools.events.event_store import EventStore, UnreadableRow
 from gtmflow.tools.events.scans import Deferred
 from gtmflow.triggers import Evaluation, RuleSet, triggers_of
 
@@ -116,6 +121,8 @@ class RulesPass:
         self.batch_size = batch_size
         self.leases = leases or NoLeases()
         self.invoked = 0
+        self.failures: dict[str, str] = {}
+        """Contacts whose judging or graph failed, and why: they are retried on the next run."""
         self._pure = _is_pure_router(graph)
         self._woken: set[str] = set()
         self._last_seq = 0
@@ -184,13 +191,17 @@ class RulesPass:
 
     def process(self, batch: Sequence[str]) -> Counter[str]:
         """Judge a batch, invoke the graph where there is work, commit; new actions per rule."""
-        judged = self._judge(batch)
+        judged = self._judge_guarded(batch)
         actions: list[Action] = []
         added: Counter[str] = Counter()  # actions the thread runner already committed
         skip: set[str] = set()
         for contact_id, item in judged.items():
             if not self._pure or item.result.firings or contact_id in self._woken:
-                invoked = self._invoke(item)
+                try:
+                    invoked = self._invoke(item)
+                except Exception as exc:
+                    self._runner.note_failure(self.graph.name, contact_id, exc, self.failures)
+                    invoked = None
                 if invoked is None:
                     skip.add(contact_id)  # paused on an approval: judge again later
                 elif isinstance(invoked, Counter):
@@ -211,12 +222,29 @@ class RulesPass:
         return added + Counter(a.source for a in actions if a.idempotency_key in new)
 
     def finish(self, plan: RunPlan) -> None:
-        """Save the cursor and deferred events; the woken waits were seen by their graphs."""
-        self._state.finish(self.graph.name, plan.cursor, plan.deferred)
+        """Save the cursor and deferred events; the woken waits were seen by their graphs.
+
+        A contact that failed is deferred to the next run (as of now), and its wait stays due.
+        """
+        retry = [Deferred(_retry_seq(c), c, self.as_of) for c in sorted(self.failures)]
+        self._state.finish(self.graph.name, plan.cursor, [*plan.deferred, *retry])
         for wait in plan.woken:
-            self._scheduler.complete(wait.id)
+            if wait.contact_id not in self.failures:
+                self._scheduler.complete(wait.id)
 
     # ------------------------------------------------------------------ judging
+
+    def _judge_guarded(self, batch: Sequence[str]) -> dict[str, _Judged]:
+        """`_judge`, leaving out (and recording) each contact whose stored history is unreadable."""
+        todo = list(batch)
+        while True:
+            try:
+                return self._judge(todo)
+            except UnreadableRow as exc:
+                if exc.contact_id not in todo:
+                    raise
+                self._runner.note_failure(self.graph.name, exc.contact_id, exc, self.failures)
+                todo.remove(exc.contact_id)
 
     def _judge(self, batch: Sequence[str]) -> dict[str, _Judged]:
         stored = self._state.load(self.graph.name, batch)
@@ -236,7 +264,10 @@ class RulesPass:
             else:
                 new = replay_from(history, replay[contact_id])
             contact = contacts.get(contact_id) or Contact(id=contact_id)
-            judged[contact_id] = self._judge_one(contact, state, History(history), new)
+            try:
+                judged[contact_id] = self._judge_one(contact, state, History(history), new)
+            except Exception as exc:  # one contact's data; a setup mistake is re-raised
+                self._runner.note_failure(self.graph.name, contact_id, exc, self.failures)
         return judged
 
     def _histories(
@@ -317,6 +348,12 @@ def _decisions(result: Evaluation) -> Iterator[tuple[int, RouteDecision]]:
     for decision in result.all_decisions():
         if not decision.fired:
             yield 0, decision
+
+
+def _retry_seq(contact_id: str) -> int:
+    """A `rule_deferred` key of a failed contact: negative (no event has it), one per contact."""
+    digest = hashlib.blake2b(contact_id.encode("utf-8", "surrogatepass"), digest_size=7)
+    return -1 - int.from_bytes(digest.digest(), "big")
 
 
 def _later(previous: datetime | None, as_of: datetime) -> datetime:

@@ -37,8 +37,8 @@ from gtmflow.clock import VirtualClock, parse_duration
 from gtmflow.examples.sample_transcripts import SELLER
 from gtmflow.examples.sample_webinar import SAMPLE_ATTENDEES, add_sample_webinar
 from gtmflow.examples.sample_world import generate_sample_world
-from gtmflow.governor import SUPPRESSING_EVENTS, GovernorPolicy
-from gtmflow.models import Contact, Event
+from gtmflow.governor import GovernorPolicy
+from gtmflow.models import SUPPRESSION_TYPES, Contact, Event
 from gtmflow.pipes import EvalContext, History
 from gtmflow.runtime.scaffold import scaffold
 from gtmflow.runtime.workspace import STATE_DIR, Workspace
@@ -160,7 +160,7 @@ def _suppressed(ws: Workspace, sent: list[OutboxRecord]) -> list[str]:
     for record in sent:
         when = record.delivered_at
         contact_id = record.action.contact_id
-        stops = ws.events.events(contact_id, types=SUPPRESSING_EVENTS, until=when)
+        stops = ws.events.events(contact_id, types=SUPPRESSION_TYPES, until=when)
         if stops:
             found.append(
                 f"{contact_id} got '{record.action.payload.get('template')}' at "

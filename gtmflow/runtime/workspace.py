@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
-from gtmflow._progress import progress_bar, wants_progress
+from gtmflow._progress import DeltaProgress, progress_bar, wants_progress
 from gtmflow.clock import Clock, SystemClock, VirtualClock, require_aware
 from gtmflow.config import (
     WorkspaceConfig,
@@ -51,6 +51,7 @@ from gtmflow.tools.delivery.scheduler import Scheduler
 from gtmflow.tools.delivery.transport_config import load_transports
 from gtmflow.tools.delivery.transports import Transport
 from gtmflow.tools.deps import Deps
+from gtmflow.tools.events.dead_letter import dead_letter_name
 from gtmflow.tools.events.ingest import IngestReport, ingest_contacts, ingest_events
 from gtmflow.tools.events.mapping import EventMapping
 from gtmflow.triggers import RuleSet
@@ -84,7 +85,7 @@ RunMode = Literal["bulk", "per_contact"]
 
 @dataclass(frozen=True, slots=True)
 class RunReport:
-    """What a run did: contacts judged, new outbox actions, new actions per rule, invokes."""
+    """What a run did: contacts judged, new outbox actions (per rule), invokes, failures."""
 
     contacts: int
     actions: int
@@ -92,6 +93,8 @@ class RunReport:
     as_of: datetime | None = None
     invoked: int = 0
     """Graph invocations: in bulk mode only contacts where a rule fired or a wait fell due."""
+    errors: dict[str, str] = field(default_factory=dict)
+    """Contacts whose run failed, and why (the others went on; these run again when due)."""
 
     def to_json(self) -> dict[str, Any]:
         """The shape printed by `gtmflow run --json`."""
@@ -101,6 +104,7 @@ class RunReport:
             "by_rule": self.by_rule,
             "as_of": self.as_of.isoformat() if self.as_of else None,
             "invoked": self.invoked,
+            "errors": self.errors,
         }
 
 
@@ -192,18 +196,20 @@ class Workspace:
         kind: Literal["events", "contacts"] = "events",
         mapping: EventMapping | None = None,
         progress: bool | None = None,
+        delimiter: str = ",",
     ) -> IngestReport:
         """Ingest a JSONL/CSV file of events (default) or contacts; bad rows are dead-lettered.
 
-        The dead-letter file goes next to the input, or under `.gtmflow/dead-letter/` when the
-        input's folder is read-only. `mapping` reads event exports with other column names or
-        timestamp formats.
+        The dead-letter file goes under `.gtmflow/dead-letter/` (`dead_letter_name`: the input's
+        name and a hash of its path); the report says where. `mapping` reads event exports
+        with other column names or timestamp formats.
         """
         source = Path(path)
         size = source.stat().st_size if source.is_file() else None
-        options: dict[str, Any] = {"fallback_dir": self.state_dir / "dead-letter"}
+        dead = self.state_dir / "dead-letter" / dead_letter_name(source)
+        options: dict[str, Any] = {"dead_letter": dead, "delimiter": delimiter}
         with progress_bar(f"ingest {source.name}", size, enabled=wants_progress(progress)) as bar:
-            options["progress"] = _Delta(bar)
+            options["progress"] = DeltaProgress(bar)
             if kind == "contacts":
                 if mapping is not None:
                     raise ConfigError("mapping= applies to events; contacts map their headers")
@@ -288,12 +294,15 @@ class Workspace:
     def _run_per_contact(
         self, graph: Any, as_of: datetime, deps: Deps, progress: bool | None
     ) -> RunReport:
+        failed: dict[str, str] = {}  # one contact's failure never stops the others
         contacts, by_rule = self.cursors.run(
             graph, as_of=as_of, runner=self.runner, scheduler=self.scheduler, deps=deps,
-            progress=progress,
+            progress=progress, failures=failed,
         )  # fmt: skip
         by = dict(sorted(by_rule.items()))
-        return RunReport(len(contacts), sum(by_rule.values()), by, as_of, len(contacts))
+        return RunReport(
+            len(contacts), sum(by_rule.values()), by, as_of, len(contacts), errors=failed
+        )
 
     def _run_bulk(
         self,
@@ -320,8 +329,9 @@ class Workspace:
         rules_pass.finish(plan)
         actions = sum(by_rule.values())
         return RunReport(
-            len(plan.contacts), actions, dict(sorted(by_rule.items())), as_of, rules_pass.invoked
-        )
+            len(plan.contacts), actions, dict(sorted(by_rule.items())), as_of, rules_pass.invoked,
+            errors=rules_pass.failures,
+        )  # fmt: skip
 
     def _named(self, graph: Any) -> Any:
         """The graph, once its name is known to be its own (names key cursors and threads)."""
@@ -496,6 +506,7 @@ class Workspace:
             self.enrollments.on_events(self._new_events(moment), moment).values()
         )
         counts["resumed"] += sum(self.enrollments.resume_due(moment).values())
+        counts["errors"] += self.enrollments.take_failures()  # each one warned about
         for _ in range(4):  # enrollments create first sends; deliver those in the same moment
             report = self.deliver(transport, now=moment)
             counts.update({k: v for k, v in report.counts().items() if v})
@@ -558,18 +569,6 @@ class Workspace:
 
 def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
-
-
-class _Delta:
-    """Turns "bytes read so far" callbacks into progress-bar advances."""
-
-    def __init__(self, advance: Callable[[int], None]) -> None:
-        self._advance = advance
-        self._seen = 0
-
-    def __call__(self, done: int) -> None:
-        self._advance(done - self._seen)
-        self._seen = done
 
 
 def _latest_verdicts(decisions: list[LoggedDecision]) -> list[LoggedDecision]:

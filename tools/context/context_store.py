@@ -40,6 +40,7 @@ import chromadb
 
 from gtmflow.errors import ConfigError, StoreError
 from gtmflow.models import ContentItem
+from gtmflow.tools._paths import workspace_path
 from gtmflow.tools.context.chroma_log import scrub_contact
 from gtmflow.tools.context.embeddings import EmbedderSpec, GtmflowEmbedding, resolve_embedder
 from gtmflow.tools.context.records import (
@@ -77,6 +78,7 @@ class ContextConfig:
     ssl = false                # http
     prefix = ""                # http: collection name prefix, to share a server
     embedding = "minilm"       # "static", "hashing", or LangChain "provider:model"
+    allow_outside_workspace = false  # embedded: let `path` leave the workspace
     ```
     """
 
@@ -89,6 +91,7 @@ class ContextConfig:
     embedding: str = "minilm"
     url: str = ""
     """A Chroma server as one URL (sets mode, host, port and ssl); empty: use those keys."""
+    allow_outside_workspace: bool = False
 
     @classmethod
     def load(cls, root: str | Path) -> ContextConfig:
@@ -244,7 +247,13 @@ class ContextStore:
                 embedder=chosen,
                 **options,
             )
-        return cls.open(Path(root) / config.path, embedder=chosen, **options)
+        folder = workspace_path(
+            Path(root),
+            config.path,
+            key="[context] path",
+            allow_outside=config.allow_outside_workspace,
+        )
+        return cls.open(folder, embedder=chosen, **options)
 
     def close(self) -> None:
         """Release the Chroma client and the writer lock (idempotent)."""

@@ -21,7 +21,9 @@ default = "file"                        # built in: "file" (.gtmflow/delivered.j
 ```
 
 Secrets are never read from the file: a `password`, `secret` or `token` key is an error that
-names the `*_env` key to use. Every problem in the table is reported at once.
+names the `*_env` key to use. A file transport's `path` and a `ca_file` must lie inside the
+workspace unless the table says `allow_outside_workspace = true`. Every problem in the table is
+reported at once.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from gtmflow.clock import Clock
 from gtmflow.errors import ConfigError
 from gtmflow.models import Contact
+from gtmflow.tools._paths import workspace_path
 from gtmflow.tools.delivery.smtp import Security, SMTPTransport
 from gtmflow.tools.delivery.transports import (
     ConsoleTransport,
@@ -91,6 +94,9 @@ class SMTPSettings(_RetrySettings):
     message_id_domain: str | None = None
     timeout: float = Field(default=10.0, gt=0)
     ca_file: str | None = Field(default=None, description="Extra CA certificates (PEM).")
+    allow_outside_workspace: bool = Field(
+        default=False, description="Let ca_file name a file outside the workspace."
+    )
 
 
 class WebhookSettings(_RetrySettings):
@@ -106,6 +112,7 @@ class WebhookSettings(_RetrySettings):
     timeout: float = Field(default=10.0, gt=0)
     connect_timeout: float = Field(default=5.0, gt=0)
     ca_file: str | None = None
+    allow_outside_workspace: bool = False
 
     @model_validator(mode="after")
     def _one_url(self) -> WebhookSettings:
@@ -119,6 +126,9 @@ class FileSettings(_Settings):
 
     type: Literal["file"] = "file"
     path: str
+    allow_outside_workspace: bool = Field(
+        default=False, description="Let path name a file outside the workspace."
+    )
 
 
 class ConsoleSettings(_Settings):
@@ -269,7 +279,14 @@ def _make(settings: _Settings, context: _Context) -> Transport:
     if isinstance(settings, WebhookSettings):
         return _make_webhook(settings, context)
     if isinstance(settings, FileSettings):
-        return FileTransport(context.root / settings.path)
+        return FileTransport(
+            workspace_path(
+                context.root,
+                settings.path,
+                key="path",
+                allow_outside=settings.allow_outside_workspace,
+            )
+        )
     return ConsoleTransport()
 
 
@@ -290,7 +307,7 @@ def _make_smtp(s: SMTPSettings, context: _Context) -> SMTPTransport:
         timeout=s.timeout,
         retry=s.retry_policy(),
         clock=context.clock,
-        ssl_context=_ssl_context(s.ca_file, context.root),
+        ssl_context=_ssl_context(s.ca_file, context.root, s.allow_outside_workspace),
     )
 
 
@@ -307,7 +324,7 @@ def _make_webhook(s: WebhookSettings, context: _Context) -> WebhookTransport:
         connect_timeout=s.connect_timeout,
         retry=s.retry_policy(),
         clock=context.clock,
-        ssl_context=_ssl_context(s.ca_file, context.root),
+        ssl_context=_ssl_context(s.ca_file, context.root, s.allow_outside_workspace),
     )
 
 
@@ -316,13 +333,18 @@ def _secret(variable: str | None, context: _Context) -> SecretStr | None:
     return None if variable is None else SecretStr(context.env[variable])
 
 
-def _ssl_context(ca_file: str | None, root: Path) -> ssl.SSLContext | None:
+def _ssl_context(ca_file: str | None, root: Path, allow_outside: bool) -> ssl.SSLContext | None:
     if ca_file is None:
         return None
-    path = root / ca_file
+    path = workspace_path(root, ca_file, key="ca_file", allow_outside=allow_outside)
     if not path.is_file():
         raise ConfigError(f"ca_file '{path}' does not exist; give a PEM file of CA certificates")
-    return ssl.create_default_context(cafile=str(path))
+    try:
+        return ssl.create_default_context(cafile=str(path))
+    except ssl.SSLError as exc:
+        raise ConfigError(
+            f"ca_file '{path}' is not a PEM file of CA certificates ({exc.reason or exc})"
+        ) from None
 
 
 def _routes(

@@ -3,14 +3,18 @@
 | module | holds |
 | --- | --- |
 | `event_store` | `EventStore` and its SQLite implementation: contacts and their event histories |
+| `sqlite_rows` | events and contacts as SQLite rows and back: conflicts, unstorable, unreadable |
 | `postgres_store` | `PostgresEventStore`: the same store in PostgreSQL, shared by workers |
 | `scans` | bulk reads for the run loop: new events a trigger wants, unseen starts, needed history |
 | `event_columns` | `EventColumns`: many contacts' events as numpy columns, read in bulk |
-| `ingest` | the write loop: batches into the store, dead letters, `IngestReport` |
+| `ingest` | the write loop: batches into the store, `IngestReport` |
+| `dead_letter` | rejected rows (`DeadLetter`) and warnings about kept ones (`IngestNotes`) |
 | `readers` | reading JSON Lines and CSV rows into events and contacts |
+| `csv_records` | CSV records from lines: a quote that never closes costs one line; delimiters |
 | `segment` | Segment `track`/`page`/`identify` payloads |
 | `crm` | HubSpot and Salesforce contact exports |
 | `mapping` | `EventMapping`: exports with their own column names and timestamp formats |
+| `timezones` | time zones as CRMs, Windows and people write them, read as IANA names |
 | `reasons` | rejection reasons a person understands |
 """
 

@@ -2,7 +2,8 @@
 
 `contact_from_row` turns one row of a contact export (CSV cells or a JSON object) into a
 `Contact`: known headers fill fields, every other column becomes a snake_case attribute,
-lifecycle stages and time zones are translated, and an opt-out flag always wins.
+lifecycle stages and time zones are translated (a zone not known is dropped with a warning, never
+the row), and an opt-out flag always wins.
 """
 
 from __future__ import annotations
@@ -13,8 +14,15 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from gtmflow.errors import InputError
-from gtmflow.models import Contact
-from gtmflow.tools.events.segment import from_segment, is_segment_payload, snake_case
+from gtmflow.models import SUPPRESSING_EVENTS, SUPPRESSION_ALIASES, SUPPRESSION_STATUS, Contact
+from gtmflow.tools.events.segment import (
+    Warn,
+    from_segment,
+    is_segment_payload,
+    read_timezone,
+    snake_case,
+    warn_input,
+)
 
 __all__ = ["CONTACT_HEADERS", "LIFECYCLE_STAGES", "contact_from_row", "json_object"]
 
@@ -29,17 +37,25 @@ CONTACT_HEADERS: Final[Mapping[str, str]] = {
     "Record ID": "id", "Contact ID": "id", "Email Address": "email",
     "First Name": "first_name", "Last Name": "last_name", "Company Name": "company",
     "Job Title": "title", "Lifecycle Stage": "lifecycle_stage", "Time Zone": "timezone",
-    "Unsubscribed from all email": "unsubscribed",
+    "Unsubscribed from all email": "unsubscribed", "hs_email_optout": "unsubscribed",
+    "Email hard bounce reason": "bounced", "hs_email_hard_bounce_reason_enum": "bounced",
+    "Email address quarantined": "bounced", "hs_email_quarantined": "bounced",
+    "Marked as spam": "spam_complaint",
     # Salesforce contact and lead exports (report labels and API names)
     "Contact Id": "id", "Lead ID": "id", "Account Name": "company",
     "FirstName": "first_name", "LastName": "last_name",
     "Email Opt Out": "unsubscribed", "HasOptedOutOfEmail": "unsubscribed",
+    "Email Bounced Reason": "bounced", "EmailBouncedReason": "bounced",
+    "Email Bounced Date": "bounced", "EmailBouncedDate": "bounced",
 }  # fmt: skip
 """Contact column headers and the field each fills; matching ignores case, spaces and `_`.
 
 `first_name`/`last_name` make up `name` (when there is no name column) and are kept as
-attributes; a true `unsubscribed` flag sets `subscription="unsubscribed"`. Any other header
-(e.g. HubSpot's `Marketing contact status`) becomes a snake_case attribute.
+attributes. A suppression column (its target one of `gtmflow.models.SUPPRESSING_EVENTS`, or a
+header that is itself a suppressing type or alias, such as `email_opt_out`) sets
+`subscription` (`SUPPRESSION_STATUS`) unless its value is blank or says false: a flag, a bounce
+reason or a bounce date all count. Any other header (e.g. HubSpot's `Marketing contact
+status`) becomes a snake_case attribute.
 """
 
 LIFECYCLE_STAGES: Final[Mapping[str, str]] = {
@@ -52,23 +68,23 @@ and keep their original value in the `lifecycle_stage_raw` attribute."""
 
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
 _HEADER_LOOKUP: Final = {_NOT_ALNUM.sub("", k.lower()): v for k, v in CONTACT_HEADERS.items()}
-_IANA_ZONE = re.compile(r"[A-Za-z]+(?:/[A-Za-z0-9_+\-]+)+")
-_TRUE: Final = frozenset({"true", "1", "yes", "y", "t", "x"})
+_FALSE: Final = frozenset({"false", "0", "no", "n", "f", "none", "null", "n/a", "-"})
 
 
-def contact_from_row(row: _Row, raw_size: int = 0) -> Contact:
+def contact_from_row(row: _Row, raw_size: int = 0, warn: Warn = warn_input) -> Contact:
     """One contact export row (or a Segment `identify` payload) as a `Contact`.
 
     Args:
         row: Column name → value; blank values are skipped.
         raw_size: Length of the row's raw text (unused; keeps the ingest converter signature).
+        warn: Told about what the row lost but was kept without (a time zone not known).
 
     Raises:
         InputError: The row has no id, or an attributes cell that is not a JSON object.
         pydantic.ValidationError: A field does not validate (e.g. a malformed email).
     """
     if row.get("type") == "identify" and is_segment_payload(row):
-        contact = from_segment(row)
+        contact = from_segment(row, warn=warn)
         if isinstance(contact, Contact):
             return contact
     fields: _Row = {}
@@ -79,15 +95,34 @@ def contact_from_row(row: _Row, raw_size: int = 0) -> Contact:
         if key == "attributes":
             attributes.update(json_object(value, "attributes"))
             continue
-        target = _HEADER_LOOKUP.get(_NOT_ALNUM.sub("", key.lower()))
-        if target is None or target in fields:
+        target = _target(key)
+        if target in SUPPRESSING_EVENTS:
+            _suppress(fields, target, value)
+        elif target is None or target in fields:
             attributes[snake_case(key) or key] = value
         else:
             fields[target] = value
-    return _contact(fields, attributes)
+    return _contact(fields, attributes, warn)
 
 
-def _contact(fields: _Row, attributes: _Row) -> Contact:
+def _target(header: str) -> str | None:
+    found = _HEADER_LOOKUP.get(_NOT_ALNUM.sub("", header.lower()))
+    if found is not None:
+        return found
+    kind = snake_case(header)
+    return kind if kind in SUPPRESSING_EVENTS else SUPPRESSION_ALIASES.get(kind)
+
+
+def _suppress(fields: _Row, event: str, value: Any) -> None:
+    """A suppression column holding anything but false: the strongest status wins."""
+    if value is False or str(value).strip().lower() in _FALSE:
+        return
+    status = SUPPRESSION_STATUS[event]
+    if fields.get("subscription") != "unsubscribed":  # an opt-out outranks a bounce
+        fields["subscription"] = status
+
+
+def _contact(fields: _Row, attributes: _Row, warn: Warn) -> Contact:
     if "id" not in fields:
         raise InputError(
             "missing contact 'id'; add an 'id' column (HubSpot 'Record ID' and Salesforce "
@@ -98,9 +133,7 @@ def _contact(fields: _Row, attributes: _Row) -> Contact:
     if "lifecycle_stage" in fields:
         fields["lifecycle_stage"] = _lifecycle_stage(fields["lifecycle_stage"], attributes)
     if "timezone" in fields:
-        fields["timezone"] = _timezone(str(fields["timezone"]))
-    if _truthy(fields.pop("unsubscribed", False)):
-        fields["subscription"] = "unsubscribed"  # an opt-out always wins: consent first
+        read_timezone(fields, attributes, warn)
     return Contact.model_validate({**fields, "attributes": attributes})
 
 
@@ -119,22 +152,6 @@ def _lifecycle_stage(value: Any, attributes: _Row) -> str:
         attributes["lifecycle_stage_raw"] = value
         return "other"
     return stage
-
-
-def _timezone(value: str) -> str:
-    """Best IANA reading of a CRM timezone: 'america_slash_new_york', '(GMT-05:00) America/…'."""
-    text = value.strip().replace("_slash_", "/")
-    match = _IANA_ZONE.search(text)
-    candidate = match.group(0) if match else text
-    if candidate.islower() and "/" in candidate:
-        candidate = "/".join(
-            "_".join(word.capitalize() for word in part.split("_")) for part in candidate.split("/")
-        )
-    return candidate
-
-
-def _truthy(value: Any) -> bool:
-    return value is True or str(value).strip().lower() in _TRUE
 
 
 def json_object(value: Any, name: str) -> _Row:

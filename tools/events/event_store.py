@@ -26,21 +26,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import sqlite3
 import threading
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Any, Self
 
 from gtmflow.clock import require_aware
-from gtmflow.errors import ConfigError, StoreError
+from gtmflow.errors import ConfigError, InputWarning, StoreError
 from gtmflow.models import Contact, Event
 from gtmflow.tools._sqlite import connect
 from gtmflow.tools.events import scans
@@ -49,12 +49,33 @@ from gtmflow.tools.events.event_columns import (
     columns_from_events,
     read_sqlite_columns,
 )
+from gtmflow.tools.events.sqlite_rows import (
+    CANONICAL,
+    CONTACT_COLUMNS,
+    ROW_FAILURES,
+    Reject,
+    StorableContacts,
+    Unreadable,
+    UnreadableRow,
+    conflict,
+    contact_params,
+    contact_record,
+    event_params,
+    merge_contact,
+    micros,
+    refuse,
+    stored_contact,
+    stored_event,
+    unstorable,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
     "EventStore",
+    "Reject",
     "SQLiteEventStore",
     "StoreStats",
+    "UnreadableRow",
     "WriteResult",
     "derived_event_id",
 ]
@@ -62,10 +83,11 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
-    """What a batch write did: rows newly stored and rows already present (same id)."""
+    """What a batch write did: rows newly stored, rows already present (same id), rows refused."""
 
     accepted: int
     duplicates: int
+    rejected: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +107,25 @@ class EventStore(scans.PortableScans, ABC):
     """
 
     @abstractmethod
-    def write_events(self, events: Iterable[Event]) -> WriteResult:
-        """Store events in one transaction; ids already stored are counted as duplicates."""
+    def write_events(
+        self, events: Iterable[Event], *, reject: Reject[Event] | None = None
+    ) -> WriteResult:
+        """Store events in one transaction; ids already stored are counted as duplicates.
+
+        A row the store will not hold is skipped and passed to `reject` with the reason: an
+        id already stored with other content (a conflict: the stored event stays), or a value
+        the database cannot take (text that is not valid Unicode). Without `reject` each such
+        row is reported as an `InputWarning`.
+        """
 
     @abstractmethod
-    def write_contacts(self, contacts: Iterable[Contact]) -> WriteResult:
-        """Insert or merge contacts (later non-empty fields win; attributes merge)."""
+    def write_contacts(
+        self, contacts: Iterable[Contact], *, reject: Reject[Contact] | None = None
+    ) -> WriteResult:
+        """Insert or merge contacts (later non-empty fields win; attributes merge).
+
+        Contacts the database cannot hold go to `reject` as in `write_events`.
+        """
 
     @abstractmethod
     def events(
@@ -175,7 +210,7 @@ def derived_event_id(
         22 URL-safe base64 characters (128 bits of SHA-256): short, because every byte of an
         id is paid again in the unique index on each insert.
     """
-    canonical = _CANONICAL.encode([contact_id, type, _micros(timestamp), properties])
+    canonical = CANONICAL.encode([contact_id, type, micros(timestamp), properties])
     digest = hashlib.sha256(canonical.encode()).digest()[:16]
     return base64.urlsafe_b64encode(digest).decode()[:22]
 
@@ -203,15 +238,6 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS events_contact_ts ON events (contact_id, ts, type);
     """,
 )
-_CONTACT_COLUMNS = (
-    "id", "email", "name", "company", "title", "timezone", "lifecycle_stage", "subscription"
-)  # fmt: skip
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
-_CANONICAL = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-)
 _PAGE = 1000
 _IN_CHUNK = 500  # stays under SQLite's bound-parameter limit
 
@@ -219,9 +245,9 @@ _INSERT_EVENT = (
     "INSERT OR IGNORE INTO events (id, contact_id, type, ts, properties) VALUES (?, ?, ?, ?, ?)"
 )
 _UPSERT_CONTACT = (
-    f"INSERT INTO contacts ({', '.join(_CONTACT_COLUMNS)}, attributes) "
-    f"VALUES ({', '.join('?' * (len(_CONTACT_COLUMNS) + 1))}) ON CONFLICT (id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in (*_CONTACT_COLUMNS[1:], "attributes"))
+    f"INSERT INTO contacts ({', '.join(CONTACT_COLUMNS)}, attributes) "
+    f"VALUES ({', '.join('?' * (len(CONTACT_COLUMNS) + 1))}) ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in (*CONTACT_COLUMNS[1:], "attributes"))
 )
 
 
@@ -260,38 +286,57 @@ class SQLiteEventStore(scans.SQLiteScans, EventStore):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def write_events(self, events: Iterable[Event]) -> WriteResult:
+    def write_events(
+        self, events: Iterable[Event], *, reject: Reject[Event] | None = None
+    ) -> WriteResult:
         """Store events in one transaction; ids already stored (or repeated) are duplicates.
 
         A bare contact row (id only) is created for every contact id not seen before. The
         iterable is consumed inside the transaction, so a generator keeps memory flat however
         many events it yields; it must not call this store (the lock is held meanwhile).
+        Each row is written on its own, so one that fails (a conflict, text that is not valid
+        Unicode) goes to `reject` while the others are stored; `reject` is called before the
+        next row is pulled from `events`.
         """
+        on_reject: Reject[Event] = reject or refuse
+        counts = [0, 0, 0]  # accepted, duplicates, rejected
         contact_ids: set[str] = set()
-        rows = _EventRows(events, contact_ids)
         with self._transaction("write events"):
-            accepted = self._conn.executemany(_INSERT_EVENT, rows).rowcount
-            self._conn.executemany(
+            cursor = self._conn.cursor()
+            for event in events:
+                outcome = self._write_event(cursor, event)
+                if outcome is None:
+                    counts[0] += 1
+                    contact_ids.add(event.contact_id)
+                elif outcome == "":
+                    counts[1] += 1
+                else:
+                    counts[2] += 1
+                    on_reject(event, outcome)
+            cursor.executemany(
                 "INSERT OR IGNORE INTO contacts (id) VALUES (?)", ((c,) for c in contact_ids)
             )
-        return WriteResult(accepted=accepted, duplicates=rows.offered - accepted)
+        return WriteResult(*counts)
 
-    def write_contacts(self, contacts: Iterable[Contact]) -> WriteResult:
+    def write_contacts(
+        self, contacts: Iterable[Contact], *, reject: Reject[Contact] | None = None
+    ) -> WriteResult:
         """Insert or merge contacts in one transaction.
 
         Only fields the contact sets explicitly and to a non-empty value overwrite stored
         ones, so `Contact(id="c1", email=...)` never resets a stored timezone to the default;
         attributes merge key by key, later values winning. `accepted` counts contacts that
-        changed the store (new or updated), `duplicates` those that changed nothing.
+        changed the store (new or updated), `duplicates` those that changed nothing, and
+        `rejected` those the database cannot hold (passed to `reject` as they are pulled).
         """
+        storable = StorableContacts(contacts, reject or refuse)
         accepted = duplicates = 0
-        iterator = iter(contacts)
         with self._transaction("write contacts"):
-            while chunk := list(islice(iterator, _IN_CHUNK)):
+            while chunk := list(islice(storable, _IN_CHUNK)):
                 changed, unchanged = self._merge_contacts(chunk)
                 accepted += changed
                 duplicates += unchanged
-        return WriteResult(accepted=accepted, duplicates=duplicates)
+        return WriteResult(accepted, duplicates, storable.rejected)
 
     def events(
         self,
@@ -316,18 +361,22 @@ class SQLiteEventStore(scans.SQLiteScans, EventStore):
         sql, params = _events_query(contact_id, types, since, until, after_seq)
         with self._reading("read events"):
             rows = self._conn.execute(sql, params).fetchall()
-        return [
-            _event(event_id, type_, contact_id, ts, props) for event_id, type_, ts, props in rows
-        ]
+        try:
+            return [
+                stored_event(event_id, type_, contact_id, ts, props)
+                for event_id, type_, ts, props in rows
+            ]
+        except Unreadable as exc:
+            raise exc.for_reader() from None
 
     def contact(self, contact_id: str) -> Contact | None:
         """One contact, or None when unknown."""
         with self._reading("read a contact"):
             row = self._conn.execute(
-                f"SELECT {', '.join(_CONTACT_COLUMNS)}, attributes FROM contacts WHERE id = ?",
+                f"SELECT {', '.join(CONTACT_COLUMNS)}, attributes FROM contacts WHERE id = ?",
                 (contact_id,),
             ).fetchone()
-        return None if row is None else _contact(row)
+        return None if row is None else stored_contact(row)
 
     def changes(self, *, after_seq: int = 0) -> Iterator[tuple[int, Event]]:
         """Stream `(seq, event)` stored after `after_seq`, in seq order, a page at a time."""
@@ -339,7 +388,10 @@ class SQLiteEventStore(scans.SQLiteScans, EventStore):
             with self._reading("read changes"):
                 page = self._conn.execute(sql, (after_seq,)).fetchall()
             for seq, event_id, contact_id, type_, ts, props in page:
-                yield seq, _event(event_id, type_, contact_id, ts, props)
+                try:
+                    yield seq, stored_event(event_id, type_, contact_id, ts, props)
+                except Unreadable as exc:
+                    warnings.warn(InputWarning(f"skipped {exc}"), stacklevel=2)
             if len(page) < _PAGE:
                 return
             after_seq = page[-1][0]
@@ -376,10 +428,12 @@ class SQLiteEventStore(scans.SQLiteScans, EventStore):
         with self._reading("read contacts"):
             while chunk := list(islice(iterator, _IN_CHUNK)):
                 sql = (
-                    f"SELECT {', '.join(_CONTACT_COLUMNS)}, attributes FROM contacts "
+                    f"SELECT {', '.join(CONTACT_COLUMNS)}, attributes FROM contacts "
                     f"WHERE id IN ({', '.join('?' * len(chunk))})"
                 )
-                found.update((row[0], _contact(row)) for row in self._conn.execute(sql, chunk))
+                found.update(
+                    (row[0], stored_contact(row)) for row in self._conn.execute(sql, chunk)
+                )
         return found
 
     def event_columns(
@@ -387,7 +441,7 @@ class SQLiteEventStore(scans.SQLiteScans, EventStore):
     ) -> EventColumns:
         """Every contact's events of these types as columns, read in a few table scans."""
         _check_types(types)
-        bound = None if until is None else _micros(require_aware(until, "until"))
+        bound = None if until is None else micros(require_aware(until, "until"))
         reconnect = None if self.path == ":memory:" else partial(_read_only, Path(self.path))
         with self._reading("read event columns"):
             return read_sqlite_columns(self._conn, types=types, until=bound, reconnect=reconnect)
@@ -405,28 +459,42 @@ class SQLiteEventStore(scans.SQLiteScans, EventStore):
         with self._lock:
             self._conn.close()
 
+    def _write_event(self, cursor: sqlite3.Cursor, event: Event) -> str | None:
+        """Insert one event: None when stored, "" for a duplicate, else why it is refused."""
+        try:
+            params = event_params(event)
+            cursor.execute(_INSERT_EVENT, params)
+        except ROW_FAILURES as exc:
+            return unstorable(event.id, exc)
+        if cursor.rowcount == 1:
+            return None
+        stored = cursor.execute(
+            "SELECT contact_id, type, ts, properties FROM events WHERE id = ?", (event.id,)
+        ).fetchone()
+        return conflict(event, params, stored)
+
     def _merge_contacts(self, chunk: list[Contact]) -> tuple[int, int]:
         stored = self._stored_contacts({c.id for c in chunk})
         merged: dict[str, dict[str, Any]] = {}
         changed = unchanged = 0
         for contact in chunk:
             before = merged.get(contact.id) or stored.get(contact.id)
-            after = _merge(before, contact)
+            after = merge_contact(before, contact)
             if after == before:
                 unchanged += 1
             else:
                 changed += 1
                 merged[contact.id] = after
-        self._conn.executemany(_UPSERT_CONTACT, (_contact_params(r) for r in merged.values()))
+        self._conn.executemany(_UPSERT_CONTACT, (contact_params(r) for r in merged.values()))
         return changed, unchanged
 
     def _stored_contacts(self, ids: set[str]) -> dict[str, dict[str, Any]]:
         sql = (
-            f"SELECT {', '.join(_CONTACT_COLUMNS)}, attributes FROM contacts "
+            f"SELECT {', '.join(CONTACT_COLUMNS)}, attributes FROM contacts "
             f"WHERE id IN ({', '.join('?' * len(ids))})"
         )
         rows = self._conn.execute(sql, tuple(ids)).fetchall()
-        return {row[0]: _contact_record(row) for row in rows}
+        return {row[0]: contact_record(row) for row in rows}
 
     @contextmanager
     def _reading(self, what: str) -> Iterator[None]:
@@ -445,28 +513,6 @@ class SQLiteEventStore(scans.SQLiteScans, EventStore):
             self._conn.execute("COMMIT")
 
 
-class _EventRows:
-    """Event rows for `executemany`, streamed; counts rows and collects contact ids."""
-
-    def __init__(self, events: Iterable[Event], contact_ids: set[str]) -> None:
-        self._events = iter(events)
-        self._contact_ids = contact_ids
-        self.offered = 0
-
-    def __iter__(self) -> Iterator[tuple[str, str, str, int, str]]:
-        add = self._contact_ids.add
-        for event in self._events:
-            self.offered += 1
-            add(event.contact_id)
-            yield (
-                event.id,
-                event.contact_id,
-                event.type,
-                _micros(event.timestamp),
-                _dump(event.properties),
-            )
-
-
 def _events_query(
     contact_id: str,
     types: Collection[str] | None,
@@ -483,7 +529,7 @@ def _events_query(
     for name, clause, bound in (("since", "ts >= ?", since), ("until", "ts <= ?", until)):
         if bound is not None:
             sql.append(f"AND {clause}")
-            params.append(_micros(require_aware(bound, name)))
+            params.append(micros(require_aware(bound, name)))
     if after_seq is not None:
         sql.append("AND seq > ?")
         params.append(after_seq)
@@ -551,40 +597,3 @@ def _store_errors(what: str, path: str | Path) -> Iterator[None]:
             f"cannot {what} in event store '{path}': {exc}; if the database is locked, another "
             "process is writing to it: retry, or give each process its own store"
         ) from exc
-
-
-def _merge(before: dict[str, Any] | None, contact: Contact) -> dict[str, Any]:
-    after: dict[str, Any] = dict(before) if before else {"id": contact.id, "attributes": {}}
-    for name in contact.model_fields_set & set(_CONTACT_COLUMNS[1:]):
-        value = getattr(contact, name)
-        if value is not None and value != "":
-            after[name] = value
-    if contact.attributes:
-        after["attributes"] = {**after["attributes"], **contact.attributes}
-    return after
-
-
-def _contact_record(row: tuple[Any, ...]) -> dict[str, Any]:
-    *columns, attributes = row
-    record = {k: v for k, v in zip(_CONTACT_COLUMNS, columns, strict=True) if v is not None}
-    record["attributes"] = json.loads(attributes)
-    return record
-
-
-def _contact_params(record: dict[str, Any]) -> tuple[Any, ...]:
-    return (*(record.get(name) for name in _CONTACT_COLUMNS), _dump(record["attributes"]))
-
-
-def _contact(row: tuple[Any, ...]) -> Contact:
-    return Contact.model_construct(**_contact_record(row))
-
-
-_event = scans.decode
-
-
-def _dump(value: Mapping[str, Any]) -> str:
-    return _ENCODER.encode(value)
-
-
-def _micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MICROSECOND

@@ -25,26 +25,29 @@ Contacts
     stored: re-importing enriches, it never blanks a field.
 
 Rejected rows
-    A row that does not validate never stops the run and is never lost: it is appended to a
-    dead-letter JSON Lines file, `<input>.dead-letter.jsonl` beside the input by default, as
-    `{"line": N, "reason": "...", "raw": "<the original text>"}`. No file is created when no
-    row is rejected.
+    A row that fails, whatever raises (decoding, validation, the store refusing it: a lone
+    surrogate, a conflicting event id), never stops the run and is never lost: it is appended
+    to a dead-letter JSON Lines file as `{"line": N, "reason": "...", "raw": "<the original
+    text>"}`, and every other row is stored. A workspace puts the file under
+    `.gtmflow/dead-letter/`; called directly, `<input>.dead-letter.jsonl` beside the input, or
+    `dead_letter=`. No file is created when no row is rejected. What kept rows lost (a time
+    zone not known) is in the report's `warnings`.
 """
 
 from __future__ import annotations
 
-import json
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import Any, Literal
 
-from pydantic import ValidationError
-
-from gtmflow.errors import ConfigError, InputError, RunError
+from gtmflow.errors import ConfigError, InputWarning
 from gtmflow.models import Contact, Event
 from gtmflow.tools.events.crm import contact_from_row
+from gtmflow.tools.events.csv_records import check_delimiter
+from gtmflow.tools.events.dead_letter import DeadLetter, IngestNotes
 from gtmflow.tools.events.event_store import EventStore, WriteResult
 from gtmflow.tools.events.mapping import EventMapping
 from gtmflow.tools.events.readers import (
@@ -61,6 +64,7 @@ from gtmflow.tools.events.readers import (
     read_rows,
 )
 from gtmflow.tools.events.reasons import explain_validation_error, rejection_reason
+from gtmflow.tools.events.segment import Warn
 
 __all__ = [
     "IngestFormat",
@@ -78,9 +82,11 @@ class IngestReport:
     Attributes:
         accepted: Rows that changed the store (new events; new or enriched contacts).
         duplicates: Valid rows the store already held (same event id, or no new contact data).
-        rejected: Rows written to the dead-letter file.
+        rejected: Rows written to the dead-letter file (a conflicting event id among them).
         ignored_blank: Blank lines skipped.
         dead_letter: The dead-letter file, or None when no row was rejected.
+        warnings: What kept rows lost, one line per kind with the lines concerned (each is
+            also issued as an `InputWarning`).
     """
 
     accepted: int
@@ -88,8 +94,9 @@ class IngestReport:
     rejected: int
     ignored_blank: int
     dead_letter: Path | None
+    warnings: tuple[str, ...] = ()
 
-    def to_json(self) -> dict[str, int | str | None]:
+    def to_json(self) -> dict[str, Any]:
         """The report as a JSON-ready dict (the CLI's `--json` output)."""
         return {
             "accepted": self.accepted,
@@ -97,6 +104,7 @@ class IngestReport:
             "rejected": self.rejected,
             "ignored_blank": self.ignored_blank,
             "dead_letter": None if self.dead_letter is None else str(self.dead_letter),
+            "warnings": list(self.warnings),
         }
 
 
@@ -110,6 +118,7 @@ def ingest_events(
     progress: Progress | None = None,
     fallback_dir: str | Path | None = None,
     mapping: EventMapping | None = None,
+    delimiter: str = ",",
 ) -> IngestReport:
     """Stream events (and Segment identify calls) from a JSON Lines or CSV file into `store`.
 
@@ -127,11 +136,16 @@ def ingest_events(
         fallback_dir: Folder for the dead-letter file when the input's folder is not
             writable (default: the system temp folder). Ignored when `dead_letter` is given.
         mapping: Column renames and timestamp parsing for exports in another shape.
+        delimiter: The CSV delimiter (`";"`, `"\\t"` or `"tab"`, ...); a header that looks
+            like another one is an error that names it.
 
     Raises:
-        InputError: The file is missing, unreadable, or of an unknown format.
+        InputError: The file is missing, unreadable, or of an unknown format, or its CSV
+            header looks like it uses another delimiter.
     """
-    options = _Options.of(path, format, dead_letter, batch_size, progress, fallback_dir)
+    options = _Options.of(
+        path, format, dead_letter, batch_size, progress, fallback_dir, delimiter=delimiter
+    )
     convert: Convert = event_from_csv if options.format == "csv" else event_from_json
     if mapping is not None:
         convert = _mapped(convert, mapping)
@@ -141,8 +155,8 @@ def ingest_events(
 def _mapped(convert: Convert, mapping: EventMapping) -> Convert:
     """A converter that applies `mapping` to each row first."""
 
-    def read(row: Row, raw_size: int) -> Event | Contact:
-        return convert(mapping.apply(row), raw_size)
+    def read(row: Row, raw_size: int, warn: Warn) -> Event | Contact:
+        return convert(mapping.apply(row), raw_size, warn)
 
     return read
 
@@ -156,16 +170,16 @@ def ingest_contacts(
     batch_size: int = 100_000,
     progress: Progress | None = None,
     fallback_dir: str | Path | None = None,
+    delimiter: str = ",",
 ) -> IngestReport:
     """Stream contacts from a CSV or JSON Lines file (e.g. a HubSpot or Salesforce export).
 
     Arguments, dead-lettering and errors are those of `ingest_events`.
     """
-    options = _Options.of(path, format, dead_letter, batch_size, progress, fallback_dir)
+    options = _Options.of(
+        path, format, dead_letter, batch_size, progress, fallback_dir, delimiter=delimiter
+    )
     return _ingest(store, options, contact_from_row, what="contacts")
-
-
-_REJECTIONS = (Rejected, InputError, ValidationError, TypeError, ValueError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +190,7 @@ class _Options:
     fallback_dir: Path
     batch_size: int
     progress: Progress | None
+    delimiter: str
 
     @classmethod
     def of(
@@ -186,6 +201,8 @@ class _Options:
         batch_size: int,
         progress: Progress | None,
         fallback_dir: str | Path | None,
+        *,
+        delimiter: str,
     ) -> _Options:
         if batch_size < 1:
             raise ConfigError(f"batch_size {batch_size} is too small; pass 1 or more (e.g. 5000)")
@@ -197,7 +214,16 @@ class _Options:
             fallback_dir=Path(fallback_dir or tempfile.gettempdir()).expanduser(),
             batch_size=batch_size,
             progress=progress,
+            delimiter=check_delimiter(delimiter),
         )
+
+    def dead_letter_candidates(self) -> list[Path]:
+        """Where the dead-letter file may go, best first."""
+        name = f"{self.path.name}.dead-letter.jsonl"
+        chosen = self.dead_letter
+        if chosen is not None:
+            return [chosen / name if chosen.is_dir() else chosen]
+        return [self.path.with_name(name), self.fallback_dir / name]
 
 
 def _ingest(
@@ -208,9 +234,18 @@ def _ingest(
     what: Literal["events", "contacts"],
 ) -> IngestReport:
     accepted = duplicates = 0
-    with open_input(options.path, what) as handle, _DeadLetter(options) as dead:
+    dead_letter = DeadLetter(options.path, options.dead_letter_candidates())
+    with open_input(options.path, what) as handle, dead_letter as dead:
         items = _Items(
-            read_rows(handle, options.format, options.path, options.progress), convert, dead
+            read_rows(
+                handle,
+                options.format,
+                options.path,
+                options.progress,
+                delimiter=options.delimiter,
+            ),
+            convert,
+            dead,
         )
         while not items.done:
             pulled = items.pulled
@@ -222,7 +257,10 @@ def _ingest(
                     f"{type(store).__name__}.write_{what}() returned without reading the rows "
                     "it was given; an EventStore must consume the whole iterable it is passed"
                 )
-    return IngestReport(accepted, duplicates, dead.count, items.blank, dead.path)
+    notes = items.notes.summary()
+    for note in notes:
+        warnings.warn(InputWarning(f"'{options.path.name}' {note}"), stacklevel=3)
+    return IngestReport(accepted, duplicates, dead.count, items.blank, dead.path, notes)
 
 
 def _write_batch(
@@ -230,11 +268,10 @@ def _write_batch(
 ) -> list[WriteResult]:
     """Write the next `size` valid rows in one store transaction (plus one for contacts)."""
     if what == "contacts":
-        return [store.write_contacts(items.contacts(size))]
-    results = [store.write_events(items.events(size))]
+        return [store.write_contacts(items.contacts(size), reject=items.reject)]
+    results = [store.write_events(items.events(size), reject=items.reject)]
     if items.contacts_aside:
-        results.append(store.write_contacts(items.contacts_aside))
-        items.contacts_aside = []
+        results.append(store.write_contacts(items.aside(), reject=items.reject))
     return results
 
 
@@ -242,31 +279,59 @@ class _Items:
     """The valid rows of a file, pulled lazily by the store inside its write transaction.
 
     Rows are converted as the store consumes them, so memory stays flat whatever the batch
-    size; rejected rows go to the dead letter and blank lines are counted on the way.
+    size; rejected rows go to the dead letter and blank lines are counted on the way. Any
+    exception converting a row rejects that row only; a row the store refuses comes back
+    through `reject` and is dead-lettered with its own line (looked up among the batch's rows:
+    the PostgreSQL store reports conflicts once a chunk is inserted, not before the next pull).
     """
 
-    def __init__(self, rows: Iterator[RowItem], convert: Convert, dead: _DeadLetter) -> None:
+    def __init__(self, rows: Iterator[RowItem], convert: Convert, dead: DeadLetter) -> None:
         self._rows = rows
         self._convert = convert
         self._dead = dead
+        self._current: tuple[int, str | bytes] = (0, "")
+        self._batch: dict[int, tuple[Event | Contact, int, str | bytes]] = {}
+        """The rows pulled in the current batch, by `id()` of their item (kept alive here)."""
+        self._line = 0
+        self.notes = IngestNotes()
         self.blank = 0
         self.pulled = 0
         self.done = False
-        self.contacts_aside: list[Contact] = []
+        self.contacts_aside: list[tuple[Contact, int, str | bytes]] = []
 
     def events(self, limit: int) -> Iterator[Event]:
         """Events of the next `limit` valid rows; contacts (Segment identify) are set aside."""
+        self._batch.clear()
         for item in self._take(limit):
             if isinstance(item, Event):
                 yield item
             else:
-                self.contacts_aside.append(item)
+                self.contacts_aside.append((item, *self._current))
 
     def contacts(self, limit: int) -> Iterator[Contact]:
         """Contacts of the next `limit` valid rows."""
+        self._batch.clear()
         for item in self._take(limit):
             if isinstance(item, Contact):
                 yield item
+
+    def aside(self) -> Iterator[Contact]:
+        """The contacts set aside by `events`, each with its own line for `reject`."""
+        aside, self.contacts_aside = self.contacts_aside, []
+        self._batch.clear()
+        for contact, line_no, raw in aside:
+            self._current = (line_no, raw)
+            self._batch[id(contact)] = (contact, line_no, raw)
+            yield contact
+
+    def _warn(self, message: str) -> None:
+        self.notes.add(self._line, message)
+
+    def reject(self, item: Event | Contact, reason: str) -> None:
+        """Dead-letter a row the store refused (by default the last one pulled)."""
+        pulled = self._batch.get(id(item))
+        line_no, raw = self._current if pulled is None else pulled[1:]
+        self._dead.write(line_no, reason, raw)
 
     def _take(self, limit: int) -> Iterator[Event | Contact]:
         taken = 0
@@ -275,60 +340,18 @@ class _Items:
             if row is None:
                 self.blank += 1
                 continue
+            self._line = line_no
             try:
                 if isinstance(row, Rejected):
                     raise row
-                item = self._convert(row, len(raw))
-            except _REJECTIONS as exc:
+                item = self._convert(row, len(raw), self._warn)
+            except Exception as exc:  # any failure on one row costs that row only
                 self._dead.write(line_no, rejection_reason(exc), raw)
                 continue
+            self._current = (line_no, raw)
+            self._batch[id(item)] = (item, line_no, raw)
             yield item
             taken += 1
             if taken >= limit:
                 return
         self.done = True
-
-
-class _DeadLetter:
-    """Rejected rows as JSON Lines; the file is created on the first rejection only."""
-
-    def __init__(self, options: _Options) -> None:
-        self._options = options
-        self._handle: IO[str] | None = None
-        self.path: Path | None = None
-        self.count = 0
-
-    def __enter__(self) -> _DeadLetter:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._handle is not None:
-            self._handle.close()
-
-    def write(self, line_no: int, reason: str, raw: str | bytes) -> None:
-        if self._handle is None:
-            self._handle, self.path = self._open()
-        text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
-        record = {"line": line_no, "reason": reason, "raw": text.rstrip("\r\n")}
-        self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self.count += 1
-
-    def _open(self) -> tuple[IO[str], Path]:
-        failures = []
-        for candidate in self._candidates():
-            try:
-                candidate.parent.mkdir(parents=True, exist_ok=True)
-                return candidate.open("w", encoding="utf-8"), candidate
-            except OSError as exc:
-                failures.append(f"'{candidate}' ({exc.strerror or exc})")
-        raise RunError(
-            f"cannot write rejected rows of '{self._options.path}' to {' or '.join(failures)}; "
-            "pass dead_letter= a writable file or folder"
-        )
-
-    def _candidates(self) -> list[Path]:
-        name = f"{self._options.path.name}.dead-letter.jsonl"
-        chosen = self._options.dead_letter
-        if chosen is not None:
-            return [chosen / name if chosen.is_dir() else chosen]
-        return [self._options.path.with_name(name), self._options.fallback_dir / name]

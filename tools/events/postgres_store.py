@@ -3,42 +3,56 @@
 Tables (`contacts`, `events`) are the SQLite ones in PostgreSQL types, created by
 `gtmflow.tools.migrations`. A batch of events is copied into a temporary table and inserted
 from there (`COPY` is several times faster than row inserts), duplicates skipped by the unique
-id. Writers of events and contacts take one advisory lock for the length of their transaction:
-sequence numbers (of events, and of contacts as they arrive) are then committed in the order they
-were assigned, so a reader that has seen `seq = n` can never later find a row with a smaller
-number (the run cursors and `new_contacts` rely on that).
+id; ids that were already stored are then compared with what is stored, and one stored with
+other content is a conflict (the stored event stays; the row goes to `reject`, with the reason
+the SQLite store gives). Writers of events and contacts take one advisory lock for the length
+of their transaction: sequence numbers (of events, and of contacts as they arrive) are then
+committed in the order they were assigned, so a reader that has seen `seq = n` can never later
+find a row with a smaller number (the run cursors and `new_contacts` rely on that).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime
 from itertools import islice
 from typing import Any, Self
 
+from gtmflow.errors import InputWarning
 from gtmflow.models import Contact, Event
 from gtmflow.tools._postgres import PostgresDatabase
 from gtmflow.tools.events.event_store import (
-    _CONTACT_COLUMNS,
     _IN_CHUNK,
     _PAGE,
     _UPSERT_CONTACT,
     EventStore,
     StoreStats,
     WriteResult,
-    _contact,
-    _contact_params,
-    _contact_record,
-    _dump,
-    _event,
     _events_query,
-    _merge,
-    _micros,
+)
+from gtmflow.tools.events.sqlite_rows import (
+    CONTACT_COLUMNS,
+    ROW_FAILURES,
+    Reject,
+    StorableContacts,
+    Unreadable,
+    conflict,
+    contact_params,
+    contact_record,
+    event_params,
+    merge_contact,
+    refuse,
+    stored_contact,
+    stored_event,
+    unstorable,
 )
 
 __all__ = ["PostgresEventStore"]
 
 _WRITE_LOCK = 0x67746D65  # "gtme": held by every event writer until it commits
+_COPY_CHUNK = 10_000  # events copied, inserted and checked for conflicts at a time
+_EventParams = tuple[str, str, str, int, str]
 
 
 class PostgresEventStore(EventStore):
@@ -60,44 +74,66 @@ class PostgresEventStore(EventStore):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def write_events(self, events: Iterable[Event]) -> WriteResult:
-        """Store events in one transaction; ids already stored (or repeated) are duplicates."""
-        offered = 0
+    def write_events(
+        self, events: Iterable[Event], *, reject: Reject[Event] | None = None
+    ) -> WriteResult:
+        """Store events in one transaction; ids already stored (or repeated) are duplicates.
+
+        Events are copied in chunks of 10,000, so memory stays bounded however many a
+        generator yields. A row PostgreSQL cannot hold (text that is not valid Unicode, a NUL
+        character) goes to `reject` as soon as it is pulled; an id already stored with other
+        content (a conflict) goes to `reject` once its chunk is inserted. Without `reject`
+        each such row is reported as an `InputWarning`.
+        """
+        on_reject: Reject[Event] = reject or refuse
+        counts = [0, 0, 0]  # accepted, duplicates, rejected
+        iterator = iter(events)
         with self.db.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
             conn.execute(
                 "CREATE TEMP TABLE incoming (n BIGINT, id TEXT, contact_id TEXT, type TEXT, "
                 "ts BIGINT, properties TEXT) ON COMMIT DROP"
             )
-            with conn.cursor().copy("COPY incoming FROM STDIN") as copy:
-                for event in events:
-                    offered += 1
-                    copy.write_row(
-                        (offered, event.id, event.contact_id, event.type,
-                         _micros(event.timestamp), _dump(event.properties))
-                    )  # fmt: skip
-            accepted = conn.execute(
-                "INSERT INTO events (id, contact_id, type, ts, properties) SELECT id, "
-                "contact_id, type, ts, properties FROM incoming ORDER BY n "
-                "ON CONFLICT (id) DO NOTHING"
-            ).rowcount
-            conn.execute(
-                "INSERT INTO contacts (id) SELECT DISTINCT contact_id FROM incoming "
-                "ON CONFLICT (id) DO NOTHING"
-            )
-        return WriteResult(accepted=accepted, duplicates=offered - accepted)
+            while True:
+                chunk: list[tuple[Event, _EventParams]] = []
+                for event in iterator:
+                    params, reason = _storable(event)
+                    if params is None:
+                        counts[2] += 1
+                        on_reject(event, reason)
+                        continue
+                    chunk.append((event, params))
+                    if len(chunk) >= _COPY_CHUNK:
+                        break
+                if not chunk:
+                    break
+                accepted, refused = _insert_chunk(conn, chunk)
+                counts[0] += accepted
+                for event, reason in refused:
+                    counts[2] += 1
+                    on_reject(event, reason)
+                counts[1] += len(chunk) - accepted - len(refused)
+                if len(chunk) < _COPY_CHUNK:
+                    break
+        return WriteResult(*counts)
 
-    def write_contacts(self, contacts: Iterable[Contact]) -> WriteResult:
-        """Insert or merge contacts in one transaction (later non-empty fields win)."""
+    def write_contacts(
+        self, contacts: Iterable[Contact], *, reject: Reject[Contact] | None = None
+    ) -> WriteResult:
+        """Insert or merge contacts in one transaction (later non-empty fields win).
+
+        Contacts the database cannot hold go to `reject` as they are pulled (an
+        `InputWarning` without it).
+        """
+        storable = StorableContacts(contacts, reject or refuse)
         accepted = duplicates = 0
-        iterator = iter(contacts)
         with self.db.transaction() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(?)", (_WRITE_LOCK,))  # seq order
-            while chunk := list(islice(iterator, _IN_CHUNK)):
+            while chunk := list(islice(storable, _IN_CHUNK)):
                 changed, unchanged = _merge_chunk(conn, chunk)
                 accepted += changed
                 duplicates += unchanged
-        return WriteResult(accepted=accepted, duplicates=duplicates)
+        return WriteResult(accepted=accepted, duplicates=duplicates, rejected=storable.rejected)
 
     def events(
         self,
@@ -113,17 +149,21 @@ class PostgresEventStore(EventStore):
             return []
         sql, params = _events_query(contact_id, types, since, until, after_seq)
         rows = self.db.query(sql, params)
-        return [
-            _event(event_id, type_, contact_id, ts, props) for event_id, type_, ts, props in rows
-        ]
+        try:
+            return [
+                stored_event(event_id, type_, contact_id, ts, props)
+                for event_id, type_, ts, props in rows
+            ]
+        except Unreadable as exc:
+            raise exc.for_reader() from None
 
     def contact(self, contact_id: str) -> Contact | None:
         """One contact, or None when unknown."""
         rows = self.db.query(
-            f"SELECT {', '.join(_CONTACT_COLUMNS)}, attributes FROM contacts WHERE id = ?",
+            f"SELECT {', '.join(CONTACT_COLUMNS)}, attributes FROM contacts WHERE id = ?",
             (contact_id,),
         )
-        return _contact(rows[0]) if rows else None
+        return stored_contact(rows[0]) if rows else None
 
     def changes(self, *, after_seq: int = 0) -> Iterator[tuple[int, Event]]:
         """Stream `(seq, event)` stored after `after_seq`, in seq order, a page at a time."""
@@ -134,7 +174,10 @@ class PostgresEventStore(EventStore):
         while True:
             page = self.db.query(sql, (after_seq,))
             for seq, event_id, contact_id, type_, ts, props in page:
-                yield seq, _event(event_id, type_, contact_id, ts, props)
+                try:
+                    yield seq, stored_event(event_id, type_, contact_id, ts, props)
+                except Unreadable as exc:
+                    warnings.warn(InputWarning(f"skipped {exc}"), stacklevel=2)
             if len(page) < _PAGE:
                 return
             after_seq = page[-1][0]
@@ -177,24 +220,72 @@ class PostgresEventStore(EventStore):
         self.db.close()
 
 
+def _storable(event: Event) -> tuple[_EventParams | None, str]:
+    """The insert parameters of an event, or None and why PostgreSQL cannot hold it."""
+    try:
+        params = event_params(event)
+        for text in (params[0], params[1], params[2], params[4]):
+            text.encode("utf-8")
+            if "\x00" in text:
+                raise ValueError("PostgreSQL text cannot hold a NUL character")
+    except ROW_FAILURES as exc:
+        return None, unstorable(event.id, exc)
+    return params, ""
+
+
+def _insert_chunk(
+    conn: Any, chunk: list[tuple[Event, _EventParams]]
+) -> tuple[int, list[tuple[Event, str]]]:
+    """Insert a chunk (set-based): how many were stored, and the conflicting rows with why.
+
+    Every incoming row whose stored namesake differs in content is a conflict candidate (a row
+    just inserted matches itself); properties that differ only in key order or spacing are
+    the same event, counted as a duplicate.
+    """
+    conn.execute("TRUNCATE incoming")
+    with conn.cursor().copy("COPY incoming FROM STDIN") as copy:
+        for n, (_, params) in enumerate(chunk):
+            copy.write_row((n, *params))
+    (accepted,) = conn.execute(
+        "WITH added AS (INSERT INTO events (id, contact_id, type, ts, properties) "
+        "SELECT id, contact_id, type, ts, properties FROM incoming ORDER BY n "
+        "ON CONFLICT (id) DO NOTHING RETURNING contact_id), "
+        "bare AS (INSERT INTO contacts (id) SELECT DISTINCT contact_id FROM added "
+        "ON CONFLICT (id) DO NOTHING) SELECT COUNT(*) FROM added"
+    ).fetchone()
+    differing = conn.execute(
+        "SELECT i.n, e.contact_id, e.type, e.ts, e.properties FROM incoming i "
+        "JOIN events e ON e.id = i.id "
+        "WHERE (e.contact_id, e.type, e.ts, e.properties) "
+        "IS DISTINCT FROM (i.contact_id, i.type, i.ts, i.properties) ORDER BY i.n"
+    ).fetchall()
+    refused: list[tuple[Event, str]] = []
+    for n, *stored in differing:
+        event, params = chunk[n]
+        reason = conflict(event, params, tuple(stored))
+        if reason:
+            refused.append((event, reason))
+    return int(accepted), refused
+
+
 def _merge_chunk(conn: Any, chunk: list[Contact]) -> tuple[int, int]:
     ids = sorted({c.id for c in chunk})
     rows = conn.execute(
-        f"SELECT {', '.join(_CONTACT_COLUMNS)}, attributes FROM contacts "
+        f"SELECT {', '.join(CONTACT_COLUMNS)}, attributes FROM contacts "
         f"WHERE id IN ({', '.join('?' * len(ids))}) FOR UPDATE",
         ids,
     ).fetchall()
-    stored = {row[0]: _contact_record(row) for row in rows}
+    stored = {row[0]: contact_record(row) for row in rows}
     merged: dict[str, dict[str, Any]] = {}
     changed = unchanged = 0
     for contact in chunk:
         before = merged.get(contact.id) or stored.get(contact.id)
-        after = _merge(before, contact)
+        after = merge_contact(before, contact)
         if after == before:
             unchanged += 1
         else:
             changed += 1
             merged[contact.id] = after
     if merged:
-        conn.executemany(_UPSERT_CONTACT, [_contact_params(r) for r in merged.values()])
+        conn.executemany(_UPSERT_CONTACT, [contact_params(r) for r in merged.values()])
     return changed, unchanged

@@ -1,15 +1,15 @@
 """Reading ingestion input: JSON Lines and CSV rows, decoded and turned into events or contacts.
 
 Each reader yields `(line number, raw text, row)` where the row is a dict, a `Rejected` reason, or
-None for a blank line; `event_from_json` and `event_from_csv` turn a row into an `Event` (or a
-Segment `identify` into a `Contact`), raising an input error the dead letter can quote. The write
-loop that batches rows into the store is `gtmflow.tools.events.ingest`.
+None for a blank line (CSV records come from `gtmflow.tools.events.csv_records`);
+`event_from_json` and `event_from_csv` turn a row into an `Event` (or a Segment `identify` into a
+`Contact`), raising an input error the dead letter can quote. The write loop that batches rows
+into the store is `gtmflow.tools.events.ingest`.
 """
 
 from __future__ import annotations
 
 import codecs
-import csv
 import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import IO, Any, Final, Literal, TypeGuard
 
 from gtmflow.errors import ConfigError, InputError
-from gtmflow.models import MAX_PROPERTIES_BYTES, Contact, Event
+from gtmflow.models import EVENT_TIME_RANGE, MAX_PROPERTIES_BYTES, Contact, Event
 from gtmflow.tools.events.crm import json_object
+from gtmflow.tools.events.csv_records import csv_rows
 from gtmflow.tools.events.event_store import derived_event_id
-from gtmflow.tools.events.reasons import short
-from gtmflow.tools.events.segment import from_segment, is_segment_payload
+from gtmflow.tools.events.reasons import Rejected, short
+from gtmflow.tools.events.segment import Warn, from_segment, is_segment_payload, warn_input
 
 __all__ = [
     "Convert",
@@ -55,14 +56,11 @@ _SUFFIXES: Final[Mapping[str, IngestFormat]] = {
 _PROGRESS_STEP = 1 << 20
 _PENDING_ID = "pending"
 _MAX_ID = 256  # models.Id's max_length
-
-
-class Rejected(InputError):
-    """A row that cannot be stored; the message is the dead-letter reason."""
+_EARLIEST, _END = EVENT_TIME_RANGE
 
 
 RowItem = tuple[int, str | bytes, Row | Rejected | None]
-Convert = Callable[[Row, int], Event | Contact]  # (row, length of its raw text)
+Convert = Callable[[Row, int, Warn], Event | Contact]  # (row, length of its raw text, warn)
 
 
 def format_of(path: Path, format: IngestFormat | None) -> IngestFormat:
@@ -94,12 +92,17 @@ def open_input(path: Path, what: str) -> IO[bytes]:
 
 
 def read_rows(
-    handle: IO[bytes], format: IngestFormat, path: Path, progress: Progress | None
+    handle: IO[bytes],
+    format: IngestFormat,
+    path: Path,
+    progress: Progress | None,
+    *,
+    delimiter: str = ",",
 ) -> Iterator[RowItem]:
     """The numbered rows of a JSON Lines or CSV input (`path` is for messages)."""
     lines = _numbered_lines(handle, progress)
     if format == "csv":
-        return _csv_rows(lines)
+        return csv_rows(lines, path=path, delimiter=delimiter)
     return _jsonl_rows(lines, path)
 
 
@@ -143,94 +146,26 @@ def _parse_json_line(line: bytes) -> Row | Rejected:
             )
         message = exc.msg.removesuffix(" at")  # "Invalid control character at"
         return Rejected(f"line is not valid JSON: {message} at column {exc.colno}")
+    except RecursionError:
+        return Rejected(
+            "line is JSON nested too deeply to read (over about 1,000 levels); flatten it"
+        )
+    except ValueError as exc:  # an integer longer than Python's 4,300-digit limit
+        if "digits" in str(exc):
+            return Rejected("line holds a number with more than 4,300 digits; write it as a string")
+        return Rejected(f"line is not valid JSON: {exc}")
     if not isinstance(row, dict):
         kind = "an array" if isinstance(row, list) else f"a {type(row).__name__}"
         return Rejected(f"line is JSON but {kind}, not an object; write one object per line")
     return row
 
 
-class _CsvLines:
-    """Decoded lines fed to `csv.reader`, remembering the raw text of the current record."""
-
-    def __init__(self, lines: Iterator[tuple[int, bytes]]) -> None:
-        self._lines = lines
-        self._raw: list[str] = []
-        self._bad: str | None = None
-        self.line_no = 0
-
-    def __iter__(self) -> _CsvLines:
-        return self
-
-    def __next__(self) -> str:
-        self.line_no, data = next(self._lines)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            text = data.decode("utf-8", errors="replace")
-            self._bad = (
-                f"line {self.line_no} is not valid UTF-8 (byte {exc.start + 1}); "
-                "save the file as UTF-8"
-            )
-        self._raw.append(text)
-        return text
-
-    def take(self) -> tuple[int, str, str | None]:
-        """First line number, raw text and UTF-8 problem of the record just read."""
-        start, raw, bad = self.line_no - len(self._raw) + 1, "".join(self._raw), self._bad
-        self._raw, self._bad = [], None
-        return start, raw, bad
-
-
-def _csv_rows(lines: Iterator[tuple[int, bytes]]) -> Iterator[RowItem]:
-    source = _CsvLines(lines)
-    reader = csv.reader(source)
-    header: list[str] = []
-    for cells in reader:  # the first non-blank record is the header
-        start, raw, _ = source.take()
-        if any(cell.strip() for cell in cells):
-            header = _csv_header(cells)
-            break
-        yield start, raw, None
-    while header:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            start, raw, _ = source.take()
-            yield start, raw, Rejected(f"line is not valid CSV: {exc}")
-            continue
-        start, raw, bad = source.take()
-        yield start, raw, _csv_row(header, cells, bad)
-
-
-def _csv_header(cells: list[str]) -> list[str]:
-    header: list[str] = []
-    for index, cell in enumerate(cells, 1):
-        name = cell.strip() or f"column_{index}"
-        header.append(name if name not in header else f"{name}_{index}")
-    return header
-
-
-def _csv_row(header: list[str], cells: list[str], bad_utf8: str | None) -> Row | Rejected | None:
-    if bad_utf8:
-        return Rejected(bad_utf8)
-    if not any(cell.strip() for cell in cells):
-        return None
-    if len(cells) != len(header):
-        return Rejected(
-            f"row has {len(cells)} cells but the header has {len(header)} columns; "
-            "quote values that contain commas"
-        )
-    return dict(zip(header, cells, strict=True))
-
-
 # Events ----------------------------------------------------------------------------------------
 
 
-def event_from_json(row: Row, raw_size: int) -> Event | Contact:
+def event_from_json(row: Row, raw_size: int, warn: Warn = warn_input) -> Event | Contact:
     if is_segment_payload(row):
-        return from_segment(row)
+        return from_segment(row, warn=warn)
     if not _EVENT_KEYS.issuperset(row):
         row = _fold_extras(row)
     # JSON-escaping at most sextuples a byte ("é" → "\u00e9", "9e15" → 18 digits), so the
@@ -239,7 +174,7 @@ def event_from_json(row: Row, raw_size: int) -> Event | Contact:
     return (quick and _quick_event(row)) or _event(row)
 
 
-def event_from_csv(row: Row, raw_size: int) -> Event:
+def event_from_csv(row: Row, raw_size: int, warn: Warn = warn_input) -> Event:
     fields: Row = {}
     properties: Row = {}
     for column, value in row.items():
@@ -267,7 +202,8 @@ def _quick_event(row: Row) -> Event | None:
     """The hot path: build a plainly valid event without pydantic; None means "validate it".
 
     Only rows that `Event` would accept unchanged take this path (trimmed ids of 1-256
-    characters, an ISO-8601 timestamp with an offset, properties small enough by line length);
+    characters, an ISO-8601 timestamp with an offset within `EVENT_TIME_RANGE`, properties
+    small enough by line length);
     anything else goes through `Event.model_validate`, which also explains what is wrong.
     """
     kind, contact_id, stamp = row.get("type"), row.get("contact_id"), row.get("timestamp")
@@ -282,7 +218,7 @@ def _quick_event(row: Row) -> Event | None:
         timestamp = datetime.fromisoformat(stamp)
     except ValueError:
         return None
-    if timestamp.utcoffset() is None:
+    if timestamp.utcoffset() is None or not _EARLIEST <= timestamp < _END:
         return None
     event_id = row.get("id")
     if event_id is None or event_id == "":

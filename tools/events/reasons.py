@@ -15,7 +15,11 @@ from pydantic_core import ErrorDetails
 
 from gtmflow.errors import InputError
 
-__all__ = ["explain_validation_error", "rejection_reason", "short"]
+__all__ = ["Rejected", "explain_validation_error", "rejection_reason", "short"]
+
+
+class Rejected(InputError):
+    """A row that cannot be stored; the message is the dead-letter reason."""
 
 
 def explain_validation_error(error: ValidationError) -> str:

@@ -20,15 +20,16 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from gtmflow.models import Event
+from gtmflow.models import EVENT_TIME_RANGE, Event
 from gtmflow.pipes import EventFilter, HistoryNeed
 from gtmflow.pipes.history import FIRST_EVENT, needed_events
+from gtmflow.tools.events.sqlite_rows import Unreadable, stored_event
 
 __all__ = [
     "Deferred",
@@ -45,6 +46,8 @@ __all__ = [
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _INT64 = 2**63
+_TS_END = (EVENT_TIME_RANGE[1] - _EPOCH) // _MICROSECOND
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +75,26 @@ def scan_new(
     upto_seq: int,
     as_of: datetime,
 ) -> NewEvents:
-    """Contacts with events in `(after_seq, upto_seq]` that a filter accepts (None: any event)."""
-    where, params, exact = _filters_sql(filters)
+    """Contacts with events in `(after_seq, upto_seq]` that a filter accepts (None: any event).
+
+    A row with a time no event can have (outside 1970-2200) makes its contact due, not
+    deferred: judging it reads the row and records why that contact cannot run.
+    """
+    return _fresh_if_malformed(
+        lambda guard: _scan_new(conn, filters, after_seq, upto_seq, as_of, guard=guard)
+    )
+
+
+def _scan_new(
+    conn: sqlite3.Connection,
+    filters: Sequence[EventFilter] | None,
+    after_seq: int,
+    upto_seq: int,
+    as_of: datetime,
+    *,
+    guard: bool,
+) -> NewEvents:
+    where, params, exact = _filters_sql(filters, guard)
     columns = "seq, contact_id, ts" + ("" if exact else ", type, properties")
     sql = f"SELECT {columns} FROM events WHERE seq > ? AND seq <= ? AND ({where})"
     found = NewEvents()
@@ -82,7 +103,7 @@ def scan_new(
         seq, contact_id, ts = row[:3]
         if not exact and not _accepted(filters or (), contact_id, row[3], row[4]):
             continue
-        if ts > horizon:
+        if horizon < ts < _TS_END:
             found.deferred.append(Deferred(seq, contact_id, moment(ts)))
         else:
             found.due.add(contact_id)
@@ -112,7 +133,7 @@ def unseen_starts(
         "WHERE e.seq > c.cur OR (c.hz IS NOT NULL AND e.ts > c.hz AND e.ts <= ?) GROUP BY c.id"
     )
     rows = conn.execute(sql, (*params, micros(as_of))).fetchall()
-    return {contact_id: moment(ts) for contact_id, ts in rows if ts is not None}
+    return {contact_id: moment(_in_range(ts)) for contact_id, ts in rows if ts is not None}
 
 
 def read_histories(
@@ -126,6 +147,16 @@ def read_histories(
     beginning); a need with a lookback reads from that much before it. `needs=None` reads
     whole histories. Every contact asked for is in the result (an empty list: no events).
     """
+    return _fresh_if_malformed(lambda guard: _read_histories(conn, starts, needs, guard=guard))
+
+
+def _read_histories(
+    conn: sqlite3.Connection,
+    starts: Mapping[str, datetime | None],
+    needs: Sequence[HistoryNeed] | None,
+    *,
+    guard: bool,
+) -> dict[str, list[Event]]:
     found: dict[str, list[Event]] = {contact_id: [] for contact_id in starts}
     if not starts:
         return found
@@ -136,7 +167,7 @@ def read_histories(
     cte = f"WITH c(id, start) AS (VALUES {values}) "
     event_needs = [n for n in needs or () if n.type is not None]
     if needs is None or event_needs:
-        where, extra, exact = _needs_sql(event_needs if needs is not None else None)
+        where, extra, exact = _needs_sql(event_needs if needs is not None else None, guard)
         sql = (
             cte + "SELECT e.contact_id, e.id, e.type, e.ts, e.properties FROM c "
             f"JOIN events e ON e.contact_id = c.id WHERE {where}"
@@ -169,16 +200,35 @@ def _add_first_events(
 # --------------------------------------------------------------------------- SQL from filters
 
 
-def _filters_sql(filters: Sequence[EventFilter] | None) -> tuple[str, list[Any], bool]:
+def _fresh_if_malformed(query: Callable[[bool], _T]) -> _T:
+    """`query(False)`, or `query(True)` when a stored row's properties are not valid JSON.
+
+    With `True` the SQL checks `json_valid` before each `json_extract` (a second parse of every
+    row, so only when needed) and keeps such rows, so decoding them names the row and contact.
+    """
+    try:
+        return query(False)
+    except sqlite3.OperationalError as exc:
+        if "malformed JSON" not in str(exc):
+            raise
+        return query(True)
+
+
+def _in_range(ts: int) -> int:
+    """`ts` moved inside the times an event can have (where a replay of a bad row starts)."""
+    return min(max(ts, 0), _TS_END - 1)
+
+
+def _filters_sql(filters: Sequence[EventFilter] | None, guard: bool) -> tuple[str, list[Any], bool]:
     """A WHERE clause accepting what `filters` accept; `exact=False`: re-check in Python."""
     if filters is None:
         return "1", [], True
     if not filters:
         return "0", [], True
-    return _or_of((f.type, f.properties) for f in filters)
+    return _or_of(((f.type, f.properties) for f in filters), guard)
 
 
-def _needs_sql(needs: Sequence[HistoryNeed] | None) -> tuple[str, list[Any], bool]:
+def _needs_sql(needs: Sequence[HistoryNeed] | None, guard: bool) -> tuple[str, list[Any], bool]:
     """A WHERE clause (over `c.start`) covering what the needs cover from their lookbacks."""
     if needs is None:
         return "1", [], True
@@ -187,7 +237,7 @@ def _needs_sql(needs: Sequence[HistoryNeed] | None) -> tuple[str, list[Any], boo
     exact = True
     for need in needs:
         assert need.type is not None
-        where, extra, fits = _or_of([(need.type, need.properties)])
+        where, extra, fits = _or_of([(need.type, need.properties)], guard)
         exact &= fits
         if need.lookback is not None:
             where = f"({where} AND (c.start IS NULL OR e.ts >= c.start - ?))"
@@ -198,7 +248,7 @@ def _needs_sql(needs: Sequence[HistoryNeed] | None) -> tuple[str, list[Any], boo
 
 
 def _or_of(
-    items: Iterable[tuple[str, tuple[tuple[str, Any], ...]]],
+    items: Iterable[tuple[str, tuple[tuple[str, Any], ...]]], guard: bool
 ) -> tuple[str, list[Any], bool]:
     """`(type = ? AND json_extract(...) IS ? ...) OR ...`; types wanted whole absorb the rest."""
     by_type: dict[str, list[tuple[tuple[str, Any], ...]]] = {}
@@ -213,15 +263,18 @@ def _or_of(
             params.append(type_)
             continue
         for props in variants:
-            parts, extra, fits = _props_sql(props)
+            parts, extra, fits = _props_sql(props, guard)
             exact &= fits
             clauses.append(f"(type = ?{parts})")
             params += [type_, *extra]
     return " OR ".join(clauses), params, exact
 
 
-def _props_sql(properties: tuple[tuple[str, Any], ...]) -> tuple[str, list[Any], bool]:
-    """`AND json_extract(properties, '$."k"') IS ?` for each equality SQL decides like Python."""
+def _props_sql(properties: tuple[tuple[str, Any], ...], guard: bool) -> tuple[str, list[Any], bool]:
+    """`AND json_extract(properties, '$."k"') IS ?` for each equality SQL decides like Python.
+
+    With `guard`, a row whose properties are not valid JSON passes (see `_fresh_if_malformed`).
+    """
     sql = ""
     params: list[Any] = []
     exact = True
@@ -229,7 +282,12 @@ def _props_sql(properties: tuple[tuple[str, Any], ...]) -> tuple[str, list[Any],
         if not _sql_comparable(key, value):
             exact = False  # checked in Python on the decoded row instead
             continue
-        sql += " AND json_extract(properties, ?) IS ?"
+        test = "json_extract(properties, ?) IS ?"
+        sql += (
+            f" AND CASE WHEN json_valid(properties) THEN {test} ELSE 1 END"
+            if guard
+            else f" AND {test}"
+        )
         params += [f'$."{key}"', value]
     return sql, params, exact
 
@@ -246,8 +304,12 @@ def _sql_comparable(key: str, value: Any) -> bool:
 
 
 def _accepted(filters: Sequence[EventFilter], contact_id: str, type_: str, props: str) -> bool:
+    try:
+        properties = json.loads(props)
+    except (TypeError, ValueError, RecursionError):
+        return True  # unreadable: the contact is judged, and its history read says why
     item = Event.model_construct(
-        id="", type=type_, contact_id=contact_id, timestamp=_EPOCH, properties=json.loads(props)
+        id="", type=type_, contact_id=contact_id, timestamp=_EPOCH, properties=properties
     )
     return any(f.accepts(item) for f in filters)
 
@@ -271,11 +333,21 @@ def decode(event_id: str, type_: str, contact_id: str, ts: int, props: str) -> E
 
     What `Event.model_construct` builds, without its per-call bookkeeping (a third of the
     cost of reading a history): the same `__dict__`, fields set, no extras or private values.
+    A row no valid event could have left (written by an older gtmflow or another tool: a time
+    outside 1970-2200, properties that are not a JSON object) raises `Unreadable` naming it.
     """
+    try:
+        if not 0 <= ts < _TS_END:
+            raise ValueError(ts)
+        properties = json.loads(props)
+        if type(properties) is not dict:
+            raise ValueError(props)
+    except (TypeError, ValueError, RecursionError):
+        return stored_event(event_id, type_, contact_id, ts, props)  # raises, saying why
     item = _new_object(Event)
     _set(item, "__dict__", {
         "id": event_id, "type": type_, "contact_id": contact_id,
-        "timestamp": _EPOCH + timedelta(microseconds=ts), "properties": json.loads(props),
+        "timestamp": _EPOCH + timedelta(microseconds=ts), "properties": properties,
     })  # fmt: skip
     _set(item, "__pydantic_fields_set__", set(_EVENT_FIELDS))
     _set(item, "__pydantic_extra__", None)
@@ -330,7 +402,10 @@ class SQLiteScans:
     ) -> dict[str, list[Event]]:
         """The events each contact's rules read, one query per batch of contacts."""
         with self._reading("read histories"):
-            return read_histories(self._conn, starts, needs)
+            try:
+                return read_histories(self._conn, starts, needs)
+            except Unreadable as exc:
+                raise exc.for_reader() from None
 
     def events_by_time(
         self, *, after: tuple[datetime, str] | None, before: datetime, limit: int

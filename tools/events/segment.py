@@ -10,7 +10,9 @@ calls. `from_segment` maps one payload:
 - `page`: an event of type `page_view` whose properties carry the page `name`, `category` and
   `path`/`url`/`title`/`referrer` (from `properties`, else `context.page`).
 - `identify`: a `Contact` built from `traits` (email, name, firstName/lastName, company, title,
-  timezone, unsubscribed); every other trait lands in `attributes` under a snake_case key.
+  timezone, and suppression flags such as `unsubscribed`, `bounced` or `emailOptOut`); every
+  other trait lands in `attributes` under a snake_case key. A time zone is read by
+  `gtmflow.tools.events.timezones.iana_zone`; one that is not known is dropped with a warning.
 
 UTM parameters in `context.campaign` are copied into event properties as `utm_source`,
 `utm_medium`, `utm_campaign` (from `name`), ... unless the properties already carry them.
@@ -20,22 +22,42 @@ A payload without `messageId` gets the deterministic id of `derived_event_id`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from gtmflow.errors import InputError
-from gtmflow.models import Contact, Event
+from gtmflow.errors import InputError, InputWarning
+from gtmflow.models import (
+    SUPPRESSING_EVENTS,
+    SUPPRESSION_ALIASES,
+    SUPPRESSION_STATUS,
+    Contact,
+    Event,
+)
 from gtmflow.tools.events.event_store import derived_event_id
+from gtmflow.tools.events.timezones import iana_zone
 
 __all__ = [
     "SEGMENT_CALLS",
     "SEGMENT_EVENT_NAMES",
     "SEGMENT_IMPLIED_PROPERTIES",
+    "Warn",
     "from_segment",
     "is_segment_payload",
+    "read_timezone",
     "segment_event_type",
     "snake_case",
+    "warn_input",
 ]
+
+Warn = Callable[[str], None]
+"""Told about something a row lost but was kept without (the ingest report collects these)."""
+
+
+def warn_input(message: str) -> None:
+    """The default `Warn`: an `InputWarning` (the command line prints it)."""
+    warnings.warn(InputWarning(message), stacklevel=3)
+
 
 SEGMENT_EVENT_NAMES: Final[Mapping[str, str]] = {
     # Segment spec names (and common variants) → gtmflow event types. Lookup ignores case.
@@ -45,9 +67,13 @@ SEGMENT_EVENT_NAMES: Final[Mapping[str, str]] = {
     "Email Link Clicked": "email_click",
     "Email Clicked": "email_click",
     "Email Bounced": "bounced",
-    "Email Marked as Spam": "spam_report",
+    "Email Hard Bounced": "bounced",
+    "Email Marked as Spam": "spam_complaint",
+    "Spam Reported": "spam_complaint",
+    "Email Complained": "spam_complaint",
     "Unsubscribed": "unsubscribed",
     "Email Unsubscribed": "unsubscribed",
+    "Opted Out": "unsubscribed",
     "Form Submitted": "form_submit",
     "Content Downloaded": "content_download",
     "Ebook Downloaded": "content_download",
@@ -58,7 +84,11 @@ SEGMENT_EVENT_NAMES: Final[Mapping[str, str]] = {
     "Meeting Booked": "meeting_booked",
     "Meeting Scheduled": "meeting_booked",
 }
-"""Segment event names and the gtmflow event type each becomes."""
+"""Segment event names and the gtmflow event type each becomes.
+
+Opt-outs, bounces and spam complaints become the canonical suppressing types
+(`gtmflow.models.SUPPRESSING_EVENTS`) the governor enforces; a name not listed that snake_cases
+to one of their aliases (`SUPPRESSION_ALIASES`, e.g. "Marked As Spam") is mapped there too."""
 
 SEGMENT_IMPLIED_PROPERTIES: Final[Mapping[str, Mapping[str, str]]] = {
     "Ebook Downloaded": {"asset_type": "ebook"},
@@ -91,7 +121,11 @@ def snake_case(text: str) -> str:
 
 def segment_event_type(name: str) -> str:
     """The gtmflow event type for a Segment `track` event name (see `SEGMENT_EVENT_NAMES`)."""
-    return _NAMES_BY_LOWER.get(name.strip().lower()) or snake_case(name)
+    known = _NAMES_BY_LOWER.get(name.strip().lower())
+    if known:
+        return known
+    kind = snake_case(name)
+    return SUPPRESSION_ALIASES.get(kind, kind)
 
 
 def is_segment_payload(row: Mapping[str, Any]) -> bool:
@@ -99,8 +133,10 @@ def is_segment_payload(row: Mapping[str, Any]) -> bool:
     return "contact_id" not in row and row.get("type") in SEGMENT_CALLS
 
 
-def from_segment(payload: Mapping[str, Any]) -> Event | Contact:
+def from_segment(payload: Mapping[str, Any], *, warn: Warn = warn_input) -> Event | Contact:
     """Map one Segment `track`, `page` or `identify` payload to an `Event` or a `Contact`.
+
+    `warn` is told when an identify's time zone is not known (the contact is kept without it).
 
     Raises:
         InputError: The call type is unsupported or a required field is missing.
@@ -112,7 +148,7 @@ def from_segment(payload: Mapping[str, Any]) -> Event | Contact:
     if call == "page":
         return _page(payload)
     if call == "identify":
-        return _identify(payload)
+        return _identify(payload, warn)
     raise InputError(
         f"Segment '{call}' calls are not supported; send 'track', 'page' or 'identify' payloads"
     )
@@ -143,7 +179,7 @@ def _page(payload: Mapping[str, Any]) -> Event:
     return _event(payload, "page_view", properties)
 
 
-def _identify(payload: Mapping[str, Any]) -> Contact:
+def _identify(payload: Mapping[str, Any], warn: Warn) -> Contact:
     context = _mapping(payload.get("context"))
     traits = _mapping(payload.get("traits")) or _mapping(context.get("traits"))
     fields: dict[str, Any] = {"id": _contact_id(payload)}
@@ -155,7 +191,23 @@ def _identify(payload: Mapping[str, Any]) -> Contact:
         fields["name"] = full.strip()
     if "timezone" not in fields and context.get("timezone"):
         fields["timezone"] = context["timezone"]
+    if "timezone" in fields:
+        read_timezone(fields, attributes, warn)
     return Contact.model_validate({**fields, "attributes": attributes})
+
+
+def read_timezone(fields: dict[str, Any], attributes: dict[str, Any], warn: Warn) -> None:
+    """Rewrite `fields["timezone"]` as an IANA name, or drop it (kept as `timezone_raw`)."""
+    raw = fields.pop("timezone")
+    zone = iana_zone(str(raw))
+    if zone is not None:
+        fields["timezone"] = zone
+        return
+    attributes["timezone_raw"] = raw
+    warn(
+        f"time zone '{str(raw)[:60]}' is not known, so the contact was stored without one "
+        "(quiet hours use UTC); use an IANA name such as 'America/New_York'"
+    )
 
 
 def _add_trait(fields: dict[str, Any], attributes: dict[str, Any], key: str, value: Any) -> None:
@@ -168,11 +220,19 @@ def _add_trait(fields: dict[str, Any], attributes: dict[str, Any], key: str, val
         attributes.update({f"company_{snake_case(k)}": v for k, v in value.items() if k != "name"})
     elif key == "company":
         fields["company"] = value
-    elif key == "unsubscribed":
+    elif _suppression(key) is not None:
         if value is True or str(value).strip().lower() in _TRUE:
-            fields["subscription"] = "unsubscribed"
+            status = SUPPRESSION_STATUS[_suppression(key) or ""]
+            if fields.get("subscription") != "unsubscribed":  # an opt-out outranks a bounce
+                fields["subscription"] = status
     else:
         attributes[snake_case(key) or key] = value
+
+
+def _suppression(trait: str) -> str | None:
+    """The suppressing event a trait such as `unsubscribed` or `emailOptOut` stands for."""
+    kind = snake_case(trait)
+    return kind if kind in SUPPRESSING_EVENTS else SUPPRESSION_ALIASES.get(kind)
 
 
 def _event(payload: Mapping[str, Any], kind: str, properties: dict[str, Any]) -> Event:
