@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from gtmflow import VirtualClock, Workspace
-from gtmflow.examples.sample_webinar import SAMPLE_ATTENDEES, WEBINAR
 from gtmflow.errors import GtmflowWarning
+from gtmflow.examples.sample_webinar import SAMPLE_ATTENDEES, WEBINAR
 from gtmflow.governor import payload_digest
 from gtmflow.models import Event
 from gtmflow.tools.delivery.outbox import OutboxRecord
