@@ -106,6 +106,12 @@ class EventStore(scans.PortableScans, ABC):
     monotonically increasing sequence number (`seq`) in arrival order.
     """
 
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     @abstractmethod
     def write_events(
         self, events: Iterable[Event], *, reject: Reject[Event] | None = None
@@ -279,12 +285,6 @@ class SQLiteEventStore(scans.SQLiteScans, EventStore):
 
     def __repr__(self) -> str:
         return f"SQLiteEventStore({str(self.path)!r})"
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def write_events(
         self, events: Iterable[Event], *, reject: Reject[Event] | None = None

@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime
 from itertools import islice
-from typing import Any, Self
+from typing import Any
 
 from gtmflow.errors import InputWarning
 from gtmflow.models import Contact, Event
@@ -67,12 +67,6 @@ class PostgresEventStore(EventStore):
 
     def __repr__(self) -> str:
         return f"PostgresEventStore({self.db.label!r})"
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def write_events(
         self, events: Iterable[Event], *, reject: Reject[Event] | None = None
