@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.types import Command
+from langgraph.types import Command, StateSnapshot
 
 from gtmflow.errors import ConfigError, GtmflowWarning, StoreError
 from gtmflow.models import Action, RouteDecision
@@ -28,7 +28,17 @@ from gtmflow.tools.delivery.outbox import Outbox
 from gtmflow.tools.deps import Deps
 from gtmflow.tools.events.event_store import UnreadableRow
 
-__all__ = ["ThreadRunner", "thread_config"]
+__all__ = ["ThreadRunner", "thread_config", "unfinished"]
+
+
+def unfinished(snapshot: StateSnapshot) -> bool:
+    """Whether a crash stopped the thread's run part way (and no person is asked anything).
+
+    Not `snapshot.next`: LangGraph saves each task's writes before the step's checkpoint and
+    leaves a task that has them out of `next`, so a crash between the two shows `next == ()`
+    on a run that is not over. A run that is over has no tasks left at all.
+    """
+    return bool(snapshot.tasks) and not snapshot.interrupts
 
 
 def thread_config(thread_id: str, graph: str | None = None) -> RunnableConfig:
@@ -84,7 +94,7 @@ class ThreadRunner:
         if snapshot.interrupts and not isinstance(payload, Command):
             self._requests(graph.name, thread_id, contact_id, snapshot.interrupts)
             return added
-        if snapshot.next and not snapshot.interrupts:
+        if unfinished(snapshot):
             finished = graph.invoke(None, config, context=deps, durability=durability)
             added += self.commit(graph.name, contact_id, finished)
             paused = finished.get("__interrupt__", ())
@@ -164,7 +174,7 @@ class ThreadRunner:
         config = thread_config(thread_id, graph.name)
         snapshot = graph.get_state(config)
         added = self.commit(graph.name, contact_id, snapshot.values)
-        if snapshot.next and not snapshot.interrupts:
+        if unfinished(snapshot):
             finished = graph.invoke(None, config, context=deps, durability=durability)
             added += self.commit(graph.name, contact_id, finished)
             snapshot = graph.get_state(config)
