@@ -110,11 +110,6 @@ def _populate(ws: Workspace, tmp_path: Path) -> None:
     assert report.rejected == 2 and report.dead_letter is not None
 
 
-HNSW_FILES = ("data_level0.bin", "link_lists.bin")
-"""Chroma's binary HNSW index files: seen (rarely, under load) holding her bytes after a resumed
-erasure; under investigation, so that case is an expected failure, named in the summary."""
-
-
 def _traces(root: Path) -> dict[str, list[str]]:
     """Every file under `.gtmflow` that still holds her email, name or id (not a longer id)."""
     own_id = re.compile(rb"(?<![:\w])" + re.escape(PERSON.encode()) + rb"(?![\w-])")
@@ -201,11 +196,7 @@ def test_an_erasure_that_stops_half_way_says_so_and_a_second_call_finishes(
     finished = json.loads(second.stdout)
     assert finished["complete"] is True and finished["resumed"] is True
     assert finished["context_records"] >= 2
-    left = _traces(tmp_path)
-    index = {path: hits for path, hits in left.items() if path.endswith(HNSW_FILES)}
-    assert {path: hits for path, hits in left.items() if path not in index} == {}
-    if index:  # reported in every run's summary, never silently passed
-        pytest.xfail(f"known leak, issue 11: Chroma's HNSW index files still hold her data {index}")
+    assert _traces(tmp_path) == {}
 
 
 def test_forget_turns_on_secure_delete(ws: Workspace, tmp_path: Path) -> None:

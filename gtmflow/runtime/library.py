@@ -53,7 +53,7 @@ class LazyLibrary:
 
     def _exists(self) -> bool:
         if self._store_path is None:  # gtmflow.toml is read once, not once per email
-            from gtmflow.tools.context.context_store import ContextConfig
+            from gtmflow.tools.context.context_config import ContextConfig
 
             config = ContextConfig.load(self._workspace.root)
             if config.mode != "embedded":

@@ -9,7 +9,9 @@
 | `content_loader` | a content library read from a folder (markdown, HTML, text) |
 | `graph_store` | the context store as a LangGraph `BaseStore` (`runtime.store` in a node) |
 | `writer_lock` | one writer process per store |
+| `context_config` | the `[context]` table: an embedded folder or a Chroma server |
 | `chroma_log` | what a forgotten contact left in Chroma's write-ahead log, removed |
+| `chroma_index` | the unused slots of Chroma's vector index files zeroed (stray memory) |
 
 `ContextStore` is imported on first use: importing this room does not import chromadb.
 """

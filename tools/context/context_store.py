@@ -25,23 +25,23 @@ Example:
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import tomllib
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Any
 
 import chromadb
 
-from gtmflow.errors import ConfigError, StoreError
+from gtmflow.errors import ConfigError, GtmflowWarning, StoreError
 from gtmflow.models import ContentItem
 from gtmflow.tools._paths import workspace_path
+from gtmflow.tools.context.chroma_index import zero_unused
 from gtmflow.tools.context.chroma_log import scrub_contact
+from gtmflow.tools.context.context_config import ContextConfig
 from gtmflow.tools.context.embeddings import EmbedderSpec, GtmflowEmbedding, resolve_embedder
 from gtmflow.tools.context.records import (
     ContactNote,
@@ -58,87 +58,9 @@ from gtmflow.tools.context.writer_lock import WriterLock
 
 __all__ = ["ContextConfig", "ContextStore", "UpsertReport"]
 
-CONTEXT_URL_ENV = "GTMFLOW_CONTEXT_URL"
 KINDS: tuple[ContextKind, ...] = ("content", "contacts")
 _EMBED_BATCH = 64
 _SCHEMA = 1
-
-
-@dataclass(frozen=True)
-class ContextConfig:
-    """The `[context]` table of `gtmflow.toml` (all optional).
-
-    ```toml
-    [context]
-    url = "http://host:8000"   # a Chroma server (`chroma run`); GTMFLOW_CONTEXT_URL overrides
-    mode = "embedded"          # or "http": a Chroma server (`chroma run --path DIR`)
-    path = ".gtmflow/chroma"   # embedded: where the store lives, relative to the workspace
-    host = "localhost"         # http
-    port = 8000                # http
-    ssl = false                # http
-    prefix = ""                # http: collection name prefix, to share a server
-    embedding = "minilm"       # "static", "hashing", or LangChain "provider:model"
-    allow_outside_workspace = false  # embedded: let `path` leave the workspace
-    ```
-    """
-
-    mode: Literal["embedded", "http"] = "embedded"
-    path: str = ".gtmflow/chroma"
-    host: str = "localhost"
-    port: int = 8000
-    ssl: bool = False
-    prefix: str = ""
-    embedding: str = "minilm"
-    url: str = ""
-    """A Chroma server as one URL (sets mode, host, port and ssl); empty: use those keys."""
-    allow_outside_workspace: bool = False
-
-    @classmethod
-    def load(cls, root: str | Path) -> ContextConfig:
-        """Read `root/gtmflow.toml`'s `[context]` table; a missing file or table means defaults.
-
-        `GTMFLOW_CONTEXT_URL` in the environment overrides `url`, so workers on several
-        machines can point one folder at a shared Chroma server.
-        """
-        path = Path(root) / "gtmflow.toml"
-        table: dict[str, Any] = {}
-        if path.exists():
-            try:
-                table = tomllib.loads(path.read_text(encoding="utf-8")).get("context", {})
-            except tomllib.TOMLDecodeError as exc:
-                raise ConfigError(
-                    f"'{path}' is not valid TOML: {exc}; fix the line it names"
-                ) from None
-        if os.environ.get(CONTEXT_URL_ENV):
-            table = {**table, "url": os.environ[CONTEXT_URL_ENV]}
-        unknown = sorted(set(table) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ConfigError(
-                f"'{path}': [context] has unknown keys {unknown}; known: "
-                f"{sorted(cls.__dataclass_fields__)}"
-            )
-        if table.get("mode", "embedded") not in ("embedded", "http"):
-            raise ConfigError(f"'{path}': [context] mode must be 'embedded' or 'http'")
-        if table.get("url"):
-            table = {**table, **_server(str(table["url"]), path)}
-        return cls(**table)
-
-
-def _server(url: str, path: Path) -> dict[str, Any]:
-    """`http://host:port` as the http-mode keys it stands for."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        parts, port = None, None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(
-            f"'{path}': [context] url = '{url}' is not a Chroma server URL; write it as "
-            "http://host:8000 (https:// for TLS)"
-        )
-    secure = parts.scheme == "https"
-    return {"mode": "http", "host": parts.hostname, "port": port or (443 if secure else 8000),
-            "ssl": secure}  # fmt: skip
 
 
 @dataclass
@@ -183,6 +105,7 @@ class ContextStore:
         self._client = client
         self.embedder = embedder
         self._lock = lock
+        self._prefix = prefix
         self._chunking = {"max_words": max_words, "overlap_words": overlap_words}
         try:
             self._collections = {kind: self._collection(prefix + kind) for kind in KINDS}
@@ -202,6 +125,7 @@ class ContextStore:
         folder.mkdir(parents=True, exist_ok=True)
         lock = WriterLock(folder / "writer.lock").acquire()
         try:
+            _warn_unread(folder, zero_unused(folder).problems)
             client = chromadb.PersistentClient(path=str(folder))
         except Exception as exc:  # chromadb raises many unrelated types here
             lock.release()
@@ -261,8 +185,12 @@ class ContextStore:
         if callable(close):
             close()
         if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+            folder = self._lock.path.parent
+            try:  # the client wrote its index files: no stray memory may stay in them
+                _warn_unread(folder, zero_unused(folder).problems)
+            finally:
+                self._lock.release()
+                self._lock = None
 
     def __enter__(self) -> ContextStore:
         return self
@@ -364,7 +292,28 @@ class ContextStore:
                     f"context store '{self._lock.path.parent}': the contact's records are "
                     f"deleted but Chroma's log could not be cleaned ({exc}); run forget again"
                 ) from exc
+            self._rewrite_index()
         return removed
+
+    def _rewrite_index(self) -> None:
+        """Close the embedded client (it writes its index files), zero their unused slots, reopen.
+
+        Chroma writes the index's spare slots from memory it never cleared, which can hold the
+        text `forget` just deleted (`gtmflow.tools.context.chroma_index`).
+        """
+        assert self._lock is not None
+        folder = self._lock.path.parent
+        self._client.close()
+        problems = zero_unused(folder).problems
+        self._client = chromadb.PersistentClient(path=str(folder))
+        self._collections = {kind: self._collection(self._prefix + kind) for kind in KINDS}
+        if problems:
+            raise StoreError(
+                f"context store '{folder}': the contact's records are deleted, but Chroma's "
+                f"index files are in a layout gtmflow does not know ({'; '.join(problems)}), so "
+                "their spare slots may still hold her text; gtmflow is tested with chromadb "
+                "1.5.9: install that version and run forget again"
+            )
 
     def _sync(
         self,
@@ -587,3 +536,15 @@ def _all_of(filters: list[dict[str, Any]]) -> dict[str, Any] | None:
     if not filters:
         return None
     return filters[0] if len(filters) == 1 else {"$and": filters}
+
+
+def _warn_unread(folder: Path, problems: list[str]) -> None:
+    """Say (never silently skip) which index files could not be cleaned of stray memory."""
+    if problems:
+        warnings.warn(
+            f"context store '{folder}': Chroma's index files are in a layout gtmflow does not "
+            f"know ({'; '.join(problems)}), so their unused slots were not zeroed and may hold "
+            "stray text; gtmflow is tested with chromadb 1.5.9",
+            GtmflowWarning,
+            stacklevel=3,
+        )
