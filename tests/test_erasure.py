@@ -205,3 +205,25 @@ def test_forget_turns_on_secure_delete(ws: Workspace, tmp_path: Path) -> None:
     assert len(ws.stores.sqlite_connections) >= 8  # every ledger, the events, the checkpoints
     for conn in ws.stores.sqlite_connections:
         assert conn.execute("PRAGMA secure_delete").fetchone()[0] == 1
+
+
+def test_dead_letter_lines_naming_her_without_id_or_email_are_erased(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    _populate(ws, tmp_path)
+    dead = ws.state_dir / "dead-letter" / "typed-by-hand.jsonl"
+    rows = [
+        {"line": 3, "reason": "no contact id", "row": {"name": "Ada  Lovelace", "note": "x"}},
+        {"line": 4, "reason": "no contact id", "row": {"name": "ADA LOV\u00c9LACE"}},
+        {"line": 6, "reason": "no contact id", "row": {"name": "Ada Lovelacey"}},
+        {"line": 7, "reason": "no contact id", "row": {"name": "Grace Hopper"}},
+    ]
+    escaped = '{"line": 5, "reason": "bad timestamp", "row": {"owner": "\\u0041da Lovelace"}}\n'
+    dead.write_text("".join(json.dumps(row) + "\n" for row in rows) + escaped)
+    (ws.state_dir / "notes.jsonl").write_text(json.dumps({"said": "Ada Lovelace"}) + "\n")
+    report = ws.forget(PERSON)
+    assert report["complete"] is True
+    kept = [json.loads(line)["line"] for line in dead.read_text().splitlines()]
+    assert kept == [4, 6, 7]  # 3 and 5 (escaped) name her; another spelling and others stay
+    # outside dead letters a line needs her id or email: a name alone may be someone else's
+    assert (ws.state_dir / "notes.jsonl").read_text().strip()

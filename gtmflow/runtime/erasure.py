@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -155,10 +156,27 @@ class Erasure:
         return self.ws.events.delete_contact(self.contact_id)
 
     def _scrub_files(self, needles: tuple[str, ...]) -> int:
-        removed = 0
+        """Drop her lines: by id or email everywhere, also by full name in dead-letter files.
+
+        A rejected row may name her without an id or an address (the row was bad); a log line
+        of a send always carries the contact id, so names are matched only in dead letters.
+        """
+        removed, name = 0, self._name_pattern()
+        dead_letters = self.ws.state_dir / "dead-letter"
         for path in self._files():
-            removed += _scrub_file(path, self.contact_id, needles)
+            by_name = name if name is not None and path.is_relative_to(dead_letters) else None
+            removed += _scrub_file(path, self.contact_id, needles, by_name)
         return removed
+
+    def _name_pattern(self) -> re.Pattern[str] | None:
+        """Her full name as a whole phrase (any case or spacing); None for a one-word name."""
+        contact = self.ws.events.contact(self.contact_id)
+        words = str(getattr(contact, "name", None) or "").split()
+        if len(words) < 2:
+            return None  # one word ("Ada") would match other people's rows
+        return re.compile(
+            r"(?<!\w)" + r"\s+".join(re.escape(w) for w in words) + r"(?!\w)", re.IGNORECASE
+        )
 
     def _files(self) -> Iterator[Path]:
         seen: set[Path] = set()
@@ -169,11 +187,13 @@ class Erasure:
                     yield path
 
 
-def _scrub_file(path: Path, contact_id: str, needles: tuple[str, ...]) -> int:
+def _scrub_file(
+    path: Path, contact_id: str, needles: tuple[str, ...], name: re.Pattern[str] | None = None
+) -> int:
     """Drop the person's lines from a JSON lines file, rewriting it atomically; return lines."""
     with path.open("rb") as handle:
         lines = handle.read().splitlines(keepends=True)
-    kept = [line for line in lines if not _mentions(line, contact_id, needles)]
+    kept = [line for line in lines if not _mentions(line, contact_id, needles, name)]
     if len(kept) == len(lines):
         return 0
     scratch = path.with_name(path.name + ".erasing")
@@ -185,15 +205,22 @@ def _scrub_file(path: Path, contact_id: str, needles: tuple[str, ...]) -> int:
     return len(lines) - len(kept)
 
 
-def _mentions(line: bytes, contact_id: str, needles: tuple[str, ...]) -> bool:
+def _mentions(
+    line: bytes, contact_id: str, needles: tuple[str, ...], name: re.Pattern[str] | None
+) -> bool:
     text = line.decode("utf-8", errors="replace")
     if any(needle in text.lower() for needle in needles):
+        return True
+    if name is not None and name.search(text):
         return True
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):
         return json.dumps(contact_id) in text
-    return any(value == contact_id for value in _strings(data))
+    strings = list(_strings(data))  # decoded: escaped characters match as written
+    if name is not None and any(name.search(value) for value in strings):
+        return True
+    return any(value == contact_id for value in strings)
 
 
 def _strings(data: Any) -> Iterator[str]:
