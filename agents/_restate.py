@@ -243,10 +243,10 @@ def problem_phrase(restated: str, *, limit: int = 9) -> str:
         first = _main_clause(first)
     words = first.split()
     best = comma = 0
-    for end in range(2, min(limit, len(words)) + 1):
+    for end in range(2, _number_end(words, min(limit, len(words))) + 1):
         last = words[end - 1].lower().strip(",.;:")
         boundary = end == len(words) or words[end].lower().strip(",.;:") in _BOUNDARY
-        if last in _EDGE_STOP or last in _WEAK_END:
+        if last in _EDGE_STOP or last in _WEAK_END or _inside_number(words, end):
             continue
         if words[end - 1].endswith(","):
             comma = end
@@ -258,6 +258,36 @@ def problem_phrase(restated: str, *, limit: int = 9) -> str:
         chosen.pop()
     phrase = " ".join(chosen).strip(" ,;:")
     return phrase[:1].upper() + phrase[1:]
+
+
+_NUMBER = _words(
+    "one two three four five six seven eight nine ten eleven twelve fifteen twenty thirty forty "
+    "fifty sixty seventy eighty ninety hundred thousand million billion"
+)
+_UNIT = _words("percent per cent k m")
+
+
+def _word(words: list[str], index: int) -> str:
+    return words[index].lower().strip(",.;:") if 0 <= index < len(words) else ""
+
+
+def _inside_number(words: list[str], end: int) -> bool:
+    """Whether cutting after `end` words splits a spelled number ("a hundred | and forty
+    percent") or leaves its unit behind ("forty | percent"): a subject must not change the figure.
+    """
+    after, last = _word(words, end), _word(words, end - 1)
+    joined = after == "and" and _word(words, end + 1) in _NUMBER  # "hundred | and forty"
+    if last in _NUMBER and (after in _NUMBER | _UNIT or joined):
+        return True
+    return last == "and" and _word(words, end - 2) in _NUMBER
+
+
+def _number_end(words: list[str], end: int) -> int:
+    """`end`, moved on (at most 4 words) to finish a spelled number the limit would split."""
+    moved = end
+    while moved < min(len(words), end + 4) and _inside_number(words, moved):
+        moved += 1
+    return moved
 
 
 def _main_clause(text: str) -> str:

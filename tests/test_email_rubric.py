@@ -205,6 +205,13 @@ def test_say_back_keeps_one_clean_clause_to_quote_verbatim() -> None:
     assert problem_phrase("families call the front desk all day asking about it") == (
         "Families call the front desk"
     )
+    # a subject never cuts a spelled figure ("a hundred" for "a hundred and forty percent")
+    assert problem_phrase("the channels add up to a hundred and forty percent of pipeline") == (
+        "The channels add up to a hundred and forty percent"
+    )
+    assert problem_phrase("we have two hundred and fifty reps and nobody updates the CRM") == (
+        "We have two hundred and fifty reps"
+    )
 
 
 # ------------------------------------------------------------------ the labelled set
