@@ -204,6 +204,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        5,
+        "runs in flight: thread runs started and not yet committed",
+        f"""
+        CREATE TABLE runs_in_flight (
+            thread_id {_T} PRIMARY KEY,
+            graph TEXT NOT NULL,
+            contact_id {_T} NOT NULL,
+            since TEXT NOT NULL
+        );
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 """The schema version this gtmflow reads and writes."""

@@ -8,6 +8,8 @@
 | `rules_pass` | the bulk run loop: rules judged per batch of contacts, graphs invoked for work |
 | `run_state` | per-graph cursors and per-contact rule state (fire counts, next sweep) |
 | `contact_pass` | the per-contact run loop for other graphs; store cursors and sweep times |
+| `in_flight` | thread runs started and not yet committed, finished after a crash |
+| `explain` | `explain`: a contact's rule verdicts with evidence, and its actions |
 | `retention` | checkpoint retention: each thread's latest checkpoint; `compact` |
 | `erasure` | `forget`: a person erased from every file under `.gtmflow`, resumably |
 | `enrollments` | sequences running in a workspace: enroll, resume waits, react, approvals |

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,6 +22,7 @@ from langgraph.types import Command, StateSnapshot
 
 from gtmflow.errors import ConfigError, GtmflowWarning, StoreError
 from gtmflow.models import Action, RouteDecision
+from gtmflow.runtime.in_flight import InFlight, RunsInFlight
 from gtmflow.runtime.leases import Leases, NoLeases
 from gtmflow.state import GRAPH_KEY
 from gtmflow.tools.decisions import DecisionLog
@@ -61,6 +64,8 @@ class ThreadRunner:
     """The state the latest `run` ended with (empty when the thread was not invoked)."""
     leases: Leases | NoLeases = field(default_factory=NoLeases)
     """Who holds which contact (a shared store); held around every thread run."""
+    in_flight: RunsInFlight | None = None
+    """Runs started and not committed (`gtmflow.runtime.in_flight`): finished after a crash."""
     _committing: bool = field(default=False, repr=False)
 
     def run(
@@ -79,8 +84,20 @@ class ThreadRunner:
         `durability="sync"` writes each step (and each model call a node made) to the
         checkpoint before the next begins, so a crash never repeats one.
         """
-        with self.leases.hold(contact_id):
+        with self.leases.hold(contact_id), self._journal(graph.name, contact_id):
             return self._run(graph, contact_id, payload, deps or self.deps, durability)
+
+    @contextmanager
+    def _journal(self, graph: str, contact_id: str) -> Iterator[None]:
+        """A row in `in_flight` from before the thread is invoked until its results are
+        committed; a run that raised keeps it, so the next pass tries it again."""
+        if self.in_flight is None:
+            yield
+            return
+        thread_id = f"{graph}:{contact_id}"
+        self.in_flight.start(InFlight(thread_id, graph, contact_id))
+        yield
+        self.in_flight.finish(thread_id)
 
     def _run(
         self, graph: Any, contact_id: str, payload: dict[str, Any] | Command[Any], deps: Deps,
@@ -163,8 +180,41 @@ class ThreadRunner:
 
         Returns new outbox actions per source, like `run`.
         """
-        with self.leases.hold(contact_id):
+        with self.leases.hold(contact_id), self._journal(graph.name, contact_id):
             return self._recover(graph, contact_id, deps or self.deps, durability)
+
+    def recover_in_flight(
+        self,
+        graph_named: Callable[[str], Any | None],
+        *,
+        failures: dict[str, str],
+        only: str | None = None,
+    ) -> Counter[str]:
+        """Finish every run a crash interrupted (`in_flight` rows), committing what it holds.
+
+        `graph_named` gives the compiled graph of a name (None: the workspace no longer has
+        it; its row stays and is warned about); `only` limits it to one graph's runs. A
+        failing run is recorded in `failures`.
+        """
+        added: Counter[str] = Counter()
+        for run in self.in_flight.pending() if self.in_flight is not None else []:
+            if only is not None and run.graph != only:
+                continue
+            graph = graph_named(run.graph)
+            if graph is None:
+                warnings.warn(
+                    GtmflowWarning(
+                        f"thread '{run.thread_id}' stopped part way (a crash) but this workspace "
+                        f"has no graph '{run.graph}' to finish it with; restore the graph"
+                    ),
+                    stacklevel=2,
+                )
+                continue
+            try:
+                added += self.recover(graph, run.contact_id, durability="sync")
+            except Exception as exc:
+                self.note_failure(run.graph, run.contact_id, exc, failures)
+        return added
 
     def _recover(
         self, graph: Any, contact_id: str, deps: Deps,

@@ -142,6 +142,7 @@ class Erasure:
         )
         for thread_id in threads:
             self.ws.checkpointer.delete_thread(thread_id)
+        self.ws.stores.in_flight.forget(self.contact_id)  # runs of those threads: gone with them
         return len(threads)
 
     def _graph_names(self) -> set[str]:

@@ -22,6 +22,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from gtmflow.clock import Clock
 from gtmflow.config import WorkspaceConfig
 from gtmflow.runtime.contact_pass import ContactPass
+from gtmflow.runtime.in_flight import RunsInFlight
 from gtmflow.runtime.leases import Leases, NoLeases
 from gtmflow.runtime.retention import CheckpointRetention, connect_checkpoints
 from gtmflow.runtime.run_state import SQLiteRunState
@@ -58,6 +59,7 @@ class Stores:
     scheduler: Scheduler
     approvals: ApprovalBook
     owners: TriggerOwners
+    in_flight: RunsInFlight
     run_state: SQLiteRunState
     cursors: ContactPass
     checkpointer: BaseCheckpointSaver[Any]
@@ -134,6 +136,7 @@ def _sqlite_stores(state_dir: Path, config: WorkspaceConfig, clock: Clock) -> St
         backend="sqlite", label=str(db), events=events,
         outbox=Outbox(db, clock=clock, retry=config.retry_schedule()), decisions=DecisionLog(db),
         scheduler=Scheduler(db), approvals=ApprovalBook(db), owners=TriggerOwners(db),
+        in_flight=RunsInFlight(db),
         run_state=run_state,
         cursors=ContactPass(db, events, run_state), checkpointer=saver,
         retention=CheckpointRetention(saver, path), _thread_rows=thread_rows,
@@ -146,6 +149,7 @@ def _sqlite_stores(state_dir: Path, config: WorkspaceConfig, clock: Clock) -> St
         stores.approvals,
         run_state,
         stores.owners,
+        stores.in_flight,
         stores.cursors,
     ]
     stores.sqlite_connections = [*(x._db.conn for x in ledgers), events._conn, checkpoints]
@@ -175,6 +179,7 @@ def _postgres_stores(url: str, config: WorkspaceConfig, clock: Clock) -> Stores:
         backend="postgresql", label=db.label, events=events,
         outbox=Outbox(db, clock=clock, retry=config.retry_schedule()), decisions=DecisionLog(db),
         scheduler=Scheduler(db), approvals=ApprovalBook(db), owners=TriggerOwners(db),
+        in_flight=RunsInFlight(db),
         run_state=run_state,
         cursors=ContactPass(db, events, run_state), checkpointer=saver, database=db,
         leases=Leases(db, seconds=config.lease_seconds), _thread_rows=thread_rows,
@@ -218,6 +223,6 @@ def _ledger_closers(stores: Stores) -> list[Callable[[], None]]:
         store.close
         for store in (
             stores.events, stores.outbox, stores.decisions, stores.scheduler, stores.approvals,
-            stores.owners, stores.run_state, stores.cursors,
+            stores.owners, stores.in_flight, stores.run_state, stores.cursors,
         )
     ]  # fmt: skip

@@ -37,13 +37,14 @@ from gtmflow.pipes import Rule
 from gtmflow.runtime._threads import ThreadRunner
 from gtmflow.runtime.contact_pass import ContactPass
 from gtmflow.runtime.enrollments import Enrollments, EnrollTransport
+from gtmflow.runtime.explain import explanation
 from gtmflow.runtime.library import LazyLibrary
 from gtmflow.runtime.retention import CompactReport
 from gtmflow.runtime.rules_pass import BATCH, RulesPass, bulk_rules_of
 from gtmflow.runtime.stores import open_stores
 from gtmflow.tools.attribution.scoring import load_scorer
 from gtmflow.tools.context.graph_store import ContextGraphStore
-from gtmflow.tools.decisions import DecisionLog, LoggedDecision
+from gtmflow.tools.decisions import DecisionLog
 from gtmflow.tools.delivery.approvals import Approval, ApprovalBook
 from gtmflow.tools.delivery.outbox import DeliveryReport, Outbox, OutboxRecord, Verdict
 from gtmflow.tools.delivery.owners import TriggerOwners
@@ -137,7 +138,12 @@ class Workspace:
         self.deps = Deps(events=self.events, clock=self.clock, scheduler=self.scheduler,
                          memory=self.library, content=self.library, owners=self.owners)  # fmt: skip
         self.runner = ThreadRunner(
-            self.outbox, self.decisions, self.approvals, self.deps, leases=self.stores.leases
+            self.outbox,
+            self.decisions,
+            self.approvals,
+            self.deps,
+            leases=self.stores.leases,
+            in_flight=self.stores.in_flight,
         )
         self.governor = Governor(
             self.config.governor_policy(), events=self.events, outbox=self.outbox
@@ -284,6 +290,7 @@ class Workspace:
             self._named(graph if graph is not None else build_inbound_router(rules=self.rules()))
         )
         as_of = require_aware(as_of, "as_of") if as_of is not None else self.clock.now()
+        self.runner.recover_in_flight(lambda _: graph, failures={}, only=graph.name)
         scores = load_scorer(self.root).lookup(self.events, as_of=as_of)
         deps = replace(self.deps, score=scores, memory=self.library, content=self.library)
         rules = bulk_rules_of(graph) if mode == "bulk" else None
@@ -466,6 +473,8 @@ class Workspace:
                 return self.tick(until, transport=configured, progress=progress)
         end = require_aware(until, "until") if until is not None else self.clock.now()
         totals: Counter[str] = Counter()
+        if recovered := sum(self.runner.recover_in_flight(self._graph_named, failures={}).values()):
+            totals["recovered"] = recovered  # actions of runs a crash had stopped part way
         reasons: Counter[str] = Counter()
         with progress_bar("tick", None, enabled=wants_progress(progress)) as advance:
             for moment in self._moments(end):
@@ -476,6 +485,16 @@ class Workspace:
             **dict(sorted(totals.items())),
             "reasons": dict(reasons.most_common()),
         }
+
+    def _graph_named(self, name: str) -> Any | None:
+        """The compiled graph a thread of `name` belongs to: a sequence's or a configured one."""
+        if name.startswith(SEQUENCE_PREFIX):
+            sequence = name.removeprefix(SEQUENCE_PREFIX)
+            return (
+                self.enrollments.graph(sequence) if sequence in self.enrollments.sequences else None
+            )
+        found = [g for g in self.graphs() if g.name == name]
+        return self._attach(found[0]) if found else None
 
     def _moments(self, end: datetime) -> Iterable[datetime]:
         """Now (if before `end`), then every due wait, hold release and retry before `end`, then
@@ -502,9 +521,10 @@ class Workspace:
         if isinstance(self.clock, VirtualClock) and moment > self.clock.now():
             self.clock.set(moment)
         counts: Counter[str] = Counter()
-        counts["resumed"] += sum(
-            self.enrollments.on_events(self._new_events(moment), moment).values()
-        )
+        fresh: list[Event] = []
+        resume_seq = self.cursors.scan("__tick__", moment, fresh.append)
+        counts["resumed"] += sum(self.enrollments.on_events(fresh, moment).values())
+        self.cursors.save("__tick__", resume_seq, moment)  # after: a crash reads them again
         counts["resumed"] += sum(self.enrollments.resume_due(moment).values())
         counts["errors"] += self.enrollments.take_failures()  # each one warned about
         for _ in range(4):  # enrollments create first sends; deliver those in the same moment
@@ -514,11 +534,6 @@ class Workspace:
             if not report.sent:
                 break
         return counts
-
-    def _new_events(self, moment: datetime) -> list[Event]:
-        fresh: list[Event] = []
-        self.cursors.save("__tick__", self.cursors.scan("__tick__", moment, fresh.append), moment)
-        return fresh
 
     # ------------------------------------------------------------------ approvals
 
@@ -558,32 +573,12 @@ class Workspace:
                 f"contact '{contact_id}' is not in this workspace; check the id "
                 "(`gtmflow outbox --json` lists contacts with actions)"
             )
-        return {
-            "contact_id": contact_id,
-            "rules": [
-                _explained(d) for d in _latest_verdicts(self.decisions.for_contact(contact_id))
-            ],
-            "actions": [r.to_json() for r in self.outbox.records(contact_id=contact_id)],
-        }
+        return explanation(
+            contact_id,
+            self.decisions.for_contact(contact_id),
+            self.outbox.records(contact_id=contact_id),
+        )
 
 
 def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
-
-
-def _latest_verdicts(decisions: list[LoggedDecision]) -> list[LoggedDecision]:
-    """Every firing, plus the latest verdict of rules that never fired."""
-    fired = {(d.graph, d.rule) for d in decisions if d.fired}
-    return [d for d in decisions if d.fired or (d.graph, d.rule) not in fired]
-
-
-def _explained(decision: LoggedDecision) -> dict[str, Any]:
-    return {
-        "rule": decision.rule,
-        "fired": decision.fired,
-        "at": decision.at.isoformat(),
-        "evidence": list(decision.evidence),
-        "reason": decision.reason,
-        "graph": decision.graph,
-        "step": decision.step,
-    }
