@@ -30,6 +30,7 @@ from gtmflow.pipes import (
     Rule,
     ScoreCondition,
 )
+from gtmflow.pipes.conditions import CountCondition, EventCondition
 
 __all__ = ["Evaluation", "FiredState", "Firing", "RuleSet", "scan_filters", "triggers_of"]
 
@@ -145,6 +146,7 @@ class RuleSet:
         for rule in self.rules:
             for item in rule.when.filters():
                 self._index.setdefault(item.type, []).append((rule, item))
+        self._event_driven = {r.name for r in self.rules if _event_driven(r.when)}
 
     def __repr__(self) -> str:
         return f"RuleSet({[r.name for r in self.rules]!r})"
@@ -234,6 +236,8 @@ class RuleSet:
             times, last_at = (fired or {}).get(rule.name, (0, ""))
             if times and rule.cooldown_delta is None:
                 continue
+            if times and rule.name in self._event_driven and not _fresh(rule, ctx, last_at):
+                continue  # it holds on evidence already acted on: only a new event can refire it
             soonest = rule.when.earliest(ctx)
             if times and rule.cooldown_delta is not None:
                 soonest = max(soonest, datetime.fromisoformat(last_at) + rule.cooldown_delta)
@@ -272,6 +276,23 @@ def _walk(condition: Condition) -> Iterator[Condition]:
 def _unique(rules: Iterable[Rule]) -> list[Rule]:
     """Rules in first-seen order without repeats (by name: rules need not be hashable)."""
     return list({rule.name: rule for rule in rules}.values())
+
+
+def _event_driven(condition: Condition) -> bool:
+    """Whether only a new event can give it a newer match: event and count parts, and/or'ed.
+
+    Time passing only slides their windows past events; fields, scores, inactivity and negation
+    can change without an event, so conditions with them are swept as before.
+    """
+    if isinstance(condition, AllOf | AnyOf):
+        return all(_event_driven(part) for part in condition.parts)
+    return isinstance(condition, EventCondition | CountCondition)
+
+
+def _fresh(rule: Rule, ctx: EvalContext, last_at: str) -> bool:
+    """Whether the rule holds now on evidence newer than its last firing."""
+    match = rule.evaluate(ctx)
+    return match.matched and _newer(match.latest_at, last_at)
 
 
 def _cooled_down(rule: Rule, now: datetime, last_at: str) -> bool:

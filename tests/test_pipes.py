@@ -636,3 +636,18 @@ def test_a_condition_of_unknown_needs_asks_for_the_whole_history() -> None:
     assert Custom().history_needs() is None
     assert (HOT & Custom()).history_needs() is None
     assert p.attr("title", contains="VP").history_needs() == ()
+
+
+def test_inactive_reads_its_window_and_the_last_event_before_it_not_every_event() -> None:
+    """The cut keeps the last open before the window (the verdict cites it), not older ones."""
+    opens = [ev(f"o{d}", "email_open", NOW - timedelta(days=d)) for d in (40, 30, 12, 9)]
+    history = [ev("first", "page_view", NOW - timedelta(days=50)), *opens]
+    cond = p.inactive("email_open", for_="5d")
+    needs = cond.history_needs()
+    assert needs is not None
+    cut = needed_events(history, needs, start=NOW)
+    assert [e.id for e in cut] == ["first", "o9"]
+    for now in (NOW, NOW + timedelta(days=3)):
+        assert cond.evaluate(ctx(cut, now)) == cond.evaluate(ctx(history, now))
+        assert cond.earliest(ctx(cut, now)) == cond.earliest(ctx(history, now))
+    assert cond.evaluate(ctx(cut)).evidence == ("o9",)

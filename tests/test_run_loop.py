@@ -294,3 +294,24 @@ def test_decoded_rows_are_the_events_that_were_written(tmp_path: Path) -> None:
         assert item.model_fields_set == written.model_fields_set
         assert item.model_copy(update={"type": "x"}).type == "x" and item.type == "page_view"
         assert hash(item.timestamp) == hash(written.timestamp)
+
+
+def test_runs_load_the_rules_again_only_when_their_file_changed(tmp_path: Path) -> None:
+    """One workspace, many runs: rules.py is imported once, and again as soon as it is edited."""
+    scaffold(tmp_path)
+    rows = [ev(f"v{i}", "page_view", "c1", at(i / 10), path="/pricing") for i in range(3)]
+    with Workspace.open(tmp_path) as ws:
+        ws.ingest(write_events(tmp_path / "e.jsonl", rows), progress=False)
+        first = ws.run(as_of=at(1), progress=False)
+        loads = ws.code.loads
+        for hour in range(1, 4):
+            ws.run(as_of=at(1, hours=hour), progress=False)
+        assert ws.code.loads == loads  # nothing changed: nothing imported or compiled again
+        assert first.by_rule == {"pricing-hot": 1}
+        # Same size, new bytes: the fingerprint is the content, not the mtime.
+        text = (tmp_path / "rules.py").read_text()
+        (tmp_path / "rules.py").write_text(text.replace('"pricing-hot"', '"pricing-hit"'))
+        rows = [ev(f"w{i}", "page_view", "c2", at(2, hours=i), path="/pricing") for i in range(3)]
+        ws.ingest(write_events(tmp_path / "f.jsonl", rows), progress=False)
+        assert ws.run(as_of=at(3), progress=False).by_rule == {"pricing-hit": 1}
+        assert [r.name for r in ws.rules()][1] == "pricing-hit"

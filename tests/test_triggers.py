@@ -201,6 +201,28 @@ def test_cooldown_counts_from_the_carried_last_firing() -> None:
     assert [(f.step, f.decision.at) for f in result.firings] == [(2, T0 + 5 * DAY)]
 
 
+WEBINAR = p.Rule(
+    "webinar-followup", when=p.event("webinar_attended"), then=p.enroll("w"), cooldown="1d"
+)
+
+
+def test_a_cooled_down_rule_holding_on_old_evidence_needs_no_sweep() -> None:
+    """Only a new event can refire it, so sweeps do not visit the contact every hour forever."""
+    rules = RuleSet([WEBINAR])
+    history = [ev("w1", "webinar_attended", T0)]
+    first = run(rules, history)
+    for later in (T0 + HOUR, T0 + DAY, T0 + 9 * DAY):
+        assert rules.next_sweep(CONTACT, p.History(history), as_of=later, fired=first.fired) == (
+            p.NEVER
+        )
+    # A second attendance inside the cooldown is fresh evidence: a sweep fires it once cooled.
+    again = [*history, ev("w2", "webinar_attended", T0 + HOUR)]
+    due = rules.next_sweep(CONTACT, p.History(again), as_of=T0 + HOUR, fired=first.fired)
+    assert due == T0 + DAY
+    swept = run(rules, again, new=[], as_of=due, fired=first.fired)
+    assert [(f.step, f.decision.evidence) for f in swept.firings] == [(2, ("w2",))]
+
+
 # --------------------------------------------------------------------------- sweeps and as_of
 
 

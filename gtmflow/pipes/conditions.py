@@ -193,8 +193,9 @@ class InactiveCondition(Condition):
         return max(ctx.now, first + self.for_, quiet_from)
 
     def history_needs(self) -> tuple[HistoryNeed, ...]:
-        # the latest event of the type may be any age; the first event anchors "known since"
-        return (HistoryNeed(self.type), FIRST_EVENT)
+        # the window, and the latest event before it (any age: "last seen"); the first event
+        # anchors "known since"
+        return (HistoryNeed(self.type, lookback=self.for_, latest=True), FIRST_EVENT)
 
     def __repr__(self) -> str:
         return _call("inactive", (self.type,), {"for_": self.for_}, ())

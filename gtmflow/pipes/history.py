@@ -110,14 +110,17 @@ class HistoryNeed:
     """A part of a contact's history a condition reads when judged at some instant `now`.
 
     Events of `type` with these property values, from `now - lookback` on (`lookback=None`: all
-    of them, however old). `type=None` is the contact's first event of any type (what
-    `History.first_at` and `inactive` read). A history holding every event some need covers,
-    for every instant judged, gives a condition the same verdict as the whole history.
+    of them, however old); with `latest`, also the latest such event before `now - lookback`
+    (what `inactive` reads: "last seen", whatever its age, without the whole history).
+    `type=None` is the contact's first event of any type (what `History.first_at` and
+    `inactive` read). A history holding every event some need covers, for every instant
+    judged, gives a condition the same verdict as the whole history.
     """
 
     type: str | None
     properties: tuple[tuple[str, Any], ...] = ()
     lookback: timedelta | None = None
+    latest: bool = False
 
     def covers(self, item: Event) -> bool:
         """Whether an event is of this need's type and property values (time aside)."""
@@ -139,6 +142,12 @@ def needed_events(
     needs = tuple(needs)
     ordered = sorted(events, key=lambda e: (e.timestamp, e.id))
     kept = [e for e in ordered if any(_wanted(need, e, start) for need in needs)]
+    for need in needs:
+        if need.latest and need.lookback is not None and start is not None:
+            bound = start - need.lookback
+            before = [e for e in ordered if need.covers(e) and e.timestamp < bound]
+            if before and before[-1] not in kept:
+                kept = sorted([*kept, before[-1]], key=lambda e: (e.timestamp, e.id))
     if ordered and FIRST_EVENT in needs and (not kept or kept[0] is not ordered[0]):
         kept.insert(0, ordered[0])
     return kept

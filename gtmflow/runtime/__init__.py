@@ -13,6 +13,7 @@
 | `retention` | checkpoint retention: each thread's latest checkpoint; `compact` |
 | `erasure` | `forget`: a person erased from every file under `.gtmflow`, resumably |
 | `enrollments` | sequences running in a workspace: enroll, resume waits, react, approvals |
+| `reloads` | rules, router, graphs and scorer loaded again only when their file changed |
 | `library` | what nodes see of the context store (memory, content), opened lazily |
 | `scaffold` | the files `gtmflow init` writes |
 | `simulator` | weeks of sequences on a virtual clock, with invariants checked |

@@ -21,16 +21,10 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from gtmflow._progress import DeltaProgress, progress_bar, wants_progress
 from gtmflow.clock import Clock, SystemClock, VirtualClock, require_aware
-from gtmflow.config import (
-    WorkspaceConfig,
-    check_enrollments,
-    load_graphs,
-    load_rules,
-    load_sequences,
-)
+from gtmflow.config import WorkspaceConfig, load_sequences
 from gtmflow.errors import ConfigError
 from gtmflow.governor import Governor
-from gtmflow.graphs.inbound_router import GRAPH_NAME, build_inbound_router
+from gtmflow.graphs.inbound_router import GRAPH_NAME
 from gtmflow.graphs.sequences import SEQUENCE_PREFIX
 from gtmflow.models import Event
 from gtmflow.pipes import Rule
@@ -39,10 +33,10 @@ from gtmflow.runtime.contact_pass import ContactPass
 from gtmflow.runtime.enrollments import Enrollments, EnrollTransport
 from gtmflow.runtime.explain import explanation
 from gtmflow.runtime.library import LazyLibrary
+from gtmflow.runtime.reloads import WorkspaceCode
 from gtmflow.runtime.retention import CompactReport
 from gtmflow.runtime.rules_pass import BATCH, RulesPass, bulk_rules_of
 from gtmflow.runtime.stores import open_stores
-from gtmflow.tools.attribution.scoring import load_scorer
 from gtmflow.tools.context.graph_store import ContextGraphStore
 from gtmflow.tools.decisions import DecisionLog
 from gtmflow.tools.delivery.approvals import Approval, ApprovalBook
@@ -150,6 +144,7 @@ class Workspace:
         )
         self._enrollments: Enrollments | None = None
         self._graph_nodes: dict[str, frozenset[str]] = {}
+        self.code = WorkspaceCode(root, self.config)  # loaded again when a file changes
 
     @classmethod
     def open(cls, path: str | Path = ".", *, clock: Clock | None = None) -> Workspace:
@@ -225,15 +220,15 @@ class Workspace:
     # ------------------------------------------------------------------ run
 
     def rules(self) -> list[Rule]:
-        """The rules `gtmflow.toml` names (default: `rules.py`'s `RULES`); enrolls must exist."""
-        rules = load_rules(self.config.rules, root=self.root)
-        sequences = load_sequences(self.config.sequences, root=self.root)
-        check_enrollments(rules, sequences, where=f"rules '{self.config.rules}'")
-        return rules
+        """The rules `gtmflow.toml` names (default: `rules.py`'s `RULES`); enrolls must exist.
+
+        Loaded again only when `rules.py` or `sequences.py` changed (`gtmflow.runtime.reloads`).
+        """
+        return self.code.rules()
 
     def graphs(self) -> list[Any]:
         """The graphs `gtmflow.toml` names besides the rules (default: `graphs.py`'s `GRAPHS`)."""
-        return load_graphs(self.config.graphs, root=self.root)
+        return self.code.graphs()
 
     @_in_phase("run")
     def run_all(
@@ -286,12 +281,10 @@ class Workspace:
         """
         if batch < 1:
             raise ConfigError(f"batch={batch} must be at least 1 (contacts per batch)")
-        graph = self._attach(
-            self._named(graph if graph is not None else build_inbound_router(rules=self.rules()))
-        )
+        graph = self._attach(self._named(graph if graph is not None else self.code.router()))
         as_of = require_aware(as_of, "as_of") if as_of is not None else self.clock.now()
         self.runner.recover_in_flight(lambda _: graph, failures={}, only=graph.name)
-        scores = load_scorer(self.root).lookup(self.events, as_of=as_of)
+        scores = self.code.scorer().lookup(self.events, as_of=as_of)
         deps = replace(self.deps, score=scores, memory=self.library, content=self.library)
         rules = bulk_rules_of(graph) if mode == "bulk" else None
         if rules is not None:

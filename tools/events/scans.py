@@ -176,11 +176,58 @@ def _read_histories(
             item = decode(event_id, type_, contact_id, ts, props)
             if exact or any(_wanted(n, item, starts[contact_id]) for n in event_needs):
                 found[contact_id].append(item)
+    for need in needs or ():
+        if need.latest and need.lookback is not None:
+            _add_latest_before(conn, cte, params, need, found, guard=guard)
     if needs is not None and FIRST_EVENT in needs:
         _add_first_events(conn, cte, params, found)
     for events in found.values():
         events.sort(key=lambda e: (e.timestamp, e.id))
     return found
+
+
+def _add_latest_before(
+    conn: sqlite3.Connection,
+    cte: str,
+    params: list[Any],
+    need: HistoryNeed,
+    found: dict[str, list[Event]],
+    *,
+    guard: bool,
+) -> None:
+    """Add each contact's latest event `need` covers before its start minus the lookback.
+
+    One index seek per contact when SQL decides the need's properties exactly; otherwise the
+    older candidates of its type are read and the last one Python accepts is kept.
+    """
+    assert need.type is not None and need.lookback is not None
+    where, extra, exact = _or_of([(need.type, need.properties)], guard)
+    older = "f.contact_id = c.id AND f.ts < c.start - ?"
+    rows = "SELECT f.contact_id, f.id, f.type, f.ts, f.properties FROM c JOIN events f "
+    if exact:
+        sql = (
+            f"{cte}{rows}ON f.seq = (SELECT g.seq FROM events g WHERE "
+            f"{older.replace('f.', 'g.')} AND ({where}) ORDER BY g.ts DESC, g.id DESC LIMIT 1) "
+            "WHERE c.start IS NOT NULL"
+        )
+    else:
+        sql = f"{cte}{rows}ON {older} WHERE c.start IS NOT NULL AND ({where})"
+    latest: dict[str, Event] = {}
+    for contact_id, event_id, type_, ts, props in conn.execute(
+        sql, (*params, need.lookback // _MICROSECOND, *extra)
+    ):
+        item = decode(event_id, type_, contact_id, ts, props)
+        held = latest.get(contact_id)
+        if need.covers(item) and (held is None or _key(held) < _key(item)):
+            latest[contact_id] = item
+    for contact_id, item in latest.items():
+        events = found[contact_id]
+        if not any(e.id == item.id for e in events):
+            events.append(item)
+
+
+def _key(item: Event) -> tuple[datetime, str]:
+    return item.timestamp, item.id
 
 
 def _add_first_events(
