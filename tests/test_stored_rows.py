@@ -100,9 +100,6 @@ def test_a_contacts_history_with_an_unreadable_row_says_which_and_how_to_fix(
         workspace.events.events("bad")
 
 
-# SQLite only: its scans filter rows in SQL, so a row no rule reads is never decoded; the
-# PostgreSQL store reads histories through the portable scans (whole histories, decoded).
-@pytest.mark.parametrize("store_backend", ["sqlite"], indirect=True)
 def test_a_stored_row_the_rules_never_read_costs_nothing(
     workspace: Workspace, tmp_path: Path
 ) -> None:

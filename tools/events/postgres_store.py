@@ -31,6 +31,7 @@ from gtmflow.tools.events.event_store import (
     WriteResult,
     _events_query,
 )
+from gtmflow.tools.events.postgres_scans import PostgresScans
 from gtmflow.tools.events.sqlite_rows import (
     CONTACT_COLUMNS,
     ROW_FAILURES,
@@ -55,8 +56,10 @@ _COPY_CHUNK = 10_000  # events copied, inserted and checked for conflicts at a t
 _EventParams = tuple[str, str, str, int, str]
 
 
-class PostgresEventStore(EventStore):
+class PostgresEventStore(PostgresScans, EventStore):
     """Contacts and their events in a PostgreSQL database (see `gtmflow.tools.migrations`).
+
+    The run loop's bulk reads come from `PostgresScans` (one query per batch).
 
     Args:
         db: The workspace's shared `PostgresDatabase`; closing the store closes it.
