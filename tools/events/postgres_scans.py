@@ -116,6 +116,9 @@ class PostgresScans:
                     item = decode(event_id, type_, contact_id, ts, props)
                     if exact or any(_wanted(n, item, starts[contact_id]) for n in event_needs):
                         found[contact_id].append(item)
+            for need in event_needs:
+                if need.latest and need.lookback is not None:
+                    self._add_latest_before(ids, begins, need, found)
             if needs is not None and FIRST_EVENT in needs:
                 self._add_first_events(ids, found)
         except Unreadable as exc:
@@ -148,6 +151,31 @@ class PostgresScans:
             due={row[0] for row in due},
             deferred=[Deferred(seq, c, moment(ts)) for seq, c, ts, *_ in deferred],
         )
+
+    def _add_latest_before(
+        self, ids: list[str], begins: list[int | None], need: HistoryNeed,
+        found: dict[str, list[Event]],
+    ) -> None:  # fmt: skip
+        """Each contact's latest event `need` covers before its start minus the lookback (one
+        query: DISTINCT ON when the type decides; else older candidates, the last one kept)."""
+        assert need.lookback is not None
+        head = "SELECT DISTINCT ON (e.contact_id) " if not need.properties else "SELECT "
+        rows = self.db.query(
+            f"{head}{_EVENT} FROM unnest(?::text[], ?::bigint[]) AS c(id, start) "
+            "JOIN events e ON e.contact_id = c.id WHERE c.start IS NOT NULL AND e.type = ? "
+            "AND e.ts < c.start - ? ORDER BY e.contact_id, e.ts DESC, e.id DESC",
+            [ids, begins, need.type, need.lookback // _MICROSECOND],
+        )
+        latest: dict[str, Event] = {}
+        for contact_id, event_id, type_, ts, props in rows:
+            if contact_id in latest or not _any_accepts([need], type_, props):
+                continue  # rows come newest first: the first one accepted is the latest
+            item = decode(event_id, type_, contact_id, ts, props)
+            if need.covers(item):
+                latest[contact_id] = item
+        for contact_id, item in latest.items():
+            if not any(e.id == item.id for e in found[contact_id]):
+                found[contact_id].append(item)
 
     def _add_first_events(self, ids: Collection[str], found: dict[str, list[Event]]) -> None:
         rows = self.db.query(
