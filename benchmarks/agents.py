@@ -275,17 +275,23 @@ def analyser_factory(*, classifier: Any = None) -> Callable[[LabelledCall], Rule
 
 def words_per_second(
     analyser: RulesAnalyst, transcripts: list[Transcript], rounds: int = 3
-) -> float:
-    """Throughput of the analyser on real transcripts (the best of `rounds`)."""
+) -> tuple[float, float]:
+    """Throughput of the analyser on real transcripts: words per wall-clock second and per
+    CPU-second of this process (all its threads), each the best of `rounds`.
+
+    On a shared machine the wall-clock rate falls with the load; the CPU rate does not (it is
+    the one to compare across runs), and with one thread busy the two agree on a quiet box.
+    """
     words = sum(len(u.text.split()) for t in transcripts for u in t.utterances)
     analyser.analyze(transcripts[0], call_date=None)  # warm-up: VADER lexicon
-    best = float("inf")
+    wall = cpu = float("inf")
     for _ in range(rounds):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         for transcript in transcripts:
             analyser.analyze(transcript, call_date=None)
-        best = min(best, time.perf_counter() - started)
-    return words / best
+        wall = min(wall, time.perf_counter() - started)
+        cpu = min(cpu, time.process_time() - cpu_started)
+    return words / wall, words / cpu
 
 
 class CountingEmbedder:
@@ -431,14 +437,18 @@ def main(argv: list[str] | None = None) -> int:
             classifier = _classifier(mode)
             if mode == "on" and classifier is None:
                 continue
-            rate = words_per_second(
+            rate, cpu_rate = words_per_second(
                 RulesAnalyst(AnalystOptions(classifier=classifier)), transcripts
             )
             label = "lexicons + embeddings" if classifier else "lexicons only"
-            target = 5000  # the issue's bound holds for both paths; the classifier misses it
+            target = 5000  # the issue's bound holds for both paths
             rows.append(
                 (f"analyser words/s ({label})", f"{rate:,.0f}", f">= {target:,}", rate >= target)
             )
+            rows.append(
+                (f"analyser words per CPU-second ({label})", f"{cpu_rate:,.0f}",
+                 f">= {target:,}", cpu_rate >= target)
+            )  # fmt: skip
             if classifier is not None and hasattr(classifier, "embedder"):
                 texts, tokens = head_load(classifier, transcripts)
                 value = f"{texts:,} / {tokens:,}"
