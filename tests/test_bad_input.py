@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -388,3 +389,39 @@ def test_an_event_id_repeated_with_other_content_is_a_reported_conflict(
     assert "type" in letter["reason"]
     assert [e.type for e in store.events("c1")] == ["page_view"]  # the stored event stays
     assert (again.accepted, again.duplicates, again.rejected) == (0, 2, 1)
+
+
+def test_a_nul_character_costs_only_its_row_in_a_workspace_on_each_backend(
+    workspace: Any, tmp_path: Path
+) -> None:
+    """U+0000 in a contact's field or an event's type is refused with the fix, on PostgreSQL too
+    (where it used to fail the whole batch); a NUL inside properties is kept as JSON text and never
+    reaches a message."""
+    contacts = [
+        {"id": "c1", "email": "ana@example.com", "name": "Ana"},
+        {"id": "c2", "email": "bo@example.com", "name": "Bo\u0000b"},
+        {"id": "c3", "email": "cy@example.com"},
+    ]
+    contacts_path = tmp_path / "contacts.jsonl"
+    contacts_path.write_text("".join(json.dumps(r) + "\n" for r in contacts), encoding="utf-8")
+    events = [_bad_row(id=f"p{i}", contact_id="c1", path="/pricing\u0000") for i in range(3)] + [
+        _bad_row(id="x1", contact_id="c3", type="page\u0000view"),
+        _bad_row(id="x2", contact_id="c3"),
+    ]
+    events_path = tmp_path / "events.jsonl"
+    events_path.write_text("".join(json.dumps(r) + "\n" for r in events), encoding="utf-8")
+
+    people = workspace.ingest(contacts_path, kind="contacts", progress=False)
+    seen = workspace.ingest(events_path, progress=False)
+
+    assert (people.accepted, people.rejected) == (2, 1)
+    assert (seen.accepted, seen.rejected) == (4, 1)
+    for report, line in ((people, 2), (seen, 4)):
+        [letter] = dead(report)
+        assert letter["line"] == line
+        assert "NUL character" in letter["reason"] and "strip" in letter["reason"]
+    assert workspace.stores.events.contact("c2") is None
+    paths = [e.properties["path"] for e in workspace.stores.events.events("c1")]
+    assert paths == ["/pricing\x00"] * 3
+    run = workspace.run(as_of=datetime(2026, 3, 2, tzinfo=UTC), progress=False)
+    assert not run.errors

@@ -447,3 +447,35 @@ def test_any_order_chunking_or_replay_gives_the_same_histories(
 def test_types_given_as_one_string_is_a_config_error(history: EventStore) -> None:
     with pytest.raises(ConfigError, match=r"such as \['page_view'\]"):
         history.events("c1", types="page_view")
+
+
+# Text a database cannot hold ----------------------------------------------------------------------
+
+
+def test_a_nul_character_rejects_only_its_own_row_on_each_backend(store: EventStore) -> None:
+    """PostgreSQL text cannot hold U+0000; the row holding one is refused, the batch is kept."""
+    contacts_refused: list[tuple[str, str]] = []
+    events_refused: list[tuple[str, str]] = []
+    contacts = [
+        Contact(id="c1", email="ana@x.io", name="Ana"),
+        Contact(id="c2", name="Bo\x00b"),
+        Contact(id="c3", company="Lark"),
+        Contact(id="c4\x00", email="d@x.io"),
+    ]
+    events = [
+        event("e1", contact="c1"),
+        event("e2", type="page\x00view", contact="c1"),
+        event("e3", contact="c3", note="a\x00b"),  # inside properties: stored as JSON text
+    ]
+
+    wrote = store.write_contacts(contacts, reject=lambda c, w: contacts_refused.append((c.id, w)))
+    stored = store.write_events(events, reject=lambda e, w: events_refused.append((e.id, w)))
+
+    assert (wrote.accepted, wrote.rejected) == (2, 2)
+    assert [cid for cid, _ in contacts_refused] == ["c2", "c4\x00"]
+    assert all("NUL character" in why for _, why in contacts_refused + events_refused)
+    assert (stored.accepted, stored.rejected) == (2, 1)
+    assert [eid for eid, _ in events_refused] == ["e2"]
+    assert store.contact("c1") is not None and store.contact("c3") is not None
+    assert store.contact("c2") is None
+    assert [e.properties for e in store.events("c3")] == [{"note": "a\x00b"}]

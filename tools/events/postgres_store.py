@@ -223,8 +223,6 @@ def _storable(event: Event) -> tuple[_EventParams | None, str]:
         params = event_params(event)
         for text in (params[0], params[1], params[2], params[4]):
             text.encode("utf-8")
-            if "\x00" in text:
-                raise ValueError("PostgreSQL text cannot hold a NUL character")
     except ROW_FAILURES as exc:
         return None, unstorable(event.id, exc)
     return params, ""

@@ -67,8 +67,24 @@ ROW_FAILURES = (
 )
 
 
+class NulCharacter(ValueError):
+    """A text column holds U+0000, which PostgreSQL text cannot store (refused on both backends)."""
+
+
+def no_nul(*texts: object) -> None:
+    """Raise `NulCharacter` if any of these text columns holds a NUL character.
+
+    JSON columns escape it (`\\u0000`) and need no check; plain text columns are stored as
+    they are, so a NUL would fail a whole PostgreSQL batch and only that row on SQLite.
+    """
+    for text in texts:
+        if isinstance(text, str) and "\x00" in text:
+            raise NulCharacter(text)
+
+
 def event_params(event: Event) -> tuple[str, str, str, int, str]:
     """The insert parameters of an event: id, contact, type, UTC microseconds, JSON."""
+    no_nul(event.id, event.contact_id, event.type)
     return (
         event.id,
         event.contact_id,
@@ -84,6 +100,11 @@ def unstorable(what: str, exc: BaseException) -> str:
         return (
             f"'{what}' holds text that is not valid Unicode (a lone surrogate such as "
             "'\\ud800'); fix the encoding where the data comes from"
+        )
+    if isinstance(exc, NulCharacter):
+        return (
+            f"'{what}' holds a NUL character (U+0000) in {exc.args[0]!r}, which the store cannot "
+            "keep as text; strip NUL bytes where the data comes from"
         )
     if isinstance(exc, RecursionError):
         return f"'{what}' is nested too deeply to store; flatten its properties"
@@ -140,6 +161,7 @@ class StorableContacts:
         for contact in self._contacts:
             try:
                 fields = [getattr(contact, name) for name in CONTACT_COLUMNS]
+                no_nul(*fields)
                 text = dump({"fields": fields, "attributes": contact.attributes})
                 text.encode("utf-8")
             except ROW_FAILURES as exc:
