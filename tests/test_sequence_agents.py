@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -381,3 +382,32 @@ def test_a_killed_process_never_writes_the_draft_again(tmp_path: Path) -> None:
         ws.approve(request.id, by="ana")
         ws.tick(START + timedelta(minutes=10), progress=False)
         assert [r.action.payload["template"] for r in _emails(ws)] == ["a1"]
+
+
+def test_nul_characters_in_what_they_said_never_stop_a_journey_on_either_backend(
+    tmp_path: Path, store_backend: str
+) -> None:
+    """PostgreSQL text and jsonb cannot hold U+0000 (LangGraph's saver keeps a string channel in
+    jsonb); a NUL in a transcript or a webinar title must not fail the run on either backend, and
+    never reaches an email."""
+    for name, text in (("gtmflow.toml", TOML), ("rules.py", RULES), ("sequences.py", SEQUENCES)):
+        (tmp_path / name).write_text(textwrap.dedent(text))
+    with Workspace.open(tmp_path, clock=VirtualClock(START)) as ws:
+        ws.events.write_contacts([PRIYA.contact])
+        ws.events.write_contacts([SAMPLE_ATTENDEES[1].contact.model_copy(update={"id": "sam"})])
+        _event(ws, "w-priya", "webinar_attended", START, PRIYA.contact.id,
+               webinar=WEBINAR.replace(" ", " \x00", 1), webinar_id="wb-1",
+               transcript=PRIYA.qa.replace(". ", ".\x00 "))  # fmt: skip
+        _event(ws, "call-1", "call_completed", START, "sam", transcript=CALL.replace(":", ":\x00"))
+
+        report = ws.run(as_of=START, progress=False)
+        ws.tick(START + timedelta(days=11), progress=False)
+
+        assert not report.errors
+        (request,) = ws.approvals.list()  # sam's AI-written email waits for a person
+        assert "\x00" not in json.dumps(request.payload).replace("\\u0000", "\x00")
+        emails = [r.action.payload for r in _emails(ws, PRIYA.contact.id)]
+        assert [e["template"] for e in emails] == ["w1", "w2-quiet", "w3"]
+        assert "your CFO doesn't trust the attribution numbers" in emails[0]["body"]
+        assert WEBINAR in emails[0]["body"]  # the title, its NUL dropped
+        assert all("\x00" not in e["subject"] + e["body"] for e in emails)

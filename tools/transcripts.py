@@ -70,6 +70,8 @@ _LINE = re.compile(
     r"(?:\s+" + _STAMP.format(name="ts2") + r")?"
     r"\s*(?:\*\*)?:(?:\*\*)?\s+(?P<text>\S.*)$"
 )
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""Control characters (NUL, bell, escape...): export debris, never words; dropped before parsing."""
 _SELLER_LABEL = re.compile(
     r"^(rep|sales ?rep|seller|ae|sdr|bdr|account executive|sales|host|agent|salesperson)(?![a-z])",
     re.I,
@@ -254,7 +256,7 @@ def parse_transcript(
     The id is `transcript_id`, else the JSON's `id`, else `default_id` (a file's name), else a
     digest of the text.
     """
-    stripped = text.strip()
+    stripped = _CONTROL.sub("", text).strip()
     if not stripped:
         raise InputError(f"transcript '{source}' is empty")
     meta: dict[str, Any] = {}
