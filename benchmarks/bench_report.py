@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import sqlite3
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -27,6 +28,7 @@ __all__ = [
     "environment",
     "load_average",
     "markdown",
+    "replace_section",
     "results_table",
 ]
 
@@ -220,3 +222,17 @@ def _version(package: str) -> str:
         return version(package)
     except PackageNotFoundError:
         return "not installed"
+
+
+def replace_section(path: Path, heading: str, body: str) -> None:
+    """Put `## heading` and `body` in `path`, in place of that section if it is there (the
+    heading as a whole line), else at the end; the rest of the file is left alone."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    title = f"## {heading}"
+    found = re.search(rf"^{re.escape(title)}$", text, flags=re.MULTILINE)
+    if found:
+        end = text.find("\n## ", found.end())
+        text = text[: found.start()] + (text[end + 1 :] if end >= 0 else "")
+    before = text.rstrip("\n")
+    section = f"{title}\n\n{body.strip()}\n"
+    path.write_text(f"{before}\n\n{section}" if before else section, encoding="utf-8")

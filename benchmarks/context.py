@@ -40,12 +40,13 @@ from bench_report import (
     code_state,
     environment,
     load_average,
+    replace_section,
     results_markdown,
     results_table,
 )
 
 REFERENCE = Path(__file__).parents[1] / "tests" / "data" / "minilm_reference.json"
-SECTION = "## Context store"
+SECTION = "Context store"
 
 
 def corpus(n: int, *, seed: int = 11) -> list[ContentItem]:
@@ -198,8 +199,6 @@ def run(chunks: int, embedding: str, console: Console) -> list[Result]:
 def markdown_section(results: list[Result], command: str) -> str:
     env = environment()
     lines = [
-        SECTION,
-        "",
         f"Written by `benchmarks/context.py` on {env['date']}: {env['cpu']}, {env['cores']} "
         f"cores, load average {load_average()}; {_commit()}. "
         f"Command: `{command}`.",
@@ -217,16 +216,6 @@ def markdown_section(results: list[Result], command: str) -> str:
 def _commit() -> str:
     state = code_state(Path(__file__).parents[1])
     return state.split(" plus ", 1)[0] + (" plus uncommitted changes" if " plus " in state else "")
-
-
-def append_section(path: Path, section: str) -> None:
-    """Replace this benchmark's section in `path` (or append it), leaving the rest alone."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    start = text.find(SECTION)
-    if start >= 0:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + text[end + 1 if end >= 0 else len(text) :]
-    path.write_text(text.rstrip("\n") + "\n\n" + section, encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -248,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = "python benchmarks/context.py " + " ".join(
             argv if argv is not None else sys.argv[1:]
         )
-        append_section(args.append, markdown_section(results, command.strip()))
+        replace_section(args.append, SECTION, markdown_section(results, command.strip()))
     return 1 if any(r.verdict == "FAIL" for r in results) else 0
 
 

@@ -109,13 +109,11 @@ def _table(figures: dict[str, Any]) -> list[str]:
 
 
 def _write(path: Path, lines: list[str]) -> None:
-    title = "## Ingest, row by row (`python benchmarks/ingest_rows.py`)"
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    start = text.find(title)
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start].rstrip("\n") + ("\n\n" + text[end + 1 :] if end >= 0 else "")
-    path.write_text(text.rstrip("\n") + "\n\n" + "\n".join([title, "", *lines]) + "\n", "utf-8")
+    sys.path.insert(0, str(HERE))
+    from bench_report import replace_section
+
+    title = "Ingest, row by row (`python benchmarks/ingest_rows.py`)"
+    replace_section(path, title, "\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -445,13 +445,11 @@ def _matrix(results: dict[tuple[str, str], Scores]) -> tuple[list[str], bool]:
 
 
 def _write(path: Path, table: list[str], notes: list[str]) -> None:
-    section = ["## Writing (`python benchmarks/writing.py`)", "", *notes, "", *table]
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    start = text.find("## Writing (")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start].rstrip("\n") + ("\n\n" + text[end + 1 :] if end >= 0 else "")
-    path.write_text(text.rstrip("\n") + "\n\n" + "\n".join(section) + "\n", encoding="utf-8")
+    sys.path.insert(0, str(HERE))
+    from bench_report import replace_section
+
+    title = "Writing (`python benchmarks/writing.py`)"
+    replace_section(path, title, "\n".join([*notes, "", *table]))
 
 
 def _splits(items: list[Item], split: str) -> Iterator[tuple[str, list[Item]]]:

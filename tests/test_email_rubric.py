@@ -7,8 +7,6 @@ the prospect's own and every piece exists, and a few items run end to end on a r
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -26,6 +24,8 @@ from gtmflow.agents.email_rubric import (
     linked_pieces,
     sequence_repeats,
 )
+
+from .benchmark_modules import load_benchmark
 
 PAIN = "So, um, our techs write every treatment on paper and somebody types it up on Friday."
 GOLD = Gold(
@@ -218,13 +218,7 @@ def test_say_back_keeps_one_clean_clause_to_quote_verbatim() -> None:
 
 
 def bench() -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "writing.py"
-    spec = importlib.util.spec_from_file_location("writing_bench", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["writing_bench"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("writing")
 
 
 def test_the_labelled_set_checks_out() -> None:
