@@ -4,6 +4,7 @@ approvals and trigger owners.
 | module | holds |
 | --- | --- |
 | `outbox` | the exactly-once ledger of intended side effects, and the delivery loop |
+| `outbox_rows` | the outbox's SQLite schema, and records to and from its rows |
 | `ledger` | what the outbox speaks: a record, a gate's verdict, a delivery report |
 | `retry_schedule` | when the outbox tries a transient failure again, and when it gives up |
 | `transports` | `Transport` and the built-in file, console and routing transports |

@@ -30,60 +30,33 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from gtmflow.clock import Clock, SystemClock
 from gtmflow.errors import ConfigError
 from gtmflow.models import Action, ActionStatus
-from gtmflow.tools._database import SQLDatabase, StoreTarget, ledger_database
+from gtmflow.tools._database import StoreTarget, ledger_database
 from gtmflow.tools.delivery.ledger import DeliveryReport, Gate, OutboxRecord, PutResult, Verdict
+from gtmflow.tools.delivery.outbox_rows import (
+    COLUMNS,
+    INSERT,
+    SCHEMA,
+    STATUSES,
+    add_new_columns,
+    log_change,
+    select,
+    span,
+    to_record,
+    to_row,
+    utc,
+    wall,
+)
 from gtmflow.tools.delivery.retry_schedule import RetrySchedule
 from gtmflow.tools.delivery.transports import DeliveryDeferred, DeliveryFailed, Transport
 
 __all__ = ["DeliveryReport", "Gate", "Outbox", "OutboxRecord", "PutResult", "Verdict"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    idempotency_key TEXT NOT NULL UNIQUE,
-    graph TEXT NOT NULL,
-    contact_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    source TEXT NOT NULL,
-    step INTEGER NOT NULL,
-    payload TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN
-        ('pending', 'sent', 'failed', 'unknown', 'held', 'cancelled')),
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    hold_until TEXT,
-    delivered_at TEXT,
-    note TEXT,
-    next_attempt_at TEXT,
-    first_attempt_at TEXT,
-    lease_until TEXT
-);
-CREATE INDEX IF NOT EXISTS outbox_contact ON outbox (contact_id, seq);
-CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, seq);
-CREATE INDEX IF NOT EXISTS outbox_delivered ON outbox (contact_id, delivered_at);
-CREATE TABLE IF NOT EXISTS outbox_history (
-    idempotency_key TEXT NOT NULL,
-    at TEXT NOT NULL,
-    status TEXT NOT NULL,
-    note TEXT
-);
-CREATE INDEX IF NOT EXISTS outbox_history_key ON outbox_history (idempotency_key, at);
-"""
-_ADDED_COLUMNS = ("next_attempt_at", "first_attempt_at", "lease_until")
-"""Columns newer than the first schema; an older database gains them when opened."""
-_STATUSES = ("pending", "sent", "failed", "unknown", "held", "cancelled")
-_COLUMNS = (
-    "idempotency_key, graph, contact_id, kind, source, step, payload, status, created_at, "
-    "updated_at, attempts, last_error, hold_until, delivered_at, note, next_attempt_at"
-)
 LEASE = timedelta(seconds=60)
 """How long a pass holds an internal effect before another pass may take it over."""
 log = logging.getLogger("gtmflow.delivery")
@@ -109,8 +82,8 @@ class Outbox:
         retry: RetrySchedule | None = None,
         lease: timedelta = LEASE,
     ) -> None:
-        self._db = ledger_database(path, _SCHEMA)
-        _add_new_columns(self._db)
+        self._db = ledger_database(path, SCHEMA)
+        add_new_columns(self._db)
         self.clock: Clock = clock or SystemClock()
         self.retry = retry or RetrySchedule()
         self.lease = lease
@@ -121,14 +94,14 @@ class Outbox:
 
     def put(self, actions: Iterable[Action], *, status: ActionStatus = "pending") -> PutResult:
         """Record actions; an idempotency key already present is left untouched."""
-        now = _utc(self.clock.now())
-        rows = [_row(a, status, now) for a in actions]
+        now = utc(self.clock.now())
+        rows = [to_row(a, status, now) for a in actions]
         added: list[str] = []
         with self._db.transaction() as conn:
             for row in rows:
-                if conn.execute(_INSERT, row).rowcount == 1:
+                if conn.execute(INSERT, row).rowcount == 1:
                     added.append(row[0])
-                    _log(conn, row[0], status, "written", now)
+                    log_change(conn, row[0], status, "written", now)
         return PutResult(added=len(added), existing=len(rows) - len(added), keys=tuple(added))
 
     def records(
@@ -140,15 +113,15 @@ class Outbox:
         limit: int | None = None,
     ) -> list[OutboxRecord]:
         """Records in the order they were written, optionally filtered."""
-        if status is not None and status not in _STATUSES:
-            raise ConfigError(f"status '{status}' is not one of {', '.join(_STATUSES)}")
-        sql, args = _select(status, contact_id, kinds, limit)
-        return [_record(row) for row in self._db.query(sql, args)]
+        if status is not None and status not in STATUSES:
+            raise ConfigError(f"status '{status}' is not one of {', '.join(STATUSES)}")
+        sql, args = select(status, contact_id, kinds, limit)
+        return [to_record(row) for row in self._db.query(sql, args)]
 
     def record(self, key: str) -> OutboxRecord | None:
         """One record by idempotency key."""
-        rows = self._db.query(f"SELECT {_COLUMNS} FROM outbox WHERE idempotency_key = ?", (key,))
-        return _record(rows[0]) if rows else None
+        rows = self._db.query(f"SELECT {COLUMNS} FROM outbox WHERE idempotency_key = ?", (key,))
+        return to_record(rows[0]) if rows else None
 
     def history(self, key: str) -> list[dict[str, Any]]:
         """Every status change of a record: written, held, released, delivering, sent, …"""
@@ -167,15 +140,15 @@ class Outbox:
         self, since: datetime, *, contact_id: str | None = None, kinds: Collection[str] = ()
     ) -> list[OutboxRecord]:
         """Records delivered (`sent` or `unknown`) at or after `since`, oldest first."""
-        sql = f"SELECT {_COLUMNS} FROM outbox WHERE delivered_at >= ? "
-        args: list[Any] = [_utc(since)]
+        sql = f"SELECT {COLUMNS} FROM outbox WHERE delivered_at >= ? "
+        args: list[Any] = [utc(since)]
         if contact_id is not None:
             sql += "AND contact_id = ? "
             args.append(contact_id)
         if kinds:
             sql += f"AND kind IN ({', '.join('?' for _ in kinds)}) "
             args.extend(kinds)
-        return [_record(row) for row in self._db.query(sql + "ORDER BY delivered_at", args)]
+        return [to_record(row) for row in self._db.query(sql + "ORDER BY delivered_at", args)]
 
     def deliver(
         self,
@@ -243,7 +216,7 @@ class Outbox:
         chosen = [self._resolve(k, status) for k in keys] if keys else [
             r.action.idempotency_key for r in self.records(status=status)
         ]  # fmt: skip
-        now = _utc(self.clock.now())
+        now = utc(self.clock.now())
         with self._db.transaction() as conn:
             for key in chosen:
                 conn.execute(
@@ -252,7 +225,7 @@ class Outbox:
                     "hold_until = NULL, updated_at = ? WHERE idempotency_key = ?",
                     (now, key),
                 )
-                _log(conn, key, "pending", "requeued by hand", now)
+                log_change(conn, key, "pending", "requeued by hand", now)
         return chosen
 
     def _resolve(self, key: str, status: str | None) -> str:
@@ -279,12 +252,12 @@ class Outbox:
                 "INSERT INTO outbox_history SELECT idempotency_key, ?, 'pending', "
                 "'released: ' || COALESCE(note, 'hold ended') FROM outbox WHERE status = 'held' "
                 "AND hold_until IS NOT NULL AND hold_until <= ?",
-                (_utc(now), _utc(now)),
+                (utc(now), utc(now)),
             )
             cursor = conn.execute(
                 "UPDATE outbox SET status = 'pending', updated_at = ? WHERE status = 'held' "
                 "AND hold_until IS NOT NULL AND hold_until <= ?",
-                (_utc(now), _utc(now)),
+                (utc(now), utc(now)),
             )
             return int(cursor.rowcount)
 
@@ -302,7 +275,7 @@ class Outbox:
             conn.execute(
                 "INSERT INTO outbox_history SELECT idempotency_key, ?, 'cancelled', ? FROM outbox "
                 f"WHERE contact_id = ? AND status IN ('pending', 'held') AND kind IN ({marks})",
-                (_utc(self.clock.now()), note, contact_id, *kinds),
+                (utc(self.clock.now()), note, contact_id, *kinds),
             )
             cursor = conn.execute(
                 "UPDATE outbox SET status = 'cancelled', note = ?, updated_at = ? "
@@ -323,8 +296,8 @@ class Outbox:
 
     def set_status(self, key: str, status: ActionStatus, *, error: str | None = None) -> None:
         """Set a record's status by hand (e.g. after a person checked an `unknown` delivery)."""
-        if status not in _STATUSES:
-            raise ConfigError(f"status '{status}' is not one of {', '.join(_STATUSES)}")
+        if status not in STATUSES:
+            raise ConfigError(f"status '{status}' is not one of {', '.join(STATUSES)}")
         cleared = {"hold_until": None, "next_attempt_at": None, "lease_until": None}
         if not self._update(key, status=status, last_error=error, **cleared):
             raise ConfigError(f"no outbox record has idempotency key '{key}'")
@@ -352,15 +325,15 @@ class Outbox:
 
     def _due(self, now: datetime, limit: int | None) -> list[OutboxRecord]:
         sql = (
-            f"SELECT {_COLUMNS} FROM outbox WHERE status = 'pending' AND (next_attempt_at IS "
+            f"SELECT {COLUMNS} FROM outbox WHERE status = 'pending' AND (next_attempt_at IS "
             "NULL OR next_attempt_at <= ?) AND (lease_until IS NULL OR lease_until <= ?) "
             "ORDER BY seq"
         )
-        args: list[Any] = [_utc(now), _utc(_wall())]
+        args: list[Any] = [utc(now), utc(wall())]
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        return [_record(row) for row in self._db.query(sql, args)]
+        return [to_record(row) for row in self._db.query(sql, args)]
 
     def _send(
         self, record: OutboxRecord, transport: Transport, now: datetime,
@@ -413,19 +386,19 @@ class Outbox:
     def _claim(self, key: str, now: datetime, *, internal: bool) -> tuple[int, str] | None:
         """Take a due pending record for this pass; (attempts, first attempt) or None if gone."""
         status = "pending" if internal else "unknown"
-        lease = _utc(_wall() + self.lease) if internal else None
+        lease = utc(wall() + self.lease) if internal else None
         with self._db.transaction() as conn:
             row = conn.execute(
                 "UPDATE outbox SET status = ?, attempts = attempts + 1, updated_at = ?, "
                 "delivered_at = ?, lease_until = ?, first_attempt_at = COALESCE(first_attempt_at,"
                 " ?) WHERE idempotency_key = ? AND status = 'pending' AND (lease_until IS NULL "
                 "OR lease_until <= ?) RETURNING attempts, first_attempt_at",
-                (status, _utc(now), None if internal else _utc(now), lease, _utc(now), key,
-                 _utc(_wall())),
+                (status, utc(now), None if internal else utc(now), lease, utc(now), key,
+                 utc(wall())),
             ).fetchone()  # fmt: skip
             if row is None:
                 return None
-            _log(conn, key, status, "applying" if internal else "delivering", _utc(now))
+            log_change(conn, key, status, "applying" if internal else "delivering", utc(now))
             return int(row[0]), str(row[1])
 
     def _defer(
@@ -436,11 +409,11 @@ class Outbox:
         attempts, first = claim
         age = now - datetime.fromisoformat(first)
         if age >= self.retry.max_age:
-            reason = f"gave up after {attempts} attempt(s) over {_span(age)}; last: {error}"
+            reason = f"gave up after {attempts} attempt(s) over {span(age)}; last: {error}"
             self._finish(key, "failed", error=reason)
             return "failed"
         due = now + self.retry.wait(attempts, retry_after)
-        note = f"retry at {_utc(due)}: {error}"
+        note = f"retry at {utc(due)}: {error}"
         self._update(
             key, status="pending", last_error=error, next_attempt_at=due, delivered_at=None,
             lease_until=None, note=note,
@@ -471,8 +444,8 @@ class Outbox:
         )
 
     def _update(self, key: str, *, only: str | None = None, **values: Any) -> bool:
-        values = {k: _utc(v) if isinstance(v, datetime) else v for k, v in values.items()}
-        values["updated_at"] = _utc(self.clock.now())
+        values = {k: utc(v) if isinstance(v, datetime) else v for k, v in values.items()}
+        values["updated_at"] = utc(self.clock.now())
         assignments = ", ".join(f"{column} = ?" for column in values)
         where = "idempotency_key = ?" + (" AND status = ?" if only else "")
         with self._db.transaction() as conn:
@@ -483,114 +456,5 @@ class Outbox:
             changed = bool(cursor.rowcount == 1)
             if changed and "status" in values:
                 note = values.get("note") or values.get("last_error")
-                _log(conn, key, values["status"], note, values["updated_at"])
+                log_change(conn, key, values["status"], note, values["updated_at"])
             return changed
-
-
-def _add_new_columns(db: SQLDatabase) -> None:
-    """Bring a SQLite outbox written by an older gtmflow up to the current schema.
-
-    PostgreSQL stores gain columns through `gtmflow.tools.migrations` instead.
-    """
-    if db.dialect != "sqlite":
-        return
-    present = {row[1] for row in db.query("PRAGMA table_info(outbox)")}
-    with db.transaction() as conn:
-        for column in _ADDED_COLUMNS:
-            if column not in present:
-                conn.execute(f"ALTER TABLE outbox ADD COLUMN {column} TEXT")
-
-
-def _wall() -> datetime:
-    """Real time, for leases between processes (the outbox clock may be virtual)."""
-    return datetime.now(UTC)
-
-
-def _span(age: timedelta) -> str:
-    hours, rest = divmod(int(age.total_seconds()), 3600)
-    return f"{hours}h {rest // 60}m" if hours else f"{rest // 60}m {rest % 60}s"
-
-
-_INSERT = (
-    "INSERT INTO outbox (idempotency_key, graph, contact_id, kind, source, step, "
-    "payload, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (idempotency_key) DO NOTHING"
-)
-
-
-def _log(conn: Any, key: str, status: str, note: str | None, at: str) -> None:
-    conn.execute("INSERT INTO outbox_history VALUES (?, ?, ?, ?)", (key, at, status, note))
-
-
-def _row(action: Action, status: str, now: str) -> tuple[Any, ...]:
-    return (
-        action.idempotency_key,
-        action.graph,
-        action.contact_id,
-        action.kind,
-        action.source,
-        action.step,
-        json.dumps(action.payload, sort_keys=True, default=str),
-        status,
-        action.created_at.isoformat(),
-        now,
-    )
-
-
-def _select(
-    status: str | None, contact_id: str | None, kinds: Collection[str] | None, limit: int | None
-) -> tuple[str, list[Any]]:
-    where: list[str] = []
-    args: list[Any] = []
-    if status is not None:
-        where.append("status = ?")
-        args.append(status)
-    if contact_id is not None:
-        where.append("contact_id = ?")
-        args.append(contact_id)
-    if kinds:
-        where.append(f"kind IN ({', '.join('?' for _ in kinds)})")
-        args.extend(kinds)
-    sql = f"SELECT {_COLUMNS} FROM outbox"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY seq"
-    if limit is not None:
-        sql += " LIMIT ?"
-        args.append(limit)
-    return sql, args
-
-
-def _record(row: tuple[Any, ...]) -> OutboxRecord:
-    (key, graph, contact_id, kind, source, step, payload, status, created, updated, n, err,
-     hold_until, delivered_at, note, next_attempt_at) = row  # fmt: skip
-    action = Action(
-        kind=kind,
-        contact_id=contact_id,
-        payload=json.loads(payload),
-        graph=graph,
-        source=source,
-        step=step,
-        created_at=datetime.fromisoformat(created),
-        idempotency_key=key,
-    )
-    return OutboxRecord(
-        action=action,
-        status=status,
-        attempts=n,
-        updated_at=datetime.fromisoformat(updated),
-        last_error=err,
-        hold_until=_time(hold_until),
-        delivered_at=_time(delivered_at),
-        note=note,
-        next_attempt_at=_time(next_attempt_at),
-    )
-
-
-def _time(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
-def _utc(value: datetime) -> str:
-    """Stored instants are UTC ISO strings, so they compare correctly as text."""
-    return value.astimezone(UTC).isoformat()
