@@ -81,7 +81,8 @@ class WorkspaceConfig:
     store_url: str | None = None
     """`[store] url`: a PostgreSQL store shared by workers (None: SQLite in the workspace)."""
     lease_seconds: float = 30.0
-    """`[store] lease_seconds`: how long a worker's lease on a contact lasts without heartbeat."""
+    """`[store] lease_seconds`: how long a worker's lease on a contact, or on a batch of outbox
+    rows, lasts without a heartbeat."""
     checkpoints: Literal["latest", "all"] = "latest"
     outbox_retry: dict[str, Any] = field(default_factory=dict)
 

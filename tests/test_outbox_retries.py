@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gtmflow.clock import VirtualClock
-from gtmflow.errors import ConfigError
+from gtmflow.errors import ConfigError, InputError
 from gtmflow.models import Action
 from gtmflow.tools.delivery.outbox import Outbox, OutboxRecord, Verdict
 from gtmflow.tools.delivery.retry_schedule import RetrySchedule
@@ -125,6 +125,24 @@ def test_an_internal_effect_in_progress_is_leased_to_its_pass(tmp_path: Path) ->
         box.deliver(internal)
     assert box.deliver(internal).sent == 0  # the lease (60 s) still holds: not run twice at once
     assert len(internal.calls) == 1 and box.counts() == {"pending": 1}
+
+
+def test_an_internal_effect_whose_data_is_wrong_fails_at_once_saying_how_to_retry(
+    tmp_path: Path,
+) -> None:
+    class Unreadable(_Internal):
+        def send(self, record: OutboxRecord) -> None:
+            self.calls.append(record.action.idempotency_key)
+            raise InputError("transcript 'call-1' has no line like 'Speaker: text'")
+
+    box, effect = _box(tmp_path), Unreadable()
+    box.put([_action(kind="enroll")])
+    assert box.deliver(effect).failed == 1
+    assert box.deliver(effect, now=START + timedelta(days=1)).failed == 0  # not tried again
+    (record,) = box.records()
+    assert record.status == "failed" and len(effect.calls) == 1
+    assert "has no line like" in str(record.last_error)
+    assert f"gtmflow outbox retry {record.action.idempotency_key[:12]}" in str(record.last_error)
 
 
 def test_an_internal_effect_that_raises_is_retried_not_unknown(tmp_path: Path) -> None:

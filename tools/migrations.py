@@ -216,6 +216,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        6,
+        "outbox batches: who holds a record's lease",
+        """
+        ALTER TABLE outbox ADD COLUMN lease_holder TEXT;
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 """The schema version this gtmflow reads and writes."""

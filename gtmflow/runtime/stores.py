@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -177,7 +178,11 @@ def _postgres_stores(url: str, config: WorkspaceConfig, clock: Clock) -> Stores:
     run_state = SQLiteRunState(db)  # portable SQL: the same class on the shared database
     stores = Stores(
         backend="postgresql", label=db.label, events=events,
-        outbox=Outbox(db, clock=clock, retry=config.retry_schedule()), decisions=DecisionLog(db),
+        outbox=Outbox(
+            db, clock=clock, retry=config.retry_schedule(),
+            batch_lease=timedelta(seconds=config.lease_seconds),
+        ),
+        decisions=DecisionLog(db),
         scheduler=Scheduler(db), approvals=ApprovalBook(db), owners=TriggerOwners(db),
         in_flight=RunsInFlight(db),
         run_state=run_state,

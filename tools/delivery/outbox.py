@@ -9,7 +9,15 @@ automatically (a person decides, `gtmflow outbox retry`), so nothing is ever del
 An *internal* transport (`Transport.internal`, e.g. enroll: no outside receiver) is not claimed
 as `unknown`: its effect is idempotent by the record's key, so the record stays `pending` under
 a short lease while the effect runs and turns `sent` in one transaction after it; a crash half
-way leaves it `pending`, and the next pass (once the lease ran out) finishes it.
+way leaves it `pending`, and the next pass (once the lease ran out) finishes it. One whose data
+is wrong (an `InputError`, e.g. a transcript no parser can read) is `failed` at once with the
+reason and the retry command: trying it again would change nothing.
+
+A pass works through due records a batch at a time. With `batch_lease` (the PostgreSQL store
+sets it from `[store] lease_seconds`) it leases each batch first, in one statement with
+`FOR UPDATE SKIP LOCKED`, renews the lease while it works, and gives back what it did not reach;
+passes in other processes take other rows, and a killed pass's batch is free once its lease
+runs out. The lease only shares work: the claim above is what keeps a send to at most once.
 
 A transient failure (`DeliveryDeferred`: SMTP down or 451, webhook 5xx or 429) goes back to
 `pending` with a `next_attempt_at` from the `RetrySchedule` (honouring `Retry-After`), and is
@@ -28,13 +36,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import socket
+import uuid
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from gtmflow.clock import Clock, SystemClock
-from gtmflow.errors import ConfigError
+from gtmflow.errors import ConfigError, InputError
 from gtmflow.models import Action, ActionStatus
 from gtmflow.tools._database import StoreTarget, ledger_database
 from gtmflow.tools.delivery.ledger import DeliveryReport, Gate, OutboxRecord, PutResult, Verdict
@@ -58,7 +69,9 @@ from gtmflow.tools.delivery.transports import DeliveryDeferred, DeliveryFailed, 
 __all__ = ["DeliveryReport", "Gate", "Outbox", "OutboxRecord", "PutResult", "Verdict"]
 
 LEASE = timedelta(seconds=60)
-"""How long a pass holds an internal effect before another pass may take it over."""
+"""How long a pass holds its batch, or an internal effect, before another pass may take it."""
+BATCH = 50
+"""Records a delivery pass leases at a time."""
 log = logging.getLogger("gtmflow.delivery")
 
 
@@ -81,12 +94,22 @@ class Outbox:
         clock: Clock | None = None,
         retry: RetrySchedule | None = None,
         lease: timedelta = LEASE,
+        batch: int = BATCH,
+        batch_lease: timedelta | None = None,
     ) -> None:
+        if batch < 1:
+            raise ConfigError(f"batch={batch} must be at least 1 (records leased at a time)")
         self._db = ledger_database(path, SCHEMA)
         add_new_columns(self._db)
         self.clock: Clock = clock or SystemClock()
         self.retry = retry or RetrySchedule()
         self.lease = lease
+        self.batch = batch
+        self.batch_lease = batch_lease
+        """How long a pass holds the batch it leased; None: batches are not leased (one
+        machine on SQLite: passes share rows through the claim alone)."""
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        """Who this outbox is in leases (host, process, instance)."""
 
     def close(self) -> None:
         """Close the database connection."""
@@ -174,19 +197,52 @@ class Outbox:
         outcome: Counter[str] = Counter()
         reasons: Counter[str] = Counter()
         down: dict[int, DeliveryDeferred] = {}  # receivers found unavailable in this pass
-        for record in self._due(now, limit):
-            verdict = gate(record, now) if gate else Verdict.allow()
-            if verdict.decision != "allow":
-                if not self._stop(record.action.idempotency_key, verdict):
-                    outcome["skipped"] += 1  # another pass took it meanwhile
+        records = self._leased(now, limit)
+        try:
+            for record in records:
+                verdict = gate(record, now) if gate else Verdict.allow()
+                if verdict.decision != "allow":
+                    if not self._stop(record.action.idempotency_key, verdict):
+                        outcome["skipped"] += 1  # another pass took it meanwhile
+                        continue
+                    status = "held" if verdict.decision == "hold" else "cancelled"
+                    outcome[status] += 1
+                    reasons[f"{status}: {verdict.reason or 'no reason given'}"] += 1
                     continue
-                status = "held" if verdict.decision == "hold" else "cancelled"
-                outcome[status] += 1
-                reasons[f"{status}: {verdict.reason or 'no reason given'}"] += 1
-                continue
-            chosen = transport if isinstance(transport, Transport) else transport(record)
-            outcome[self._send(record, chosen, now, down)] += 1
+                chosen = transport if isinstance(transport, Transport) else transport(record)
+                outcome[self._send(record, chosen, now, down)] += 1
+        finally:
+            records.close()  # gives back what is left of the batch, if the pass stopped early
         return DeliveryReport(**outcome, reasons=dict(reasons))
+
+    def _leased(self, now: datetime, limit: int | None) -> Generator[OutboxRecord, None, None]:
+        """Due records, leased to this pass a batch at a time, oldest first.
+
+        Each batch is taken in one statement (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so
+        passes in other processes take other rows instead of racing for the same ones. The
+        lease is renewed while the batch is worked through; rows left when the pass stops
+        early are released, and a killed pass's rows are free again when its lease runs out.
+        A row is still delivered only through `_claim`, so the lease shares work and is never
+        what keeps a record from being sent twice.
+        """
+        seen: set[str] = set()
+        while limit is None or len(seen) < limit:
+            size = self.batch if limit is None else min(self.batch, limit - len(seen))
+            leased = self._lease_batch(now, size)
+            batch = [r for r in leased if r.action.idempotency_key not in seen]
+            if not batch:
+                return
+            renewed = wall()
+            for n, record in enumerate(batch):
+                if self.batch_lease is not None and wall() - renewed > self.batch_lease / 3:
+                    self._renew()
+                    renewed = wall()
+                seen.add(record.action.idempotency_key)
+                try:
+                    yield record
+                except GeneratorExit:
+                    self._release([r.action.idempotency_key for r in batch[n + 1 :]])
+                    raise
 
     def next_retry(self) -> datetime | None:
         """When the earliest pending record that failed transiently is due again (None: none)."""
@@ -323,17 +379,53 @@ class Outbox:
             )
             return int(cursor.rowcount)
 
-    def _due(self, now: datetime, limit: int | None) -> list[OutboxRecord]:
+    def _lease_batch(self, now: datetime, size: int) -> list[OutboxRecord]:
+        """Lease up to `size` due, unleased pending records to this outbox; oldest first."""
+        if self.batch_lease is None:
+            return self._due(now, size)
+        skip = " FOR UPDATE SKIP LOCKED" if self._db.dialect == "postgresql" else ""
+        sql = (
+            "UPDATE outbox SET lease_until = ?, lease_holder = ? WHERE idempotency_key IN ("
+            "SELECT idempotency_key FROM outbox WHERE status = 'pending' AND (next_attempt_at "
+            "IS NULL OR next_attempt_at <= ?) AND (lease_until IS NULL OR lease_until <= ?) "
+            f"ORDER BY seq LIMIT ?{skip}) RETURNING seq, {COLUMNS}"
+        )
+        clock = wall()
+        args = (utc(clock + self.batch_lease), self.holder, utc(now), utc(clock), size)
+        with self._db.transaction() as conn:
+            rows = conn.execute(sql, args).fetchall()
+        return [to_record(tuple(row[1:])) for row in sorted(rows, key=lambda row: row[0])]
+
+    def _renew(self) -> None:
+        """The heartbeat: extend this outbox's leases on the pending records of its batch."""
+        if self.batch_lease is None:
+            return
+        with self._db.transaction() as conn:
+            conn.execute(
+                "UPDATE outbox SET lease_until = ? WHERE lease_holder = ? AND status = 'pending' "
+                "AND lease_until IS NOT NULL",
+                (utc(wall() + self.batch_lease), self.holder),
+            )
+
+    def _due(self, now: datetime, size: int) -> list[OutboxRecord]:
         sql = (
             f"SELECT {COLUMNS} FROM outbox WHERE status = 'pending' AND (next_attempt_at IS "
             "NULL OR next_attempt_at <= ?) AND (lease_until IS NULL OR lease_until <= ?) "
-            "ORDER BY seq"
+            "ORDER BY seq LIMIT ?"
         )
-        args: list[Any] = [utc(now), utc(wall())]
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
-        return [to_record(row) for row in self._db.query(sql, args)]
+        return [to_record(row) for row in self._db.query(sql, (utc(now), utc(wall()), size))]
+
+    def _release(self, keys: Sequence[str]) -> None:
+        """Give back leased records this pass will not work on (it stopped early)."""
+        if not keys or self.batch_lease is None:
+            return
+        marks = ", ".join("?" for _ in keys)
+        with self._db.transaction() as conn:
+            conn.execute(
+                "UPDATE outbox SET lease_until = NULL WHERE lease_holder = ? AND status = "
+                f"'pending' AND idempotency_key IN ({marks})",
+                (self.holder, *keys),
+            )
 
     def _send(
         self, record: OutboxRecord, transport: Transport, now: datetime,
@@ -378,6 +470,11 @@ class Outbox:
         except DeliveryFailed as exc:
             self._finish(key, "failed", error=str(exc))
             return "failed"
+        except InputError as exc:  # the data is wrong: trying again changes nothing
+            error = f"{exc}; fix the data, then `gtmflow outbox retry {key[:12]}`"
+            self._finish(key, "failed", error=error)
+            log.warning("outbox %s failed: %s", key[:12], error)
+            return "failed"
         except Exception as exc:  # nothing left the workspace: safe to run it again later
             return self._defer(key, claim, f"{type(exc).__name__}: {exc}", None, now)
         self._finish(key, "sent", delivered_at=now)
@@ -390,11 +487,12 @@ class Outbox:
         with self._db.transaction() as conn:
             row = conn.execute(
                 "UPDATE outbox SET status = ?, attempts = attempts + 1, updated_at = ?, "
-                "delivered_at = ?, lease_until = ?, first_attempt_at = COALESCE(first_attempt_at,"
-                " ?) WHERE idempotency_key = ? AND status = 'pending' AND (lease_until IS NULL "
-                "OR lease_until <= ?) RETURNING attempts, first_attempt_at",
-                (status, utc(now), None if internal else utc(now), lease, utc(now), key,
-                 utc(wall())),
+                "delivered_at = ?, lease_until = ?, lease_holder = ?, first_attempt_at = "
+                "COALESCE(first_attempt_at, ?) WHERE idempotency_key = ? AND status = 'pending' "
+                "AND (lease_until IS NULL OR lease_until <= ? OR lease_holder = ?) "
+                "RETURNING attempts, first_attempt_at",
+                (status, utc(now), None if internal else utc(now), lease, self.holder, utc(now),
+                 key, utc(wall()), self.holder),
             ).fetchone()  # fmt: skip
             if row is None:
                 return None
@@ -440,8 +538,9 @@ class Outbox:
         """Hold or cancel a pending record; False when another pass took it meanwhile."""
         status = "held" if verdict.decision == "hold" else "cancelled"
         return self._update(
-            key, status=status, note=verdict.reason, hold_until=verdict.until, only="pending"
-        )
+            key, status=status, note=verdict.reason, hold_until=verdict.until, lease_until=None,
+            only="pending",
+        )  # fmt: skip
 
     def _update(self, key: str, *, only: str | None = None, **values: Any) -> bool:
         values = {k: utc(v) if isinstance(v, datetime) else v for k, v in values.items()}

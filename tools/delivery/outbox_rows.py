@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     note TEXT,
     next_attempt_at TEXT,
     first_attempt_at TEXT,
-    lease_until TEXT
+    lease_until TEXT,
+    lease_holder TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_contact ON outbox (contact_id, seq);
 CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, seq);
@@ -64,7 +65,7 @@ CREATE TABLE IF NOT EXISTS outbox_history (
 );
 CREATE INDEX IF NOT EXISTS outbox_history_key ON outbox_history (idempotency_key, at);
 """
-_ADDED_COLUMNS = ("next_attempt_at", "first_attempt_at", "lease_until")
+_ADDED_COLUMNS = ("next_attempt_at", "first_attempt_at", "lease_until", "lease_holder")
 """Columns newer than the first schema; an older database gains them when opened."""
 STATUSES = ("pending", "sent", "failed", "unknown", "held", "cancelled")
 COLUMNS = (
