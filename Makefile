@@ -48,6 +48,7 @@ bench: $(VENV)/.installed-dev  ## speed and memory figures -> benchmarks/RESULTS
 	$(BIN)/python benchmarks/delivery.py --write benchmarks/RESULTS.md
 	$(BIN)/python benchmarks/scale.py --contacts 10000 30000 --simulate 2000 --append benchmarks/RESULTS.md  # replaces its own section
 	$(BIN)/python benchmarks/graph_overhead.py --contacts 1000 --rounds 3 --write benchmarks/RESULTS.md
+	$(BIN)/python benchmarks/workers.py --contacts 400 --kills 20 --write benchmarks/RESULTS.md
 
 train-head: $(VENV)/.installed-dev  ## retrain the analyser's sentence head from training/calls
 	$(BIN)/python training/train_sentence_head.py
