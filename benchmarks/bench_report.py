@@ -230,9 +230,10 @@ def replace_section(path: Path, heading: str, body: str) -> None:
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     title = f"## {heading}"
     found = re.search(rf"^{re.escape(title)}$", text, flags=re.MULTILINE)
-    if found:
-        end = text.find("\n## ", found.end())
-        text = text[: found.start()] + (text[end + 1 :] if end >= 0 else "")
+    if found:  # up to the next heading, or a marker another script keeps (`<!-- ... -->`)
+        following = re.search(r"^(?:## |<!--)", text[found.end() :], flags=re.MULTILINE)
+        end = found.end() + following.start() if following else len(text)
+        text = text[: found.start()] + text[end:]
     before = text.rstrip("\n")
     section = f"{title}\n\n{body.strip()}\n"
     path.write_text(f"{before}\n\n{section}" if before else section, encoding="utf-8")

@@ -31,3 +31,12 @@ def test_a_missing_section_or_file_is_added_at_the_end(tmp_path: Path) -> None:
     report().replace_section(results, "Writing", "w")
 
     assert results.read_text() == "## Graph overhead\n\n| a |\n\n## Writing\n\nw\n"
+
+
+def test_a_marker_another_script_keeps_after_the_section_stays(tmp_path: Path) -> None:
+    results = tmp_path / "RESULTS.md"
+    results.write_text("## Workers\n\nold\n\n<!-- scale.py -->\n\n## Scale\n\ns\n")
+
+    report().replace_section(results, "Workers", "new")
+
+    assert results.read_text() == "<!-- scale.py -->\n\n## Scale\n\ns\n\n## Workers\n\nnew\n"
