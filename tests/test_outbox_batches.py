@@ -94,7 +94,7 @@ def test_another_pass_skips_a_leased_batch_until_its_lease_runs_out(
 ) -> None:
     holder = _box(ledger_target, batch=5, batch_lease=timedelta(seconds=0.6))
     holder.put(_actions(8))
-    leased = holder._lease_batch(datetime.now(UTC), 5)  # a pass that then died
+    leased = holder._lease_batch(datetime.now(UTC), 5, ceiling=8)  # a pass that then died
     other = _box(ledger_target)
 
     early = other.deliver(RecordingTransport())
@@ -191,3 +191,22 @@ def test_a_sigkilled_pass_loses_its_batch_to_another_and_no_key_is_posted_twice(
     assert set(posted.values()) == {1} and len(posted) == 25  # every key, each once
     assert counts == {"sent": 24, "unknown": 1}
     assert hung is not None and hung.status == "unknown"  # the interrupted POST: never resent
+
+
+@pytest.mark.parametrize("batch_lease", [None, timedelta(seconds=30)], ids=["plain", "leased"])
+def test_a_row_written_during_a_pass_waits_for_the_next_pass(
+    ledger_target: StoreTarget, batch_lease: timedelta | None
+) -> None:
+    box = Outbox(ledger_target, batch=1, batch_lease=batch_lease)
+    first, follow_up = _actions(2)
+    box.put([first])
+
+    class Enrolling(Transport):
+        """Delivering the first action writes another (as an enroll writes its first email)."""
+
+        def send(self, record: OutboxRecord) -> None:
+            box.put([follow_up])
+
+    assert box.deliver(Enrolling()).sent == 1  # the pass ends: it never chases its own rows
+    assert [r.action.contact_id for r in box.records(status="pending")] == ["c-001"]
+    assert box.deliver(RecordingTransport()).sent == 1

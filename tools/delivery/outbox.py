@@ -226,9 +226,10 @@ class Outbox:
         what keeps a record from being sent twice.
         """
         seen: set[str] = set()
-        while limit is None or len(seen) < limit:
+        ((ceiling,),) = self._db.query("SELECT COALESCE(MAX(seq), 0) FROM outbox")
+        while limit is None or len(seen) < limit:  # rows written meanwhile wait for a next pass
             size = self.batch if limit is None else min(self.batch, limit - len(seen))
-            leased = self._lease_batch(now, size)
+            leased = self._lease_batch(now, size, int(ceiling))
             batch = [r for r in leased if r.action.idempotency_key not in seen]
             if not batch:
                 return
@@ -379,19 +380,20 @@ class Outbox:
             )
             return int(cursor.rowcount)
 
-    def _lease_batch(self, now: datetime, size: int) -> list[OutboxRecord]:
-        """Lease up to `size` due, unleased pending records to this outbox; oldest first."""
+    def _lease_batch(self, now: datetime, size: int, ceiling: int) -> list[OutboxRecord]:
+        """Lease up to `size` due, unleased pending records (`seq <= ceiling`) to this outbox;
+        oldest first."""
         if self.batch_lease is None:
-            return self._due(now, size)
+            return self._due(now, size, ceiling)
         skip = " FOR UPDATE SKIP LOCKED" if self._db.dialect == "postgresql" else ""
         sql = (
             "UPDATE outbox SET lease_until = ?, lease_holder = ? WHERE idempotency_key IN ("
-            "SELECT idempotency_key FROM outbox WHERE status = 'pending' AND (next_attempt_at "
-            "IS NULL OR next_attempt_at <= ?) AND (lease_until IS NULL OR lease_until <= ?) "
-            f"ORDER BY seq LIMIT ?{skip}) RETURNING seq, {COLUMNS}"
+            "SELECT idempotency_key FROM outbox WHERE status = 'pending' AND seq <= ? AND "
+            "(next_attempt_at IS NULL OR next_attempt_at <= ?) AND (lease_until IS NULL OR "
+            f"lease_until <= ?) ORDER BY seq LIMIT ?{skip}) RETURNING seq, {COLUMNS}"
         )
         clock = wall()
-        args = (utc(clock + self.batch_lease), self.holder, utc(now), utc(clock), size)
+        args = (utc(clock + self.batch_lease), self.holder, ceiling, utc(now), utc(clock), size)
         with self._db.transaction() as conn:
             rows = conn.execute(sql, args).fetchall()
         return [to_record(tuple(row[1:])) for row in sorted(rows, key=lambda row: row[0])]
@@ -407,13 +409,14 @@ class Outbox:
                 (utc(wall() + self.batch_lease), self.holder),
             )
 
-    def _due(self, now: datetime, size: int) -> list[OutboxRecord]:
+    def _due(self, now: datetime, size: int, ceiling: int) -> list[OutboxRecord]:
         sql = (
-            f"SELECT {COLUMNS} FROM outbox WHERE status = 'pending' AND (next_attempt_at IS "
-            "NULL OR next_attempt_at <= ?) AND (lease_until IS NULL OR lease_until <= ?) "
-            "ORDER BY seq LIMIT ?"
+            f"SELECT {COLUMNS} FROM outbox WHERE status = 'pending' AND seq <= ? AND "
+            "(next_attempt_at IS NULL OR next_attempt_at <= ?) AND (lease_until IS NULL OR "
+            "lease_until <= ?) ORDER BY seq LIMIT ?"
         )
-        return [to_record(row) for row in self._db.query(sql, (utc(now), utc(wall()), size))]
+        args = (ceiling, utc(now), utc(wall()), size)
+        return [to_record(row) for row in self._db.query(sql, args)]
 
     def _release(self, keys: Sequence[str]) -> None:
         """Give back leased records this pass will not work on (it stopped early)."""
