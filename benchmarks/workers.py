@@ -283,14 +283,27 @@ def _pickup(url: str, pid: int, held: set[str]) -> float:
     return 60.0
 
 
-def _markdown(rows: list[dict[str, Any]], fault: dict[str, Any], contacts: int, cmd: str) -> str:
+def _commit() -> str:
+    """The commit measured, with `+changes` when the checkout has uncommitted edits."""
+    git = ["git", "-C", str(ROOT)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()  # fmt: skip
+    return (head.stdout.strip() or "?") + (" +changes" if dirty else "")
+
+
+def _markdown(
+    rows: list[dict[str, Any]], fault: dict[str, Any], contacts: int, cmd: str, loads: list[str]
+) -> str:
     cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     model = next((line.split(":", 1)[1].strip() for line in cpu.splitlines()
                   if line.startswith("Model name")), "?")  # fmt: skip
     base_cpu = next(r["net_ms"] for r in rows if r["setup"].startswith("PostgreSQL, 1"))
     lines = [
         f"{time.strftime('%a %b %d %H:%M:%S UTC %Y', time.gmtime())}; cpu {model}, "
-        f"{os.cpu_count()} cores; command `{cmd}`. World: `generate_sample_world` "
+        f"{os.cpu_count()} cores, shared with other jobs; load average (1, 5, 15 min) "
+        f"{loads[0]} at the start, {loads[1]} at the end; gtmflow code {_commit()}; "
+        f"command `{cmd}`. World: `generate_sample_world` "
         f"{contacts} contacts, seed 11; one pass = run every graph at the world's end, then tick "
         "30 days (waits, sends). CPU-s include the PostgreSQL server's processes; 'net' "
         f"subtracts {rows[0]['start_cpu']:.1f} CPU-s per worker process, what starting one and "
@@ -325,6 +338,10 @@ def _markdown(rows: list[dict[str, Any]], fault: dict[str, Any], contacts: int, 
     return "\n".join(lines) + "\n"
 
 
+def _loadavg() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=400)
@@ -333,6 +350,7 @@ def main() -> None:
         "--write", type=Path, help="Write the results section into this file (replacing it)."
     )
     args = parser.parse_args()
+    loads = [_loadavg()]
     bin_dir = postgres_bin()
     if bin_dir is None:
         raise SystemExit("no PostgreSQL binaries found (initdb, pg_ctl): install postgresql")
@@ -343,8 +361,9 @@ def main() -> None:
             fault = fault_run(Path(tmp), server, args.contacts, args.kills)
     finally:
         server.remove()
+    loads.append(_loadavg())
     cmd = "python benchmarks/workers.py " + " ".join(sys.argv[1:])
-    text = _markdown(rows, fault, args.contacts, cmd.strip())
+    text = _markdown(rows, fault, args.contacts, cmd.strip(), loads)
     Console().print(text)
     if args.write:
         sys.path.insert(0, str(ROOT / "benchmarks"))
