@@ -177,7 +177,8 @@ def fault_run(base: Path, server: PostgresServer, contacts: int, kills: int) -> 
     rng = random.Random(5)
     procs = {i: _spawn(folders[i], world, env) for i in range(4)}
     born = dict.fromkeys(procs, time.perf_counter())
-    pickups: list[float] = []
+    pickups: list[float] = []  # kills while another worker was still running
+    pickups_alone: list[float] = []
     watchers: list[threading.Thread] = []
     started = time.perf_counter()
     restarted_server = False
@@ -192,11 +193,13 @@ def fault_run(base: Path, server: PostgresServer, contacts: int, kills: int) -> 
         working = [i for i in alive if time.perf_counter() - born[i] > 3.0]  # past its imports
         victim, held = _victim(url, procs, working or alive, rng)
         pid = procs[victim].pid
+        others = sum(1 for i, p in procs.items() if i != victim and p.poll() is None)
         os.kill(pid, signal.SIGKILL)
         procs[victim].wait()
         if held:
+            target = pickups if others else pickups_alone  # alone: only its restart is left
             watcher = threading.Thread(
-                target=lambda p=pid, h=held: pickups.append(_pickup(url, p, h)), daemon=True
+                target=lambda p=pid, h=held, t=target: t.append(_pickup(url, p, h)), daemon=True
             )
             watcher.start()
             watchers.append(watcher)
@@ -215,8 +218,9 @@ def fault_run(base: Path, server: PostgresServer, contacts: int, kills: int) -> 
         "codes": codes, "wall": wall, "duplicates": len(delivered) - len(set(delivered)),
         "extra_keys": len(keys - ref_keys), "lost": lost_keys + lost_sent,
         "unknown": sum(unknown.values()), "sent": sum(sent.values()),
-        "pickups": sorted(pickups),
-        "pickups_with_leases": len(pickups),
+        "pickups": sorted(pickups + pickups_alone), "pickups_others": sorted(pickups),
+        "pickups_alone": sorted(pickups_alone),
+        "pickups_with_leases": len(pickups) + len(pickups_alone),
     }  # fmt: skip
 
 
@@ -333,9 +337,20 @@ def _markdown(
         f"{(max(p) if p else float('nan')):.1f} s |", "",
         f"Pickup: from the SIGKILL until every contact and outbox row the dead worker held is "
         f"held by another worker or done (`[store] lease_seconds = {LEASE}`); a kill picks a "
-        "worker holding leases at that moment when one does (60 s: not within a minute).",
+        "worker holding leases at that moment when one does (60 s: not within a minute). "
+        f"Kills while another worker was still running: {_times(fault['pickups_others'])}; "
+        "kills of the last worker running, so only its own restart (imports, graph "
+        f"compilation, plan) could take over: {_times(fault['pickups_alone'])}.",
     ]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _times(seconds: list[float]) -> str:
+    """`n`, and the median and max when there are any: for one kind of pickup."""
+    if not seconds:
+        return "none"
+    return (f"{len(seconds)}, median {seconds[len(seconds) // 2]:.1f} s, max "
+            f"{max(seconds):.1f} s")  # fmt: skip
 
 
 def _loadavg() -> str:

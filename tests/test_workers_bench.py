@@ -17,7 +17,8 @@ def _rows(same: bool) -> list[dict[str, object]]:
 
 FAULT = {"kills": 20, "restarted_server": True, "wall": 60.0, "duplicates": 0, "lost": 0,
          "extra_keys": 0, "sent": 300, "unknown": 1, "pickups_with_leases": 3,
-         "pickups": [2.5, 3.1, 4.0]}  # fmt: skip
+         "pickups": [2.5, 3.1, 4.0], "pickups_others": [2.5, 3.1],
+         "pickups_alone": [4.0]}  # fmt: skip
 
 
 def test_the_report_names_load_commit_and_command_and_growth() -> None:
@@ -29,6 +30,8 @@ def test_the_report_names_load_commit_and_command_and_growth() -> None:
     # net per contact 180 ms (1 worker) vs 260 ms (2 workers): +44%
     assert "| PostgreSQL, 2 worker(s) | 10.0 s | 10.0 | 30.0 | 300.0 | 260.0 | +44% | yes |" in text
     assert "| 0 | 0 | 0 | 300 | 1 | 3 | 3.1 s | 4.0 s |" in text
+    assert "still running: 2, median 3.1 s, max 3.1 s;" in text
+    assert "take over: 1, median 4.0 s, max 4.0 s." in text
 
 
 def test_an_outbox_that_differs_from_sqlite_says_no() -> None:
