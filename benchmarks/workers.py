@@ -177,7 +177,8 @@ def fault_run(base: Path, server: PostgresServer, contacts: int, kills: int) -> 
     rng = random.Random(5)
     procs = {i: _spawn(folders[i], world, env) for i in range(4)}
     born = dict.fromkeys(procs, time.perf_counter())
-    pickups: list[float] = []
+    pickups: list[float] = []  # kills while another worker was still running
+    pickups_alone: list[float] = []
     watchers: list[threading.Thread] = []
     started = time.perf_counter()
     restarted_server = False
@@ -192,11 +193,13 @@ def fault_run(base: Path, server: PostgresServer, contacts: int, kills: int) -> 
         working = [i for i in alive if time.perf_counter() - born[i] > 3.0]  # past its imports
         victim, held = _victim(url, procs, working or alive, rng)
         pid = procs[victim].pid
+        others = sum(1 for i, p in procs.items() if i != victim and p.poll() is None)
         os.kill(pid, signal.SIGKILL)
         procs[victim].wait()
         if held:
+            target = pickups if others else pickups_alone  # alone: only its restart is left
             watcher = threading.Thread(
-                target=lambda p=pid, h=held: pickups.append(_pickup(url, p, h)), daemon=True
+                target=lambda p=pid, h=held, t=target: t.append(_pickup(url, p, h)), daemon=True
             )
             watcher.start()
             watchers.append(watcher)
@@ -215,8 +218,9 @@ def fault_run(base: Path, server: PostgresServer, contacts: int, kills: int) -> 
         "codes": codes, "wall": wall, "duplicates": len(delivered) - len(set(delivered)),
         "extra_keys": len(keys - ref_keys), "lost": lost_keys + lost_sent,
         "unknown": sum(unknown.values()), "sent": sum(sent.values()),
-        "pickups": sorted(pickups),
-        "pickups_with_leases": len(pickups),
+        "pickups": sorted(pickups + pickups_alone), "pickups_others": sorted(pickups),
+        "pickups_alone": sorted(pickups_alone),
+        "pickups_with_leases": len(pickups) + len(pickups_alone),
     }  # fmt: skip
 
 
@@ -283,14 +287,27 @@ def _pickup(url: str, pid: int, held: set[str]) -> float:
     return 60.0
 
 
-def _markdown(rows: list[dict[str, Any]], fault: dict[str, Any], contacts: int, cmd: str) -> str:
+def _commit() -> str:
+    """The commit measured, with `+changes` when the checkout has uncommitted edits."""
+    git = ["git", "-C", str(ROOT)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()  # fmt: skip
+    return (head.stdout.strip() or "?") + (" +changes" if dirty else "")
+
+
+def _markdown(
+    rows: list[dict[str, Any]], fault: dict[str, Any], contacts: int, cmd: str, loads: list[str]
+) -> str:
     cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     model = next((line.split(":", 1)[1].strip() for line in cpu.splitlines()
                   if line.startswith("Model name")), "?")  # fmt: skip
     base_cpu = next(r["net_ms"] for r in rows if r["setup"].startswith("PostgreSQL, 1"))
     lines = [
         f"{time.strftime('%a %b %d %H:%M:%S UTC %Y', time.gmtime())}; cpu {model}, "
-        f"{os.cpu_count()} cores; command `{cmd}`. World: `generate_sample_world` "
+        f"{os.cpu_count()} cores, shared with other jobs; load average (1, 5, 15 min) "
+        f"{loads[0]} at the start, {loads[1]} at the end; gtmflow code {_commit()}; "
+        f"command `{cmd}`. World: `generate_sample_world` "
         f"{contacts} contacts, seed 11; one pass = run every graph at the world's end, then tick "
         "30 days (waits, sends). CPU-s include the PostgreSQL server's processes; 'net' "
         f"subtracts {rows[0]['start_cpu']:.1f} CPU-s per worker process, what starting one and "
@@ -329,9 +346,24 @@ def _markdown(rows: list[dict[str, Any]], fault: dict[str, Any], contacts: int, 
         f"{(max(p) if p else float('nan')):.1f} s |", "",
         f"Pickup: from the SIGKILL until every contact and outbox row the dead worker held is "
         f"held by another worker or done (`[store] lease_seconds = {LEASE}`); a kill picks a "
-        "worker holding leases at that moment when one does (60 s: not within a minute).",
+        "worker holding leases at that moment when one does (60 s: not within a minute). "
+        f"Kills while another worker was still running: {_times(fault['pickups_others'])}; "
+        "kills of the last worker running, so only its own restart (imports, graph "
+        f"compilation, plan) could take over: {_times(fault['pickups_alone'])}.",
     ]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _times(seconds: list[float]) -> str:
+    """`n`, and the median and max when there are any: for one kind of pickup."""
+    if not seconds:
+        return "none"
+    return (f"{len(seconds)}, median {seconds[len(seconds) // 2]:.1f} s, max "
+            f"{max(seconds):.1f} s")  # fmt: skip
+
+
+def _loadavg() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
@@ -342,6 +374,7 @@ def main() -> None:
         "--write", type=Path, help="Write the results section into this file (replacing it)."
     )
     args = parser.parse_args()
+    loads = [_loadavg()]
     bin_dir = postgres_bin()
     if bin_dir is None:
         raise SystemExit("no PostgreSQL binaries found (initdb, pg_ctl): install postgresql")
@@ -352,8 +385,9 @@ def main() -> None:
             fault = fault_run(Path(tmp), server, args.contacts, args.kills)
     finally:
         server.remove()
+    loads.append(_loadavg())
     cmd = "python benchmarks/workers.py " + " ".join(sys.argv[1:])
-    text = _markdown(rows, fault, args.contacts, cmd.strip())
+    text = _markdown(rows, fault, args.contacts, cmd.strip(), loads)
     Console().print(text)
     if args.write:
         sys.path.insert(0, str(ROOT / "benchmarks"))
