@@ -94,7 +94,7 @@ def test_another_pass_skips_a_leased_batch_until_its_lease_runs_out(
 ) -> None:
     holder = _box(ledger_target, batch=5, batch_lease=timedelta(seconds=0.6))
     holder.put(_actions(8))
-    leased = holder._lease_batch(datetime.now(UTC), 5, ceiling=8)  # a pass that then died
+    leased = [r for _, r in holder._lease_batch(datetime.now(UTC), 5, (0, 8))]  # then died
     other = _box(ledger_target)
 
     early = other.deliver(RecordingTransport())

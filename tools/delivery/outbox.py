@@ -225,24 +225,25 @@ class Outbox:
         A row is still delivered only through `_claim`, so the lease shares work and is never
         what keeps a record from being sent twice.
         """
-        seen: set[str] = set()
+        done = 0
         ((ceiling,),) = self._db.query("SELECT COALESCE(MAX(seq), 0) FROM outbox")
-        while limit is None or len(seen) < limit:  # rows written meanwhile wait for a next pass
-            size = self.batch if limit is None else min(self.batch, limit - len(seen))
-            leased = self._lease_batch(now, size, int(ceiling))
-            batch = [r for r in leased if r.action.idempotency_key not in seen]
+        floor = 0  # each batch starts past the last one: a row still due waits for a next pass
+        while limit is None or done < limit:  # rows written meanwhile wait for a next pass too
+            size = self.batch if limit is None else min(self.batch, limit - done)
+            batch = self._lease_batch(now, size, (floor, int(ceiling)))
             if not batch:
                 return
+            floor = batch[-1][0]
             renewed = wall()
-            for n, record in enumerate(batch):
+            for n, (_, record) in enumerate(batch):
                 if self.batch_lease is not None and wall() - renewed > self.batch_lease / 3:
                     self._renew()
                     renewed = wall()
-                seen.add(record.action.idempotency_key)
+                done += 1
                 try:
                     yield record
                 except GeneratorExit:
-                    self._release([r.action.idempotency_key for r in batch[n + 1 :]])
+                    self._release([r.action.idempotency_key for _, r in batch[n + 1 :]])
                     raise
 
     def next_retry(self) -> datetime | None:
@@ -380,23 +381,25 @@ class Outbox:
             )
             return int(cursor.rowcount)
 
-    def _lease_batch(self, now: datetime, size: int, ceiling: int) -> list[OutboxRecord]:
-        """Lease up to `size` due, unleased pending records (`seq <= ceiling`) to this outbox;
-        oldest first."""
+    def _lease_batch(
+        self, now: datetime, size: int, seqs: tuple[int, int]
+    ) -> list[tuple[int, OutboxRecord]]:
+        """Lease up to `size` due, unleased pending records with `low < seq <= high` to this
+        outbox; (seq, record) pairs, oldest first."""
         if self.batch_lease is None:
-            return self._due(now, size, ceiling)
+            return self._due(now, size, seqs)
         skip = " FOR UPDATE SKIP LOCKED" if self._db.dialect == "postgresql" else ""
         sql = (
             "UPDATE outbox SET lease_until = ?, lease_holder = ? WHERE idempotency_key IN ("
-            "SELECT idempotency_key FROM outbox WHERE status = 'pending' AND seq <= ? AND "
-            "(next_attempt_at IS NULL OR next_attempt_at <= ?) AND (lease_until IS NULL OR "
-            f"lease_until <= ?) ORDER BY seq LIMIT ?{skip}) RETURNING seq, {COLUMNS}"
+            "SELECT idempotency_key FROM outbox WHERE status = 'pending' AND seq > ? AND "
+            "seq <= ? AND (next_attempt_at IS NULL OR next_attempt_at <= ?) AND (lease_until IS "
+            f"NULL OR lease_until <= ?) ORDER BY seq LIMIT ?{skip}) RETURNING seq, {COLUMNS}"
         )
         clock = wall()
-        args = (utc(clock + self.batch_lease), self.holder, ceiling, utc(now), utc(clock), size)
+        args = (utc(clock + self.batch_lease), self.holder, *seqs, utc(now), utc(clock), size)
         with self._db.transaction() as conn:
             rows = conn.execute(sql, args).fetchall()
-        return [to_record(tuple(row[1:])) for row in sorted(rows, key=lambda row: row[0])]
+        return [(int(row[0]), to_record(tuple(row[1:]))) for row in sorted(rows)]
 
     def _renew(self) -> None:
         """The heartbeat: extend this outbox's leases on the pending records of its batch."""
@@ -409,14 +412,16 @@ class Outbox:
                 (utc(wall() + self.batch_lease), self.holder),
             )
 
-    def _due(self, now: datetime, size: int, ceiling: int) -> list[OutboxRecord]:
+    def _due(
+        self, now: datetime, size: int, seqs: tuple[int, int]
+    ) -> list[tuple[int, OutboxRecord]]:
         sql = (
-            f"SELECT {COLUMNS} FROM outbox WHERE status = 'pending' AND seq <= ? AND "
-            "(next_attempt_at IS NULL OR next_attempt_at <= ?) AND (lease_until IS NULL OR "
-            "lease_until <= ?) ORDER BY seq LIMIT ?"
+            f"SELECT seq, {COLUMNS} FROM outbox WHERE status = 'pending' AND seq > ? AND "
+            "seq <= ? AND (next_attempt_at IS NULL OR next_attempt_at <= ?) AND (lease_until "
+            "IS NULL OR lease_until <= ?) ORDER BY seq LIMIT ?"
         )
-        args = (ceiling, utc(now), utc(wall()), size)
-        return [to_record(row) for row in self._db.query(sql, args)]
+        args = (*seqs, utc(now), utc(wall()), size)
+        return [(int(row[0]), to_record(tuple(row[1:]))) for row in self._db.query(sql, args)]
 
     def _release(self, keys: Sequence[str]) -> None:
         """Give back leased records this pass will not work on (it stopped early)."""
