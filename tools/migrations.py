@@ -216,6 +216,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    # 7, not 6: another branch takes 6 (outbox lease holders); renumber if 6 stays unused.
+    Migration(
+        7,
+        "events by contact and type: a rule's need seeks to its type's rows",
+        """
+        CREATE INDEX events_contact_type_ts ON events (contact_id, type, ts);
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 """The schema version this gtmflow reads and writes."""
