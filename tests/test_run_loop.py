@@ -315,3 +315,37 @@ def test_runs_load_the_rules_again_only_when_their_file_changed(tmp_path: Path) 
         ws.ingest(write_events(tmp_path / "f.jsonl", rows), progress=False)
         assert ws.run(as_of=at(3), progress=False).by_rule == {"pricing-hit": 1}
         assert [r.name for r in ws.rules()][1] == "pricing-hit"
+
+
+def test_a_need_without_a_window_reads_its_type_not_the_whole_history(tmp_path: Path) -> None:
+    """`event("webinar_attended")` over a long history: VM steps follow its rows, not history."""
+    steps: list[int] = []
+    for size in (200, 4000):
+        steps.append(0)
+        store = SQLiteEventStore(tmp_path / f"{size}.db")
+        rows = [ev(f"v{i}", "page_view", "c", at(-i / 100), path="/") for i in range(size)]
+        rows.append(ev("w", "webinar_attended", "c", at(-3), webinar="w1"))
+        store.write_events([Event(**row) for row in rows])
+        needs = p.event("webinar_attended").history_needs()
+        store._conn.set_progress_handler(lambda: steps.__setitem__(-1, steps[-1] + 1), 1)
+        found = store.read_histories({"c": at(0), "d": None}, needs)
+        store._conn.set_progress_handler(None, 1)
+        assert [e.id for e in found["c"]] == ["w"] and found["d"] == []
+        store.close()
+    small, big = steps
+    assert big <= small * 1.2 + 50, (small, big)
+
+
+def test_a_store_of_schema_1_gains_the_type_index_on_open(tmp_path: Path) -> None:
+    """Version 1 stores (one `(contact_id, ts, type)` index) are migrated, keeping their rows."""
+    path = tmp_path / "old.db"
+    store = SQLiteEventStore(path)
+    store.write_events([Event(**ev("a", "page_view", "c", at(0)))])
+    store._conn.executescript(
+        "DROP INDEX events_contact_type_ts; UPDATE meta SET value = '1' "
+        "WHERE key = 'schema_version';"
+    )
+    store.close()
+    with SQLiteEventStore(path) as reopened:
+        names = {r[0] for r in reopened._conn.execute("SELECT name FROM sqlite_master")}
+        assert "events_contact_type_ts" in names and [e.id for e in reopened.events("c")] == ["a"]

@@ -223,6 +223,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE outbox ADD COLUMN lease_holder TEXT;
         """,
     ),
+    Migration(
+        7,
+        "events by contact and type: a rule's need seeks to its type's rows",
+        """
+        CREATE INDEX events_contact_type_ts ON events (contact_id, type, ts);
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 """The schema version this gtmflow reads and writes."""

@@ -3,7 +3,7 @@
 `EventStore` is the interface every backend implements; `SQLiteEventStore` is the default,
 a single file (or `":memory:"`) that one process can share between threads.
 
-Schema of `SQLiteEventStore` (version 1, recorded in `meta.schema_version`):
+Schema of `SQLiteEventStore` (version 2, recorded in `meta.schema_version`):
 
 ```
 meta      key TEXT PRIMARY KEY, value TEXT            -- schema_version, ...
@@ -14,12 +14,15 @@ events    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, contact_id, typ
           ts INTEGER  (UTC microseconds since 1970-01-01; in SQL:
                        `strftime('%Y-%m-%dT%H:%M:%fZ', ts / 1e6, 'unixepoch')`),
           properties TEXT  (JSON object)
-index     events(contact_id, ts, type)
+index     events(contact_id, ts, type)   -- a contact's events in a time range (version 1)
+index     events(contact_id, type, ts)   -- a contact's events of one type (version 2)
 ```
 
-One index serves both "a contact's events in a time range" and "... of these types": a
-contact's history is short, so filtering `type` inside the index costs little, while every
-extra index on random keys costs about a third of the ingest rate at a million events.
+The first index serves "a contact's events in a time range" (and the first one, the earliest
+unseen one). The second lets a rule's need seek to the rows of its type: a need without a
+window (`event("webinar_attended")`) would otherwise walk the contact's whole history in the
+first index, on every re-judgment. Each index on random keys costs ingest time (see
+`benchmarks/RESULTS.md`, "Scale, session 4").
 """
 
 from __future__ import annotations
@@ -221,7 +224,7 @@ def derived_event_id(
     return base64.urlsafe_b64encode(digest).decode()[:22]
 
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Version of the SQLite schema this gtmflow writes; older files are migrated on open."""
 
 # _MIGRATIONS[n] upgrades a store from version n to n + 1; append, never edit.
@@ -242,6 +245,9 @@ _MIGRATIONS: tuple[str, ...] = (
         properties TEXT NOT NULL DEFAULT '{}'
     );
     CREATE INDEX IF NOT EXISTS events_contact_ts ON events (contact_id, ts, type);
+    """,
+    """
+    CREATE INDEX IF NOT EXISTS events_contact_type_ts ON events (contact_id, type, ts);
     """,
 )
 _PAGE = 1000

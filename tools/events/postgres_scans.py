@@ -4,9 +4,10 @@
 questions `scans` describes (`scan_new`, `unseen_starts`, `read_histories`) and `contacts`,
 each answered by one query for a whole batch, contacts passed as arrays (`unnest(?::text[])`,
 `= ANY(?)`), so a worker's cost follows its batch and not the number of contacts. Types are
-filtered on the server (the `(contact_id, ts, type)` index); property equalities are checked
-in Python on the rows of the wanted types only, so a row of a type no rule reads is never
-decoded: a broken one costs a contact nothing, as on SQLite.
+filtered on the server (a need's rows are read through the `(contact_id, type, ts)` index,
+migration 7); property equalities are checked in Python on the rows of the wanted types only,
+so a row of a type no rule reads is never decoded: a broken one costs a contact nothing, as on
+SQLite.
 """
 
 from __future__ import annotations
@@ -109,6 +110,9 @@ class PostgresScans:
             if needs is None or event_needs:
                 where, extra = _needs_sql(event_needs if needs is not None else None)
                 exact = needs is None or all(not n.properties for n in event_needs)
+                if needs is not None:  # the types as one array: seeks in (contact_id, type, ts)
+                    where = f"e.type = ANY(?::text[]) AND ({where})"
+                    extra = [sorted({str(n.type) for n in event_needs}), *extra]
                 rows = self.db.query(f"SELECT {_EVENT} {cte} WHERE {where}", [ids, begins, *extra])
                 for contact_id, event_id, type_, ts, props in rows:
                     if not exact and not _any_accepts(event_needs, type_, props):

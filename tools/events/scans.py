@@ -165,17 +165,12 @@ def _read_histories(
     for contact_id, start in starts.items():
         params += [contact_id, None if start is None else micros(start)]
     cte = f"WITH c(id, start) AS (VALUES {values}) "
-    event_needs = [n for n in needs or () if n.type is not None]
-    if needs is None or event_needs:
-        where, extra, exact = _needs_sql(event_needs if needs is not None else None, guard)
-        sql = (
-            cte + "SELECT e.contact_id, e.id, e.type, e.ts, e.properties FROM c "
-            f"JOIN events e ON e.contact_id = c.id WHERE {where}"
-        )
-        for contact_id, event_id, type_, ts, props in conn.execute(sql, (*params, *extra)):
-            item = decode(event_id, type_, contact_id, ts, props)
-            if exact or any(_wanted(n, item, starts[contact_id]) for n in event_needs):
-                found[contact_id].append(item)
+    if needs is None:
+        sql = cte + f"SELECT {_ROW} FROM c JOIN events e ON e.contact_id = c.id"
+        for contact_id, event_id, type_, ts, props in conn.execute(sql, params):
+            found[contact_id].append(decode(event_id, type_, contact_id, ts, props))
+    for type_, of_type in _by_type(needs or ()).items():
+        _add_needed(conn, cte, params, type_, of_type, starts, found, guard=guard)
     for need in needs or ():
         if need.latest and need.lookback is not None:
             _add_latest_before(conn, cte, params, need, found, guard=guard)
@@ -184,6 +179,48 @@ def _read_histories(
     for events in found.values():
         events.sort(key=lambda e: (e.timestamp, e.id))
     return found
+
+
+_ROW = "e.contact_id, e.id, e.type, e.ts, e.properties"
+
+
+def _by_type(needs: Iterable[HistoryNeed]) -> dict[str, list[HistoryNeed]]:
+    grouped: dict[str, list[HistoryNeed]] = {}
+    for need in needs:
+        if need.type is not None:
+            grouped.setdefault(need.type, []).append(need)
+    return grouped
+
+
+def _add_needed(
+    conn: sqlite3.Connection,
+    cte: str,
+    params: list[Any],
+    type_: str,
+    needs: list[HistoryNeed],
+    starts: Mapping[str, datetime | None],
+    found: dict[str, list[Event]],
+    *,
+    guard: bool,
+) -> None:
+    """Add what `needs` (all of `type_`) cover: one seek per contact in `(contact_id, type, ts)`.
+
+    The type is an equality of the join, so the rows read are the contact's rows of that type
+    (from the widest lookback on, when every need has one), not its whole history.
+    """
+    where, extra, exact = _needs_sql(needs, guard)
+    join = "e.contact_id = c.id AND e.type = ?"
+    bound: list[Any] = [type_]
+    lookbacks = [n.lookback for n in needs]
+    if all(lookback is not None for lookback in lookbacks):
+        widest = max(lb for lb in lookbacks if lb is not None)
+        join += " AND e.ts >= COALESCE(c.start - ?, ?)"
+        bound += [widest // _MICROSECOND, -_INT64]
+    sql = f"{cte}SELECT {_ROW} FROM c JOIN events e ON {join} WHERE {where}"
+    for contact_id, event_id, row_type, ts, props in conn.execute(sql, (*params, *bound, *extra)):
+        item = decode(event_id, row_type, contact_id, ts, props)
+        if exact or any(_wanted(n, item, starts[contact_id]) for n in needs):
+            found[contact_id].append(item)
 
 
 def _add_latest_before(
