@@ -1,8 +1,8 @@
 """The PostgreSQL event store answers the run loop's bulk reads in one query per batch.
 
-The same answers as the portable per-contact reads (`scans.PortableScans`, the reference), but
-a batch of contacts costs one round trip per question however many contacts it holds, so a
-worker's cost follows its batch, not the number of contacts.
+The same answers as the portable per-contact reads (`portable_scans.PortableScans`, the
+reference), but a batch of contacts costs one round trip per question however many contacts
+it holds, so a worker's cost follows its batch, not the number of contacts.
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@
 | module | holds |
 | --- | --- |
 | `event_store` | `EventStore` and its SQLite implementation: contacts and their event histories |
-| `sqlite_rows` | events and contacts as SQLite rows and back: conflicts, unstorable, unreadable |
+| `sqlite_rows` | events and contacts as SQLite rows and back: derived ids, conflicts, unreadable |
 | `postgres_store` | `PostgresEventStore`: the same store in PostgreSQL, shared by workers |
 | `postgres_scans` | the run loop's bulk reads on PostgreSQL: one query per batch (arrays) |
 | `scans` | bulk reads for the run loop: new events a trigger wants, unseen starts, needed history |
+| `portable_scans` | the same reads through any store's per-contact methods (the reference) |
 | `event_columns` | `EventColumns`: many contacts' events as numpy columns, read in bulk |
 | `ingest` | the write loop: batches into the store, `IngestReport` |
 | `dead_letter` | rejected rows (`DeadLetter`) and warnings about kept ones (`IngestNotes`) |

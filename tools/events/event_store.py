@@ -18,22 +18,18 @@ index     events(contact_id, ts, type)   -- a contact's events in a time range (
 index     events(contact_id, type, ts)   -- a contact's events of one type (version 2)
 ```
 
-The first index serves "a contact's events in a time range" (and the first one, the earliest
-unseen one). The second lets a rule's need seek to the rows of its type: a need without a
-window (`event("webinar_attended")`) would otherwise walk the contact's whole history in the
-first index, on every re-judgment. Each index on random keys costs ingest time (see
-`benchmarks/RESULTS.md`, "Scale, session 4").
+The second index lets a rule's need seek to its type's rows: a need without a window
+(`event("webinar_attended")`) would otherwise walk the whole history on every re-judgment.
+Each index costs ingest time (`benchmarks/RESULTS.md`, "Scale, session 4").
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import sqlite3
 import threading
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,8 +48,8 @@ from gtmflow.tools.events.event_columns import (
     columns_from_events,
     read_sqlite_columns,
 )
+from gtmflow.tools.events.portable_scans import PortableScans
 from gtmflow.tools.events.sqlite_rows import (
-    CANONICAL,
     CONTACT_COLUMNS,
     ROW_FAILURES,
     Reject,
@@ -63,6 +59,7 @@ from gtmflow.tools.events.sqlite_rows import (
     conflict,
     contact_params,
     contact_record,
+    derived_event_id,
     event_params,
     merge_contact,
     micros,
@@ -101,7 +98,7 @@ class StoreStats:
     events: int
 
 
-class EventStore(scans.PortableScans, ABC):
+class EventStore(PortableScans, ABC):
     """Where contacts and their events live. Subclass to back gtmflow with another database.
 
     Implementations must make `write_events` idempotent by event id, create a bare `Contact`
@@ -178,8 +175,7 @@ class EventStore(scans.PortableScans, ABC):
         events = sum(1 for _ in self.changes())
         return StoreStats(contacts=contacts, events=events)
 
-    # Bulk reads for the run loop (`gtmflow.tools.events.scans` says what each answers):
-    # `scan_new`, `unseen_starts`, `read_histories` come portable from `scans.PortableScans`.
+    # The run loop's bulk reads (`scan_new`, ...) come from `PortableScans`; backends override.
 
     def contacts(self, contact_ids: Iterable[str]) -> dict[str, Contact]:
         """Known contacts among `contact_ids`, by id."""
@@ -204,24 +200,6 @@ class EventStore(scans.PortableScans, ABC):
         _check_types(types)
         rows = (e for c in self.contact_ids() for e in self.events(c, types=types, until=until))
         return columns_from_events(rows, sorted(types))
-
-
-def derived_event_id(
-    contact_id: str, type: str, timestamp: datetime, properties: Mapping[str, Any]
-) -> str:
-    """The deterministic id given to an event that arrives without one.
-
-    It hashes (contact_id, type, UTC timestamp, properties as canonical JSON), so the same
-    event read twice, from the same file or another, gets the same id and is stored once.
-    Two genuinely distinct events with identical fields collapse into one: give them ids.
-
-    Returns:
-        22 URL-safe base64 characters (128 bits of SHA-256): short, because every byte of an
-        id is paid again in the unique index on each insert.
-    """
-    canonical = CANONICAL.encode([contact_id, type, micros(timestamp), properties])
-    digest = hashlib.sha256(canonical.encode()).digest()[:16]
-    return base64.urlsafe_b64encode(digest).decode()[:22]
 
 
 SCHEMA_VERSION = 2

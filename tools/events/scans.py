@@ -12,7 +12,7 @@ answered by one SQL query per batch, so a run's cost follows what is new, not hi
   from its lookback before the contact's replay start, plus the first event when asked.
 
 The functions take a `sqlite3.Connection` holding the event store's schema; the store calls them
-under its lock. Other backends answer the same questions through `EventStore`'s methods.
+under its lock. Other backends answer the same questions through `portable_scans`.
 """
 
 from __future__ import annotations
@@ -20,24 +20,21 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from gtmflow.models import EVENT_TIME_RANGE, Event
 from gtmflow.pipes import EventFilter, HistoryNeed
-from gtmflow.pipes.history import FIRST_EVENT, needed_events
+from gtmflow.pipes.history import FIRST_EVENT
 from gtmflow.tools.events.sqlite_rows import Unreadable, stored_event
 
 __all__ = [
     "Deferred",
     "NewEvents",
     "SQLiteScans",
-    "portable_read_histories",
-    "portable_scan_new",
-    "portable_unseen_starts",
     "read_histories",
     "scan_new",
     "unseen_starts",
@@ -516,104 +513,3 @@ class SQLiteScans:
                 "SELECT rowid, id FROM contacts WHERE rowid > ? ORDER BY rowid", (after,)
             ).fetchall()
         return [row[1] for row in rows], (rows[-1][0] if rows else after)
-
-
-# --------------------------------------------------------------------------- any backend
-
-
-class ReadsEvents(Protocol):
-    """The `EventStore` methods the portable versions below go through."""
-
-    def changes(self, *, after_seq: int = 0) -> Iterator[tuple[int, Event]]: ...
-
-    def events(
-        self,
-        contact_id: str,
-        *,
-        types: Collection[str] | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        after_seq: int | None = None,
-    ) -> list[Event]: ...
-
-
-def portable_scan_new(
-    store: ReadsEvents,
-    filters: Sequence[EventFilter] | None,
-    *,
-    after_seq: int,
-    upto_seq: int,
-    as_of: datetime,
-) -> NewEvents:
-    """`scan_new` through `EventStore.changes` (decodes every new event)."""
-    found = NewEvents()
-    for seq, item in store.changes(after_seq=after_seq):
-        if seq > upto_seq:
-            break
-        if filters is not None and not any(f.accepts(item) for f in filters):
-            continue
-        if item.timestamp > as_of:
-            found.deferred.append(Deferred(seq, item.contact_id, item.timestamp))
-        else:
-            found.due.add(item.contact_id)
-    return found
-
-
-def portable_unseen_starts(
-    store: ReadsEvents, cursors: Mapping[str, tuple[int, datetime | None]], *, as_of: datetime
-) -> dict[str, datetime]:
-    """`unseen_starts` through `EventStore.events` (one read per contact)."""
-    found: dict[str, datetime] = {}
-    for contact_id, (seq, horizon) in cursors.items():
-        fresh = {e.id for e in store.events(contact_id, after_seq=seq)}
-        unseen = [
-            e.timestamp
-            for e in store.events(contact_id)
-            if e.id in fresh or (horizon is not None and horizon < e.timestamp <= as_of)
-        ]
-        if unseen:
-            found[contact_id] = min(unseen)
-    return found
-
-
-def portable_read_histories(
-    store: ReadsEvents, starts: Mapping[str, datetime | None], needs: Sequence[HistoryNeed] | None
-) -> dict[str, list[Event]]:
-    """`read_histories` through `EventStore.events` (whole histories, cut in Python)."""
-    found: dict[str, list[Event]] = {}
-    for contact_id, start in starts.items():
-        history = store.events(contact_id)
-        found[contact_id] = history if needs is None else needed_events(history, needs, start=start)
-    return found
-
-
-class PortableScans:
-    """`EventStore`'s default bulk reads: through its per-contact methods (correct, not fast).
-
-    A backend overrides them with queries (`SQLiteScans`).
-    """
-
-    def scan_new(
-        self: ReadsEvents,
-        filters: Sequence[EventFilter] | None,
-        *,
-        after_seq: int,
-        upto_seq: int,
-        as_of: datetime,
-    ) -> NewEvents:
-        """Contacts with events in `(after_seq, upto_seq]` a filter accepts (None: any)."""
-        return portable_scan_new(self, filters, after_seq=after_seq, upto_seq=upto_seq, as_of=as_of)
-
-    def unseen_starts(
-        self: ReadsEvents, cursors: Mapping[str, tuple[int, datetime | None]], *, as_of: datetime
-    ) -> dict[str, datetime]:
-        """Per contact `(seq, horizon)`, the earliest event it has not been judged on."""
-        return portable_unseen_starts(self, cursors, as_of=as_of)
-
-    def read_histories(
-        self: ReadsEvents,
-        starts: Mapping[str, datetime | None],
-        needs: Sequence[HistoryNeed] | None,
-    ) -> dict[str, list[Event]]:
-        """The events each contact's rules read, judged from its start on (None: all)."""
-        return portable_read_histories(self, starts, needs)

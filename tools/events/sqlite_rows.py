@@ -2,13 +2,16 @@
 
 Writing: the parameters of an insert, why a row cannot be stored (`unstorable`), whether an id
 already stored holds other content (`conflict`), contacts checked one by one as they are pulled
-(`StorableContacts`). Reading: `stored_event` turns a row back into an `Event` and raises
+(`StorableContacts`), the id of an event that came without one (`derived_event_id`).
+Reading: `stored_event` turns a row back into an `Event` and raises
 `Unreadable` for one an older gtmflow (or another tool) wrote that is not valid now (the store
 reports it as `UnreadableRow` to whoever asked for that contact, and skips it in a scan).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import sqlite3
 import warnings
@@ -30,6 +33,7 @@ __all__ = [
     "conflict",
     "contact_params",
     "contact_record",
+    "derived_event_id",
     "dump",
     "event_params",
     "merge_contact",
@@ -75,7 +79,8 @@ def no_nul(*texts: object) -> None:
     """Raise `NulCharacter` if any of these text columns holds a NUL character.
 
     JSON columns escape it (`\\u0000`) and need no check; plain text columns are stored as
-    they are, so a NUL would fail a whole PostgreSQL batch and only that row on SQLite.
+    they are, so a NUL would fail a whole PostgreSQL batch (SQLite would keep it): both backends
+    refuse the row.
     """
     for text in texts:
         if isinstance(text, str) and "\x00" in text:
@@ -103,8 +108,8 @@ def unstorable(what: str, exc: BaseException) -> str:
         )
     if isinstance(exc, NulCharacter):
         return (
-            f"'{what}' holds a NUL character (U+0000) in {exc.args[0]!r}, which the store cannot "
-            "keep as text; strip NUL bytes where the data comes from"
+            f"'{what}' holds a NUL character (U+0000) in {exc.args[0][:40]!r}, which the store "
+            "cannot keep as text; strip NUL bytes where the data comes from"
         )
     if isinstance(exc, RecursionError):
         return f"'{what}' is nested too deeply to store; flatten its properties"
@@ -267,3 +272,21 @@ def dump(value: Mapping[str, Any]) -> str:
 def micros(moment: datetime) -> int:
     """UTC microseconds since 1970, as stored."""
     return (moment - _EPOCH) // _MICROSECOND
+
+
+def derived_event_id(
+    contact_id: str, type: str, timestamp: datetime, properties: Mapping[str, Any]
+) -> str:
+    """The deterministic id given to an event that arrives without one.
+
+    It hashes (contact_id, type, UTC timestamp, properties as canonical JSON), so the same
+    event read twice, from the same file or another, gets the same id and is stored once.
+    Two genuinely distinct events with identical fields collapse into one: give them ids.
+
+    Returns:
+        22 URL-safe base64 characters (128 bits of SHA-256): short, because every byte of an
+        id is paid again in the unique index on each insert.
+    """
+    canonical = CANONICAL.encode([contact_id, type, micros(timestamp), properties])
+    digest = hashlib.sha256(canonical.encode()).digest()[:16]
+    return base64.urlsafe_b64encode(digest).decode()[:22]
