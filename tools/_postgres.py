@@ -12,6 +12,7 @@ psycopg is imported here only: SQLite workspaces never load it.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -71,11 +72,8 @@ def is_outage(exc: BaseException) -> bool:
     """True for errors meaning "the server is not reachable now" (retrying may work)."""
     if isinstance(exc, StoreUnavailable):
         return True
-    try:
-        import psycopg
-    except ImportError:
-        return False
-    return isinstance(exc, psycopg.OperationalError)
+    psycopg = sys.modules.get("psycopg")  # not loaded: the error cannot be one of its own
+    return psycopg is not None and isinstance(exc, psycopg.OperationalError)
 
 
 class PostgresDatabase:

@@ -25,6 +25,7 @@ from gtmflow.models import Action, RouteDecision
 from gtmflow.runtime.in_flight import InFlight, RunsInFlight
 from gtmflow.runtime.leases import Leases, NoLeases
 from gtmflow.state import GRAPH_KEY
+from gtmflow.tools._postgres import is_outage
 from gtmflow.tools.decisions import DecisionLog
 from gtmflow.tools.delivery.approvals import ApprovalBook
 from gtmflow.tools.delivery.outbox import Outbox
@@ -261,8 +262,13 @@ class ThreadRunner:
 
 
 def _everyones(exc: Exception) -> bool:
-    """Whether a failure is not one contact's: a mistake in the setup, or the store itself."""
-    if isinstance(exc, ConfigError):
+    """Whether a failure is not one contact's: a mistake in the setup, or the store itself.
+
+    A PostgreSQL outage is the store's whatever raised it (our ledgers, or LangGraph's
+    `PostgresSaver` writing a checkpoint): the run stops, so `serve` retries it once the server
+    is back, instead of deferring the contact it happened on to a run that may never come.
+    """
+    if isinstance(exc, ConfigError) or is_outage(exc):
         return True
     return isinstance(exc, StoreError) and not isinstance(exc, UnreadableRow)
 

@@ -7,11 +7,13 @@ router) to a `RulesPass`, which works in four steps:
    the new sequence range), deferred events the as-of has now reached, sweeps that fall due
    (an index on `next_sweep_at`), contacts never judged (when a rule sweeps) and due waits. A
    run with nothing new reads a few index entries and stops.
-2. `claim`: the plan a batch at a time (500 contacts). On a shared store each batch is leased
-   to this worker (`gtmflow.runtime.leases`, `FOR UPDATE SKIP LOCKED`): contacts another worker
-   holds are skipped and come back at the end of the pass, taken once their lease is freed or
-   has expired (a killed worker), and dropped when their stored state shows another worker
-   already judged them for this pass. So workers share a pass and none finishes it early.
+2. `claim`: the plan a batch at a time (500 contacts; 50 on a shared store, so a pass of a few
+   hundred contacts spreads over the workers instead of going whole to the first to claim). On a
+   shared store each batch is leased to this worker (`gtmflow.runtime.leases`, `FOR UPDATE SKIP
+   LOCKED`): contacts another worker holds are skipped and come back at the end of the pass,
+   taken once their lease is freed or has expired (a killed worker), and dropped when their
+   stored state shows another worker already judged them for this pass. So workers share a
+   pass and none finishes it early.
 3. `process`: for one batch, one query each reads the contacts, their rule state
    (`gtmflow.runtime.run_state`), the earliest event each has not seen, and only the parts of
    their histories the live rules read (`HistoryNeed`s); the rules are judged in Python
@@ -63,10 +65,12 @@ from gtmflow.tools.events.event_store import EventStore, UnreadableRow
 from gtmflow.tools.events.scans import Deferred
 from gtmflow.triggers import Evaluation, RuleSet, triggers_of
 
-__all__ = ["BATCH", "RulesPass", "RunPlan", "bulk_rules_of"]
+__all__ = ["BATCH", "SHARED_BATCH", "RulesPass", "RunPlan", "bulk_rules_of"]
 
 BATCH = 500
 """Contacts per batch: one query per question and one transaction per ledger each."""
+SHARED_BATCH = 50
+"""At most this many contacts per batch on a shared store, where each batch is one lease claim."""
 
 
 def bulk_rules_of(graph: Any) -> RuleSet | None:
@@ -118,8 +122,9 @@ class RulesPass:
         self.events: EventStore = deps.events
         self._state, self._outbox, self._decisions = state, outbox, decisions
         self._runner, self._scheduler = runner, scheduler
-        self.batch_size = batch_size
         self.leases = leases or NoLeases()
+        shared = not isinstance(self.leases, NoLeases)
+        self.batch_size = min(batch_size, SHARED_BATCH) if shared else batch_size
         self.invoked = 0
         self.failures: dict[str, str] = {}
         """Contacts whose judging or graph failed, and why: they are retried on the next run."""

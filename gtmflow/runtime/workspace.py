@@ -278,6 +278,8 @@ class Workspace:
             batch: Contacts per batch in bulk mode: each batch is read in one query per
                 question and written in one transaction per ledger; superseded checkpoints are
                 pruned after each (so the checkpoint file grows by at most a batch's worth).
+                At most 50 on a shared store: each batch is one lease claim, and small claims
+                spread a pass over the workers.
         """
         if batch < 1:
             raise ConfigError(f"batch={batch} must be at least 1 (contacts per batch)")
