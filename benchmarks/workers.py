@@ -132,6 +132,23 @@ def _timed(
     return wall, _children_cpu() - cpu0 + _server_cpu(server) - srv0
 
 
+def _db_work(url: str) -> tuple[int, int]:
+    """Transactions and rows read in this database so far (`pg_stat_database`).
+
+    Work the workers asked of PostgreSQL, whatever the box's load: if it stays flat per contact
+    as workers are added, a rise in CPU seconds is the processes slowing each other down.
+    """
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT xact_commit + xact_rollback, tup_returned + tup_fetched "
+            "FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
 def _fresh_folders(base: Path, name: str, n: int, contacts: int, env: dict[str, str]) -> Any:
     folders = [base / f"{name}-{i}" for i in range(n)]
     world = _world(folders[0], contacts, env)
@@ -154,10 +171,15 @@ def throughput(base: Path, server: PostgresServer, contacts: int) -> list[dict[s
     for n in (1, 2, 4):
         env = {"GTMFLOW_STORE_URL": server.create_database(f"bench_{n}_{os.getpid()}")}
         folders, world = _fresh_folders(base, f"pg{n}", n, contacts, env)
+        before = _db_work(env["GTMFLOW_STORE_URL"])
         wall, cpu = _timed(folders, world, env, server)
+        after = _db_work(env["GTMFLOW_STORE_URL"])
         sent, unknown, keys = _outbox(folders[0], env)
         same = (sent, keys) == (reference[0], reference[2]) and not unknown
-        rows.append({"setup": f"PostgreSQL, {n} worker(s)", "wall": wall, "cpu": cpu, "same": same})
+        rows.append({
+            "setup": f"PostgreSQL, {n} worker(s)", "wall": wall, "cpu": cpu, "same": same,
+            "xacts": (after[0] - before[0]) / contacts, "reads": (after[1] - before[1]) / contacts,
+        })  # fmt: skip
     for row, n in zip(rows, (1, 1, 2, 4), strict=True):
         row["per_contact_ms"] = 1000 * row["cpu"] / contacts
         row["net_ms"] = 1000 * (row["cpu"] - n * start_cpu) / contacts
@@ -313,15 +335,17 @@ def _markdown(
         f"subtracts {rows[0]['start_cpu']:.1f} CPU-s per worker process, what starting one and "
         "an empty pass cost (imports, graph compilation).", "",
         "| setup | wall | contacts/s | CPU-s | CPU ms per contact | net ms per contact | "
-        "net vs 1 PG worker | same outbox |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | :---: |",
+        "net vs 1 PG worker | DB transactions per contact | DB rows read per contact | "
+        "same outbox |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |",
     ]  # fmt: skip
     for r in rows:
         growth = f"{100 * (r['net_ms'] / base_cpu - 1):+.0f}%" if "PostgreSQL" in r[
             "setup"] else "—"  # fmt: skip
+        db = f"{r['xacts']:.1f} | {r['reads']:.0f}" if "xacts" in r else "— | —"
         lines.append(
             f"| {r['setup']} | {r['wall']:.1f} s | {r['contacts_per_s']:.1f} | {r['cpu']:.1f} | "
-            f"{r['per_contact_ms']:.1f} | {r['net_ms']:.1f} | {growth} | "
+            f"{r['per_contact_ms']:.1f} | {r['net_ms']:.1f} | {growth} | {db} | "
             f"{'yes' if r['same'] else 'NO'} |"
         )
     pg = [r for r in rows if "PostgreSQL" in r["setup"]]
@@ -333,6 +357,12 @@ def _markdown(
               f"worst {100 * gross:+.0f}% ({'met' if gross <= 0.2 else 'not met'}: at this size a "
               "process's imports are a large share). The issue's 100k-contact world is not run "
               "here (this size keeps the script to a few minutes on 2 cores)."]  # fmt: skip
+    work = ", ".join(
+        f"{r['setup'].removeprefix('PostgreSQL, ')} {100 * (r['xacts'] / pg[0]['xacts'] - 1):+.0f}%"
+        f" / {100 * (r['reads'] / pg[0]['reads'] - 1):+.0f}%"
+        for r in pg[1:]
+    )
+    lines += ["", f"Database work per contact against 1 worker (transactions / rows read): {work}."]
     p = fault["pickups"]
     median = p[len(p) // 2] if p else float("nan")
     lines += [

@@ -12,6 +12,8 @@ def _rows(same: bool) -> list[dict[str, object]]:
         rows.append({"setup": setup, "wall": 10.0, "cpu": cpu, "same": same,
                      "per_contact_ms": cpu * 10, "net_ms": (cpu - 2.0 * n) * 10,
                      "start_cpu": 2.0, "contacts_per_s": 10.0})  # fmt: skip
+        if setup.startswith("PostgreSQL"):  # database work: 2 workers ask 10% / 50% more
+            rows[-1].update(xacts=10.0 * (1 + (n - 1) / 10), reads=200.0 * (1 + (n - 1) / 2))
     return rows
 
 
@@ -28,7 +30,12 @@ def test_the_report_names_load_commit_and_command_and_growth() -> None:
     assert "load average (1, 5, 15 min) 1.00, 2.00, 3.00 at the start, 4.00, 5.00, 6.00" in text
     assert "gtmflow code " in text and "`python benchmarks/workers.py --x`" in text
     # net per contact 180 ms (1 worker) vs 260 ms (2 workers): +44%
-    assert "| PostgreSQL, 2 worker(s) | 10.0 s | 10.0 | 30.0 | 300.0 | 260.0 | +44% | yes |" in text
+    assert (
+        "| PostgreSQL, 2 worker(s) | 10.0 s | 10.0 | 30.0 | 300.0 | 260.0 | +44% | 11.0 | 300 "
+        "| yes |" in text
+    )
+    assert "| SQLite, 1 process | 10.0 s | 10.0 | 10.0 | 100.0 | 80.0 | — | — | — | yes |" in text
+    assert "(transactions / rows read): 2 worker(s) +10% / +50%." in text
     assert "| 0 | 0 | 0 | 300 | 1 | 3 | 3.1 s | 4.0 s |" in text
     assert "still running: 2, median 3.1 s, max 3.1 s;" in text
     assert "take over: 1, median 4.0 s, max 4.0 s." in text
