@@ -186,7 +186,29 @@ def test_a_shared_pass_is_claimed_in_small_batches_so_two_workers_share_it(
         held = next(mine)  # the first worker holds its first batch while it processes it ...
         assert len(held) == SHARED_BATCH
         theirs = next(passes[1].claim(passes[1].plan()))  # ... and the second takes the next
-        assert len(theirs) == SHARED_BATCH and not set(theirs) & set(held)
+        assert theirs == plan.contacts[SHARED_BATCH : 2 * SHARED_BATCH]
+        mine.close()
+
+
+def test_a_contact_another_worker_judged_and_released_is_not_judged_again(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Only contacts skipped once were checked: a worker that planned the whole pass judged
+    # again every contact another worker had judged and released before it got there.
+    monkeypatch.setenv("GTMFLOW_STORE_URL", pg_url)
+    world = _world(tmp_path)
+    with Workspace.open(tmp_path) as first, Workspace.open(tmp_path) as second:
+        graph = first._attach(first.code.router())
+        rules = bulk_rules_of(graph)
+        assert rules is not None
+        passes = [_rules_pass(ws, graph, rules, world.end) for ws in (first, second)]
+        plan = passes[0].plan()
+        mine = passes[0].claim(plan)
+        judged = next(mine)
+        passes[0].process(judged)
+        held = next(mine)  # the first batch is released, the second held
+        theirs = next(passes[1].claim(passes[1].plan()))
+        assert theirs == plan.contacts[len(judged) + len(held) :]
         mine.close()
 
 

@@ -11,9 +11,10 @@ router) to a `RulesPass`, which works in four steps:
    hundred contacts spreads over the workers instead of going whole to the first to claim). On a
    shared store each batch is leased to this worker (`gtmflow.runtime.leases`, `FOR UPDATE SKIP
    LOCKED`): contacts another worker holds are skipped and come back at the end of the pass,
-   taken once their lease is freed or has expired (a killed worker), and dropped when their
-   stored state shows another worker already judged them for this pass. So workers share a
-   pass and none finishes it early.
+   taken once their lease is freed or has expired (a killed worker). A contact claimed on a
+   shared store is dropped when its stored state shows another worker already judged it for
+   this pass (it judged and released it first). So workers share a pass, none judges a contact
+   twice, and none finishes it early.
 3. `process`: for one batch, one query each reads the contacts, their rule state
    (`gtmflow.runtime.run_state`), the earliest event each has not seen, and only the parts of
    their histories the live rules read (`HistoryNeed`s); the rules are judged in Python
@@ -123,8 +124,8 @@ class RulesPass:
         self._state, self._outbox, self._decisions = state, outbox, decisions
         self._runner, self._scheduler = runner, scheduler
         self.leases = leases or NoLeases()
-        shared = not isinstance(self.leases, NoLeases)
-        self.batch_size = min(batch_size, SHARED_BATCH) if shared else batch_size
+        self._shared = not isinstance(self.leases, NoLeases)
+        self.batch_size = min(batch_size, SHARED_BATCH) if self._shared else batch_size
         self.invoked = 0
         self.failures: dict[str, str] = {}
         """Contacts whose judging or graph failed, and why: they are retried on the next run."""
@@ -166,7 +167,7 @@ class RulesPass:
                 taken = self.leases.claim(batch)
                 skipped += [c for c in batch if c not in taken]
                 mine = [c for c in batch if c in taken]
-                if revisit:
+                if revisit or self._shared:  # another worker may have judged and released them
                     mine = self._not_yet_judged(mine)
                 try:
                     if mine:
