@@ -1,0 +1,105 @@
+"""The ingest's shortcuts build exactly what the slow paths they replace build."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gtmflow.models import Event
+from gtmflow.tools.events import readers
+from gtmflow.tools.events.sqlite_rows import _ENCODER, dump, trusted_event
+
+T0 = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def test_a_trusted_event_is_what_model_construct_builds() -> None:
+    values: dict[str, Any] = {
+        "id": "e1", "type": "page_view", "contact_id": "c1", "timestamp": T0,
+        "properties": {"path": "/pricing", "n": [1, 2.5, None]},
+    }  # fmt: skip
+    fast = trusted_event(**{"event_id": values["id"], "type": values["type"],
+                            "contact_id": values["contact_id"], "timestamp": T0,
+                            "properties": values["properties"]})  # fmt: skip
+    slow = Event.model_construct(**values)
+    assert type(fast) is Event
+    assert fast == slow
+    assert vars(fast) == vars(slow)
+    assert fast.model_fields_set == slow.model_fields_set == set(Event.model_fields)
+    other = trusted_event("e2", "t", "c", T0, {})
+    assert fast.model_fields_set is not other.model_fields_set  # each its own, as pydantic's
+    for slot in ("__pydantic_extra__", "__pydantic_private__"):
+        assert getattr(fast, slot) is getattr(slow, slot)
+    assert fast.model_dump_json() == slow.model_dump_json()
+    assert pickle.loads(pickle.dumps(fast)) == slow
+    assert fast.model_copy(update={"id": "e9"}).id == "e9"
+    assert Event.model_validate(fast.model_dump()) == fast
+
+
+def test_model_construct_still_sets_only_what_trusted_event_sets() -> None:
+    """A pydantic upgrade that adds per-instance state to `model_construct` fails here."""
+    slow = Event.model_construct(id="e", type="t", contact_id="c", timestamp=T0, properties={})
+    slots = {name for cls in type(slow).__mro__ for name in getattr(cls, "__slots__", ())}
+    state = {name: getattr(slow, name) for name in slots if hasattr(slow, name)}
+    assert set(state) == {
+        "__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__",
+    }  # fmt: skip
+    assert Event.__pydantic_post_init__ is None and not Event.__private_attributes__
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(), json_values, max_size=6))
+def test_dump_writes_what_the_json_encoder_writes(value: dict[str, Any]) -> None:
+    try:
+        expected = _ENCODER.encode(value)
+    except ValueError:
+        with pytest.raises(ValueError):
+            dump(value)
+        return
+    assert dump(value) == expected
+
+
+def test_dump_keeps_the_encoders_fallbacks_and_recovers_after_a_failure() -> None:
+    odd = {"when": date(2026, 3, 1), "amount": Decimal("1.50"), "nan": float("nan"), "é": "\ud800"}
+    assert dump(odd) == _ENCODER.encode(odd)
+    circular: dict[str, Any] = {}
+    circular["self"] = circular
+    with pytest.raises(ValueError, match="Circular"):
+        dump(circular)
+    inner = {"a": 1}
+    assert dump({"x": inner, "y": inner}) == '{"x":{"a":1},"y":{"a":1}}'  # not "circular"
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values, st.sampled_from(["", "\n", "\r\n", " \n", "\t", "  x", "\x0c\n", "}"]))
+def test_scanning_a_line_reads_or_refuses_it_as_json_loads_does(value: Any, tail: str) -> None:
+    text = json.dumps(value) + tail
+    for line in (text, " " + text):
+        try:
+            expected = json.loads(line)
+        except ValueError as exc:
+            with pytest.raises(type(exc)) as raised:
+                readers._scan_line(line)
+            assert str(raised.value) == str(exc)
+            continue
+        assert json.dumps(readers._scan_line(line)) == json.dumps(expected)
+
+
+@pytest.mark.parametrize(
+    "line",
+    ['{"a": [1, 2', '{"a": 1} {"b": 2}\n', "[" * 5000 + "]" * 5000, '{"n": ' + "9" * 5000 + "}"],
+)
+def test_lines_json_refuses_are_refused_with_its_reason(line: str) -> None:
+    assert isinstance(readers._parse_json_line(line.encode()), readers.Rejected)
