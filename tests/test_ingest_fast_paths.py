@@ -103,3 +103,63 @@ def test_scanning_a_line_reads_or_refuses_it_as_json_loads_does(value: Any, tail
 )
 def test_lines_json_refuses_are_refused_with_its_reason(line: str) -> None:
     assert isinstance(readers._parse_json_line(line.encode()), readers.Rejected)
+
+
+def _fields(event: Event | Any) -> tuple[Any, ...]:
+    """An event's fields, properties as stored (so NaN equals NaN)."""
+    return (type(event), event.id, event.type, event.contact_id, event.timestamp,
+            dump(event.properties))  # fmt: skip
+
+
+def _csv_event(properties_cell: str, **cells: str) -> Event:
+    row = {"id": "e1", "type": "t", "contact_id": "c1", "timestamp": "2026-03-01T12:30:00Z"}
+    return readers.event_from_csv({**row, **cells, "properties": properties_cell}, 0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(st.text(min_size=1), json_values, max_size=5),
+    st.dictionaries(st.sampled_from(["plan", "seats", "é"]), st.text(min_size=1), max_size=2),
+)
+def test_a_csv_properties_cell_gives_the_event_pydantic_validates(
+    cell: dict[str, Any], columns: dict[str, str]
+) -> None:
+    text = json.dumps(cell, ensure_ascii=False)
+    expected = Event.model_validate(
+        {"id": "e1", "type": "t", "contact_id": "c1", "timestamp": "2026-03-01T12:30:00Z",
+         "properties": {**columns, **cell}}
+    )  # fmt: skip
+    assert _fields(_csv_event(text, **columns)) == _fields(expected)
+
+
+@pytest.mark.parametrize(("char", "count", "kept"), [("é", 10_000, True), ("😀", 6_000, False)])
+def test_a_csv_properties_cell_is_held_to_the_size_limit_as_escaped_json(
+    char: str, count: int, kept: bool
+) -> None:
+    """10,000 "é" are 60,000 bytes escaped (kept); 6,000 emoji are 72,000 (over 64 KB)."""
+    cell = json.dumps({"note": char * count}, ensure_ascii=False)
+    if kept:
+        assert _csv_event(cell).properties == {"note": char * count}
+    else:
+        with pytest.raises(ValueError, match="over the 65,536-byte limit"):
+            _csv_event(cell)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(st.text(max_size=4), json_values, max_size=5),
+    st.sampled_from(["e1", " e1", "", None]),
+    st.sampled_from(["2026-03-01T12:30:00Z", "2026-03-01T12:30:00+02:00", "2026-03-01 12:30"]),
+)
+def test_a_json_line_gives_the_event_pydantic_validates(
+    properties: dict[str, Any], event_id: str | None, stamp: str
+) -> None:
+    row = {"id": event_id, "type": "t", "contact_id": "c1", "timestamp": stamp,
+           "properties": properties}  # fmt: skip
+    try:
+        expected = readers._event(dict(row))  # the slow path: pydantic, then the derived id
+    except ValueError:
+        with pytest.raises(ValueError):
+            readers.event_from_json(dict(row), len(json.dumps(row)))
+        return
+    assert _fields(readers.event_from_json(dict(row), len(json.dumps(row)))) == _fields(expected)

@@ -209,15 +209,15 @@ def event_from_csv(row: Row, raw_size: int, warn: Warn = warn_input) -> Event:
             fields[target] = value
     # Column names are not in the row's text, so bound the size from the cells: a character
     # escapes to at most 12 bytes (an emoji's surrogate pair), plus quotes, colon and comma.
-    quick = (
-        "properties" not in fields
-        and 2 + sum(6 + 12 * (len(key) + len(value)) for key, value in properties.items())
-        <= MAX_PROPERTIES_BYTES
-    )
+    # A character of a `properties` cell's JSON text re-encodes to at most 12 bytes too (a
+    # number to at most 4.5: "1e15" is 1000000000000000.0), and merging adds no bytes.
+    size = 2 + sum(6 + 12 * (len(key) + len(value)) for key, value in properties.items())
     if "properties" in fields:
-        properties = {**properties, **json_object(fields["properties"], "properties")}
+        cell = fields["properties"]
+        size += 12 * len(cell) if type(cell) is str else MAX_PROPERTIES_BYTES  # a mapped dict
+        properties = {**properties, **json_object(cell, "properties")}
     fields["properties"] = properties
-    return (quick and _quick_event(fields)) or _event(fields)
+    return (size <= MAX_PROPERTIES_BYTES and _quick_event(fields)) or _event(fields)
 
 
 def _quick_event(row: Row) -> Event | None:
@@ -225,7 +225,7 @@ def _quick_event(row: Row) -> Event | None:
 
     Only rows that `Event` would accept unchanged take this path (trimmed ids of 1-256
     characters, an ISO-8601 timestamp with an offset within `EVENT_TIME_RANGE`, properties
-    small enough by line length);
+    with trimmed keys, small enough by line length);
     anything else goes through `Event.model_validate`, which also explains what is wrong.
     """
     kind, contact_id, stamp = row.get("type"), row.get("contact_id"), row.get("timestamp")
@@ -234,6 +234,9 @@ def _quick_event(row: Row) -> Event | None:
         properties = {}
     if type(stamp) is not str or type(properties) is not dict:
         return None
+    for key in properties:  # `Event` strips the keys (str_strip_whitespace): let it
+        if type(key) is not str or key.strip() is not key:
+            return None
     if not (_plain_id(kind) and _plain_id(contact_id)):
         return None
     try:
