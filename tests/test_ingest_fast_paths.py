@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from gtmflow.models import Event
 from gtmflow.tools.events import readers
+from gtmflow.tools.events.crm import json_object
 from gtmflow.tools.events.sqlite_rows import _ENCODER, dump, trusted_event
 
 T0 = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
@@ -163,3 +164,16 @@ def test_a_json_line_gives_the_event_pydantic_validates(
             readers.event_from_json(dict(row), len(json.dumps(row)))
         return
     assert _fields(readers.event_from_json(dict(row), len(json.dumps(row)))) == _fields(expected)
+
+
+@pytest.mark.parametrize(
+    "cell", ["[1]", '{"a": ', "nope", '"text"', " {}x", "[" * 3000 + "]" * 3000, "9" * 5000]
+)
+def test_a_csv_properties_cell_that_is_no_object_is_refused_as_json_object_refuses_it(
+    cell: str,
+) -> None:
+    with pytest.raises(Exception) as expected:
+        json_object(cell, "properties")
+    with pytest.raises(type(expected.value)) as got:
+        _csv_event(cell)
+    assert str(got.value) == str(expected.value)

@@ -13,6 +13,7 @@ import codecs
 import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
+from functools import lru_cache
 from json.scanner import make_scanner
 from pathlib import Path
 from typing import IO, Any, Final, Literal, TypeGuard
@@ -202,7 +203,7 @@ def event_from_csv(row: Row, raw_size: int, warn: Warn = warn_input) -> Event:
     for column, value in row.items():
         if value == "":
             continue
-        target = _EVENT_COLUMNS.get(column.strip().lower())
+        target = _column_target(column)
         if target is None:
             properties[column] = value
         else:
@@ -215,9 +216,28 @@ def event_from_csv(row: Row, raw_size: int, warn: Warn = warn_input) -> Event:
     if "properties" in fields:
         cell = fields["properties"]
         size += 12 * len(cell) if type(cell) is str else MAX_PROPERTIES_BYTES  # a mapped dict
-        properties = {**properties, **json_object(cell, "properties")}
+        properties = {**properties, **json_object(_parsed_cell(cell), "properties")}
     fields["properties"] = properties
     return (size <= MAX_PROPERTIES_BYTES and _quick_event(fields)) or _event(fields)
+
+
+@lru_cache(maxsize=1024)
+def _column_target(column: str) -> str | None:
+    """The event field a CSV column fills, None for a property (cached: names repeat)."""
+    return _EVENT_COLUMNS.get(column.strip().lower())
+
+
+def _parsed_cell(cell: Any) -> Any:
+    """A `properties` cell parsed if it holds a JSON object, else as it is (`json_object`
+    then reads it, or refuses it with its own message).
+    """
+    if type(cell) is not str:
+        return cell
+    try:
+        parsed = _scan_line(cell)
+    except (TypeError, ValueError):  # json_object reads it again and says what is wrong
+        return cell
+    return parsed if type(parsed) is dict else cell
 
 
 def _quick_event(row: Row) -> Event | None:
