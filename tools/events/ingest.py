@@ -285,7 +285,7 @@ class _Items:
     the PostgreSQL store reports conflicts once a chunk is inserted, not before the next pull).
 
     The lookup keeps each row's line, raw text and id string, not the row itself: holding a
-    whole batch of events alive made the garbage collector walk them again and again (28% of
+    whole batch of events alive made the garbage collector walk them again and again (29% of
     an ingest's CPU at 100,000-row batches, `benchmarks/RESULTS.md`, "Ingest profile,
     session 5"). A row the store still holds is alive, so no later row can have taken its
     `id()`; the kept id string (`is`, not `==`) tells a stale entry from the row's own.
