@@ -96,3 +96,25 @@ def test_a_refused_copy_never_takes_the_line_of_a_row_that_was_stored(tmp_path: 
     # A copy was never pulled, so its line cannot be looked up: the row last pulled stands in
     # (here a refused one), never a stored row whose address the copy happens to reuse.
     assert {json.loads(d["raw"])["id"] for d in dead} <= {"bad-a", "bad-b", "bad-last"}
+
+
+def test_bad_rows_among_many_batches_cost_only_themselves(tmp_path: Path) -> None:
+    """A bad row, a repeated id and a conflict among 3,500 rows in 1,000-row batches."""
+    rows = []
+    for n in range(3500):
+        stamp = (T0 + timedelta(seconds=n)).isoformat().replace("+00:00", "Z")
+        rows.append({"id": f"e{n}", "type": "t", "contact_id": f"c{n % 7}", "timestamp": stamp})
+    rows[1700]["type"] = "bad\ud800"  # a lone surrogate: the database refuses it
+    rows[300] = dict(rows[299])  # the same event again: a duplicate
+    rows[2200] = {**rows[100], "type": "other"}  # id e100 again, other content: a conflict
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with SQLiteEventStore(tmp_path / "s.db") as store:
+        first = ingest_events(store, path, dead_letter=tmp_path / "dead.jsonl", batch_size=1000)
+        stored = {e.id for c in range(7) for e in store.events(f"c{c}")}
+        again = ingest_events(store, path, dead_letter=tmp_path / "dead2.jsonl", batch_size=1000)
+        assert store.stats().events == len(stored)
+    assert (first.accepted, first.duplicates, first.rejected) == (3497, 1, 2)
+    assert stored == {f"e{n}" for n in range(3500)} - {"e300", "e1700", "e2200"}
+    assert [d["line"] for d in _dead(first.dead_letter)] == [1701, 2201]
+    assert (again.accepted, again.duplicates, again.rejected) == (0, 3498, 2)
