@@ -283,6 +283,12 @@ class _Items:
     exception converting a row rejects that row only; a row the store refuses comes back
     through `reject` and is dead-lettered with its own line (looked up among the batch's rows:
     the PostgreSQL store reports conflicts once a chunk is inserted, not before the next pull).
+
+    The lookup keeps each row's line, raw text and id string, not the row itself: holding a
+    whole batch of events alive made the garbage collector walk them again and again (29% of
+    an ingest's CPU at 100,000-row batches, `benchmarks/RESULTS.md`, "Ingest profile,
+    session 5"). A row the store still holds is alive, so no later row can have taken its
+    `id()`; the kept id string (`is`, not `==`) tells a stale entry from the row's own.
     """
 
     def __init__(self, rows: Iterator[RowItem], convert: Convert, dead: DeadLetter) -> None:
@@ -290,8 +296,8 @@ class _Items:
         self._convert = convert
         self._dead = dead
         self._current: tuple[int, str | bytes] = (0, "")
-        self._batch: dict[int, tuple[Event | Contact, int, str | bytes]] = {}
-        """The rows pulled in the current batch, by `id()` of their item (kept alive here)."""
+        self._batch: dict[int, tuple[str, int, str | bytes]] = {}
+        """The rows pulled in the current batch, by `id()` of their item: id, line, raw text."""
         self._line = 0
         self.notes = IngestNotes()
         self.blank = 0
@@ -321,7 +327,7 @@ class _Items:
         self._batch.clear()
         for contact, line_no, raw in aside:
             self._current = (line_no, raw)
-            self._batch[id(contact)] = (contact, line_no, raw)
+            self._batch[id(contact)] = (contact.id, line_no, raw)
             yield contact
 
     def _warn(self, message: str) -> None:
@@ -330,7 +336,7 @@ class _Items:
     def reject(self, item: Event | Contact, reason: str) -> None:
         """Dead-letter a row the store refused (by default the last one pulled)."""
         pulled = self._batch.get(id(item))
-        line_no, raw = self._current if pulled is None else pulled[1:]
+        line_no, raw = pulled[1:] if pulled and pulled[0] is item.id else self._current
         self._dead.write(line_no, reason, raw)
 
     def _take(self, limit: int) -> Iterator[Event | Contact]:
@@ -349,7 +355,7 @@ class _Items:
                 self._dead.write(line_no, rejection_reason(exc), raw)
                 continue
             self._current = (line_no, raw)
-            self._batch[id(item)] = (item, line_no, raw)
+            self._batch[id(item)] = (item.id, line_no, raw)
             yield item
             taken += 1
             if taken >= limit:

@@ -13,6 +13,8 @@ import codecs
 import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
+from functools import lru_cache
+from json.scanner import make_scanner
 from pathlib import Path
 from typing import IO, Any, Final, Literal, TypeGuard
 
@@ -23,6 +25,7 @@ from gtmflow.tools.events.csv_records import csv_rows
 from gtmflow.tools.events.event_store import derived_event_id
 from gtmflow.tools.events.reasons import Rejected, short
 from gtmflow.tools.events.segment import Warn, from_segment, is_segment_payload, warn_input
+from gtmflow.tools.events.sqlite_rows import trusted_event
 
 __all__ = [
     "Convert",
@@ -57,6 +60,8 @@ _PROGRESS_STEP = 1 << 20
 _PENDING_ID = "pending"
 _MAX_ID = 256  # models.Id's max_length
 _EARLIEST, _END = EVENT_TIME_RANGE
+_SCAN: Final = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+_LINE_ENDS: Final = ("\n", "\r\n")
 
 
 RowItem = tuple[int, str | bytes, Row | Rejected | None]
@@ -136,7 +141,8 @@ def _jsonl_rows(lines: Iterator[tuple[int, bytes]], path: Path) -> Iterator[RowI
 
 def _parse_json_line(line: bytes) -> Row | Rejected:
     try:
-        row = json.loads(line.decode("utf-8"))  # str skips json's encoding sniffing
+        text = line.decode("utf-8")  # str skips json's encoding sniffing
+        row = _scan_line(text)
     except UnicodeDecodeError as exc:
         return Rejected(f"line is not valid UTF-8 (byte {exc.start + 1}); save the file as UTF-8")
     except json.JSONDecodeError as exc:
@@ -160,6 +166,23 @@ def _parse_json_line(line: bytes) -> Row | Rejected:
     return row
 
 
+def _scan_line(text: str) -> Any:
+    """`json.loads(text)`, with json's scanner called directly when the line is plain.
+
+    `json.loads` reaches the C scanner through three Python calls and two regular
+    expressions (1 of 2.2 us a sample-world line). Anything but one value at the start of the
+    line and a line break after it (leading or other trailing space, an error) goes through
+    `json.loads`, which reads it, or raises what it always raised.
+    """
+    try:
+        row, end = _SCAN(text, 0)
+    except Exception:  # StopIteration, JSONDecodeError, RecursionError, digits: said below
+        return json.loads(text)
+    if end == len(text) or text[end:] in _LINE_ENDS:
+        return row
+    return json.loads(text)
+
+
 # Events ----------------------------------------------------------------------------------------
 
 
@@ -180,22 +203,41 @@ def event_from_csv(row: Row, raw_size: int, warn: Warn = warn_input) -> Event:
     for column, value in row.items():
         if value == "":
             continue
-        target = _EVENT_COLUMNS.get(column.strip().lower())
+        target = _column_target(column)
         if target is None:
             properties[column] = value
         else:
             fields[target] = value
     # Column names are not in the row's text, so bound the size from the cells: a character
     # escapes to at most 12 bytes (an emoji's surrogate pair), plus quotes, colon and comma.
-    quick = (
-        "properties" not in fields
-        and 2 + sum(6 + 12 * (len(key) + len(value)) for key, value in properties.items())
-        <= MAX_PROPERTIES_BYTES
-    )
+    # A character of a `properties` cell's JSON text re-encodes to at most 12 bytes too (a
+    # number to at most 4.5: "1e15" is 1000000000000000.0), and merging adds no bytes.
+    size = 2 + sum(6 + 12 * (len(key) + len(value)) for key, value in properties.items())
     if "properties" in fields:
-        properties = {**properties, **json_object(fields["properties"], "properties")}
+        cell = fields["properties"]
+        size += 12 * len(cell) if type(cell) is str else MAX_PROPERTIES_BYTES  # a mapped dict
+        properties = {**properties, **json_object(_parsed_cell(cell), "properties")}
     fields["properties"] = properties
-    return (quick and _quick_event(fields)) or _event(fields)
+    return (size <= MAX_PROPERTIES_BYTES and _quick_event(fields)) or _event(fields)
+
+
+@lru_cache(maxsize=1024)
+def _column_target(column: str) -> str | None:
+    """The event field a CSV column fills, None for a property (cached: names repeat)."""
+    return _EVENT_COLUMNS.get(column.strip().lower())
+
+
+def _parsed_cell(cell: Any) -> Any:
+    """A `properties` cell parsed if it holds a JSON object, else as it is (`json_object`
+    then reads it, or refuses it with its own message).
+    """
+    if type(cell) is not str:
+        return cell
+    try:
+        parsed = _scan_line(cell)
+    except (TypeError, ValueError):  # json_object reads it again and says what is wrong
+        return cell
+    return parsed if type(parsed) is dict else cell
 
 
 def _quick_event(row: Row) -> Event | None:
@@ -203,7 +245,7 @@ def _quick_event(row: Row) -> Event | None:
 
     Only rows that `Event` would accept unchanged take this path (trimmed ids of 1-256
     characters, an ISO-8601 timestamp with an offset within `EVENT_TIME_RANGE`, properties
-    small enough by line length);
+    with trimmed keys, small enough by line length);
     anything else goes through `Event.model_validate`, which also explains what is wrong.
     """
     kind, contact_id, stamp = row.get("type"), row.get("contact_id"), row.get("timestamp")
@@ -212,6 +254,9 @@ def _quick_event(row: Row) -> Event | None:
         properties = {}
     if type(stamp) is not str or type(properties) is not dict:
         return None
+    for key in properties:  # `Event` strips the keys (str_strip_whitespace): let it
+        if type(key) is not str or key.strip() is not key:
+            return None
     if not (_plain_id(kind) and _plain_id(contact_id)):
         return None
     try:
@@ -225,18 +270,12 @@ def _quick_event(row: Row) -> Event | None:
         event_id = derived_event_id(contact_id, kind, timestamp, properties)
     elif not _plain_id(event_id):
         return None
-    return Event.model_construct(
-        id=event_id, type=kind, contact_id=contact_id, timestamp=timestamp, properties=properties
-    )
+    return trusted_event(event_id, kind, contact_id, timestamp, properties)
 
 
 def _plain_id(value: Any) -> TypeGuard[str]:
-    return (
-        type(value) is str
-        and 0 < len(value) <= _MAX_ID
-        and not value[0].isspace()
-        and not value[-1].isspace()
-    )
+    """A str of 1-256 characters with no space at either end (`strip` returns it unchanged)."""
+    return type(value) is str and 0 < len(value) <= _MAX_ID and value.strip() is value
 
 
 def _event(row: Row) -> Event:

@@ -2,7 +2,8 @@
 
 Writing: the parameters of an insert, why a row cannot be stored (`unstorable`), whether an id
 already stored holds other content (`conflict`), contacts checked one by one as they are pulled
-(`StorableContacts`), the id of an event that came without one (`derived_event_id`).
+(`StorableContacts`), the id of an event that came without one (`derived_event_id`), an
+event of checked values built without validating them again (`trusted_event`).
 Reading: `stored_event` turns a row back into an `Event` and raises
 `Unreadable` for one an older gtmflow (or another tool) wrote that is not valid now (the store
 reports it as `UnreadableRow` to whoever asked for that contact, and skips it in a scan).
@@ -17,6 +18,7 @@ import sqlite3
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any, TypeVar
 
 from gtmflow.errors import InputWarning, StoreError
@@ -41,6 +43,7 @@ __all__ = [
     "refuse",
     "stored_contact",
     "stored_event",
+    "trusted_event",
     "unstorable",
 ]
 
@@ -54,6 +57,9 @@ CONTACT_COLUMNS = (
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+_EVENT_FIELDS = frozenset(Event.model_fields)
+_new_object = object.__new__
+_set = object.__setattr__
 CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
@@ -233,7 +239,7 @@ class Unreadable(Exception):
 
 def stored_event(event_id: str, type_: str, contact_id: str, ts: int, props: str) -> Event:
     """An events row as an `Event`; `Unreadable` when the row is not a valid event."""
-    # Rows were validated on write; model_construct skips validating them again. Rows an older
+    # Rows were validated on write; trusted_event skips validating them again. Rows an older
     # gtmflow (or another tool) wrote may not be valid, and must not stop every reader.
     problem: str | None
     try:
@@ -250,9 +256,7 @@ def stored_event(event_id: str, type_: str, contact_id: str, ts: int, props: str
             "events table",
             contact_id=contact_id,
         )
-    return Event.model_construct(
-        id=event_id, type=type_, contact_id=contact_id, timestamp=timestamp, properties=properties
-    )
+    return trusted_event(event_id, type_, contact_id, timestamp, properties)
 
 
 def _row_problem(timestamp: datetime, properties: Any) -> str | None:
@@ -265,8 +269,42 @@ def _row_problem(timestamp: datetime, properties: Any) -> str | None:
 
 
 def dump(value: Mapping[str, Any]) -> str:
-    """Compact JSON, as stored."""
-    return _ENCODER.encode(value)
+    """Compact JSON, as stored (what `_ENCODER.encode` writes)."""
+    return _encoded(value, _ENCODER, sort_keys=False)
+
+
+def _encoded(value: Any, encoder: json.JSONEncoder, *, sort_keys: bool) -> str:
+    """What `encoder` (compact, `default=str`, `ensure_ascii=False`) writes for `value`.
+
+    The C encoder is called directly: `JSONEncoder.encode` rebuilds it on each call behind two
+    layers of Python (0.75 of 2.7 us for a sample-world event). Each call gets its own
+    `markers` dict, as `encode` does: one left over from a failed call would report a later
+    value as circular.
+    """
+    if c_make_encoder is None:  # pragma: no cover - Python without the C accelerator
+        return encoder.encode(value)
+    encode = c_make_encoder({}, str, encode_basestring, None, ":", ",", sort_keys, False, True)
+    return "".join(encode(value, 0))
+
+
+def trusted_event(
+    event_id: str, type: str, contact_id: str, timestamp: datetime, properties: dict[str, Any]
+) -> Event:
+    """An `Event` of values already checked, as `Event.model_construct` builds it, faster.
+
+    The same `__dict__` and fields set, no extras and no private values (Event has neither a
+    post-init hook nor private attributes); `model_construct` costs 3 us per call in its loop
+    over aliases and defaults, a tenth of a whole ingested row.
+    """
+    event = _new_object(Event)
+    _set(event, "__dict__", {
+        "id": event_id, "type": type, "contact_id": contact_id, "timestamp": timestamp,
+        "properties": properties,
+    })  # fmt: skip
+    _set(event, "__pydantic_fields_set__", set(_EVENT_FIELDS))
+    _set(event, "__pydantic_extra__", None)
+    _set(event, "__pydantic_private__", None)
+    return event
 
 
 def micros(moment: datetime) -> int:
@@ -287,6 +325,8 @@ def derived_event_id(
         22 URL-safe base64 characters (128 bits of SHA-256): short, because every byte of an
         id is paid again in the unique index on each insert.
     """
-    canonical = CANONICAL.encode([contact_id, type, micros(timestamp), properties])
+    canonical = _encoded(
+        [contact_id, type, micros(timestamp), properties], CANONICAL, sort_keys=True
+    )
     digest = hashlib.sha256(canonical.encode()).digest()[:16]
     return base64.urlsafe_b64encode(digest).decode()[:22]
