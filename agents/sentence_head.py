@@ -1,12 +1,13 @@
-"""The rules analyser's sentence classifier: a logistic-regression head over MiniLM embeddings.
+"""The rules analyser's sentence classifier: a logistic-regression head over MiniLM features.
 
 Cue lexicons are precise but miss paraphrases ("it eats half their morning" is a pain without a
-pain word). This head embeds each sentence with the offline MiniLM embedder
-(`gtmflow.tools.context.embeddings`) and scores it per category with one logistic regression each,
-trained on gtmflow's own labelled sales calls (`training/calls/`, written for gtmflow and
-independent of the held-out evaluation calls in `benchmarks/data/`). The analyser adds the score
-to the sentence's cue score, so a confident head labels a sentence on its own, a hesitant one
-tips a weak cue over the line, and a negation cue still vetoes.
+pain word). This head embeds each sentence with the first two of the six transformer layers of
+the offline MiniLM (`FirstLayersMiniLM`, cut from `gtmflow.tools.context.embeddings`' verified
+model, mean-pooled) and scores it per category with one logistic regression each, trained on
+gtmflow's own labelled sales calls (`training/calls/`, written for gtmflow and independent of the
+held-out evaluation calls in `benchmarks/data/`). The analyser adds the score to the sentence's
+cue score, so a confident head labels a sentence on its own, a hesitant one tips a weak cue over
+the line, and a negation cue still vetoes.
 
 The shipped weights (`data/sentence_head.json`, 6 x 385 numbers) are what
 `python training/train_sentence_head.py` writes; a test retrains them and compares. Train a head
@@ -16,29 +17,33 @@ on your own labelled sentences and use it instead:
 from gtmflow.agents.sentence_head import SentenceHead, default_head
 from gtmflow.agents.transcript_analyst import TranscriptAnalyst
 
-embedder = default_head().embedder  # the offline MiniLM, loaded once
+embedder = default_head().embedder  # MiniLM's first two layers, loaded once
 head = SentenceHead.train(embedder, texts, labels, sellers=said_by_seller)  # your calls
 head.save("my_head.json")
 analyst = TranscriptAnalyst(classifier=SentenceHead.load("my_head.json", embedder))
 ```
 
-Measured (`python benchmarks/agents.py`): micro F1 0.79 on the held-out calls against 0.56 for
-the lexicons alone (0.78 and 0.54 before vendors and asks were found by context). Grouped 5-fold
-cross-validation on the training calls (`python training/train_sentence_head.py`) chose the L2
-strength and threshold.
+Measured (`python benchmarks/agents.py`): micro F1 0.82 on the held-out calls against 0.56 for
+the lexicons alone (0.79 with the whole model's sentence embedding, before issue 13's session
+5). Grouped 5-fold cross-validation on the training calls (`python
+training/train_sentence_head.py`) chose the layers (micro F1 0.763 with two layers, 0.768 with
+three, 0.778 with four, 0.735 with all six: the fewest layers that do as well as six), the L2
+strength and threshold. Two layers are a third of the model's compute: on the speed benchmark's
+20 AMI meetings the analyser with the head ran at 2.0-2.7x the words per CPU-second of the
+whole-model head (benchmarks/RESULTS.md, "Issue 13 speed, session 5").
 
 A head can carry a `Screen`, the first stage of a cascade: the same regressions on the static
 table (`StaticEmbedding`, no transformer); a sentence it scores outside its uncertain band in
 every category takes its vote, and only the others reach MiniLM
-(`train_sentence_head.py --screen`). The shipped head has none. The screen the trainer chooses
-sends 4,265 of the speed benchmark's 8,588 sentences (75,947 of 132,471 tokens) to MiniLM, 1.7x
-the words per second, but scored micro F1 0.76 on the held-out calls against the head's 0.79
-(benchmarks/RESULTS.md, "Issue 13 speed, session 5").
+(`train_sentence_head.py --screen`). The shipped head has none: with the whole model, the screen
+the trainer chose sent 4,265 of the speed benchmark's 8,588 sentences (75,947 of 132,471 tokens)
+to MiniLM, 1.3-1.4x the words per CPU-second, but the held-out micro F1 fell from 0.79 to 0.76.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
@@ -49,11 +54,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from gtmflow.errors import ConfigError
+from gtmflow.tools.context.embeddings import MINILM_INT8_SHA256, MINILM_MODEL_ID, MiniLMEmbedding
 
 __all__ = [
     "CATEGORIES",
+    "HEAD_LAYERS",
     "HEAD_PATH",
     "PROSPECT_ONLY",
+    "FirstLayersMiniLM",
     "Screen",
     "SentenceHead",
     "default_head",
@@ -64,6 +72,8 @@ CATEGORIES = ("pain", "objection", "buying_signal", "next_step", "authority", "b
 PROSPECT_ONLY = frozenset({"pain", "objection", "buying_signal", "budget"})
 """Categories only a prospect's words can have; sellers' sentences are not negatives for them."""
 HEAD_PATH = Path(__file__).parent / "data" / "sentence_head.json"
+HEAD_LAYERS = 2
+"""MiniLM layers the shipped head reads (`FirstLayersMiniLM`), chosen by cross-validation."""
 FORMAT = "gtmflow-sentence-head/1"
 Matrix = NDArray[np.float64]
 _TAG = re.compile(r"[{\[][a-z_ -]{1,30}[}\]]", re.I)  # transcribers' tags: {vocalsound}, [laughter]
@@ -195,7 +205,7 @@ class SentenceHead:
             path: A file `save` wrote.
             embedder: The head's embedder.
             screen_embedder: The screen's embedder, when the file has a screen; default: the
-                static table derived from `embedder` (`StaticEmbedding(source=embedder)`).
+                static table derived from the whole MiniLM (`StaticEmbedding()`).
         """
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         if data.get("format") != FORMAT:
@@ -206,7 +216,7 @@ class SentenceHead:
             if screen_embedder is None:
                 from gtmflow.tools.context.static_embedding import StaticEmbedding
 
-                screen_embedder = StaticEmbedding(source=embedder)
+                screen_embedder = StaticEmbedding()
             _check_model(path, data["screen"]["embedding_model"], screen_embedder)
             screen = Screen.from_dict(data["screen"], screen_embedder)
         return cls(
@@ -229,14 +239,63 @@ def default_head() -> SentenceHead:
     Raises:
         EmbeddingModelError: The embedding model is not installed or fails its checksum.
     """
-    from gtmflow.tools.context.embeddings import MiniLMEmbedding
-
-    embedder = MiniLMEmbedding(batch_size=64)  # sentences are short: larger batches are faster
+    embedder = FirstLayersMiniLM(HEAD_LAYERS, batch_size=64)  # short sentences: larger batches
     embedder.check()
     head = SentenceHead.load(HEAD_PATH, embedder)
     if head.screen is not None:
         _ = head.screen.embedder.table
     return head
+
+
+class FirstLayersMiniLM(MiniLMEmbedding):
+    """all-MiniLM-L6-v2 (int8) cut after its first `layers` of 6 transformer layers, mean-pooled.
+
+    The head does not need the whole model: logistic regressions on the first two layers' mean
+    scored higher in grouped cross-validation than on the sentence embedding itself (see the
+    module docstring), at a third of the compute. The cut graph is derived from the verified
+    model file with `onnx` on first use and cached beside the static table
+    (`~/.cache/gtmflow/`, or `cache_dir=`), named by the model's sha256 and `layers`.
+
+    Args:
+        layers: How many transformer layers to keep (1-6; 6 is the whole model).
+        cache_dir: Where the cut model is kept.
+        threads: onnxruntime intra-op threads; default: one per physical core.
+        batch_size: Texts per forward pass.
+    """
+
+    def __init__(
+        self,
+        layers: int = 2,
+        *,
+        cache_dir: str | Path | None = None,
+        threads: int | None = None,
+        batch_size: int = 64,
+    ) -> None:
+        if not 1 <= layers <= 6:
+            raise ConfigError(f"layers={layers} must be 1 to 6 (all-MiniLM-L6-v2 has six)")
+        super().__init__(sha256=None, threads=threads, batch_size=batch_size)
+        self.layers = layers
+        self.model_id = f"{MINILM_MODEL_ID}-first{layers}"
+        self._cache_dir = Path(cache_dir) if cache_dir is not None else None
+
+    @property
+    def cut_path(self) -> Path:
+        """The cut model's file: one per source digest and layer count."""
+        from gtmflow.tools.context.static_embedding import default_cache_dir
+
+        folder = self._cache_dir or default_cache_dir()
+        return folder / f"minilm-{MINILM_INT8_SHA256[:12]}-first{self.layers}.onnx"
+
+    def _resolve_model_path(self) -> Path:
+        source = MiniLMEmbedding()
+        source.check()  # the shipped file, verified against its pinned sha256
+        full = super()._resolve_model_path()
+        if self.layers == 6:
+            return full
+        path = self.cut_path
+        if not path.exists():
+            _cut(full, path, self.layers)
+        return path
 
 
 class Screen:
@@ -314,6 +373,21 @@ class Screen:
         """The screen `as_dict` wrote, on `embedder`."""
         band = (float(data["band"][0]), float(data["band"][1]))
         return cls(embedder, data["weights"], threshold=data["threshold"], band=band, l2=data["l2"])
+
+
+def _cut(full: Path, path: Path, layers: int) -> None:
+    """Write the graph from the inputs to layer `layers`' output LayerNorm (atomically)."""
+    import onnx.utils
+
+    # LayerNormalization nodes: the embeddings' one, then two per layer, the second ending it.
+    ends = [
+        n.output[0] for n in onnx.load(str(full)).graph.node if n.op_type == "LayerNormalization"
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp.onnx")
+    inputs = ["input_ids", "attention_mask", "token_type_ids"]
+    onnx.utils.extract_model(str(full), str(partial), inputs, [ends[2 * layers]])
+    partial.replace(path)  # a concurrent reader sees no file or the whole file
 
 
 def uncertain_rows(

@@ -11,6 +11,7 @@ import pytest
 
 from gtmflow.agents.sentence_head import (
     HEAD_PATH,
+    FirstLayersMiniLM,
     Screen,
     SentenceHead,
     default_head,
@@ -195,6 +196,25 @@ def shipped() -> SentenceHead:
         return default_head()
     except Exception as exc:  # the embedding model is a pinned dependency; say why if absent
         pytest.skip(f"MiniLM embedder unavailable: {exc}")
+
+
+def test_the_first_layers_are_cut_once_and_embed_differently(
+    shipped: SentenceHead, tmp_path: Path
+) -> None:
+    texts = ["Our drivers sit idle every morning.", "Send me the contract."]
+    cut = FirstLayersMiniLM(3, cache_dir=tmp_path)
+    vectors = cut.embed(texts)
+    assert cut.model_id == "all-MiniLM-L6-v2-first3" and cut.cut_path.parent == tmp_path
+    assert vectors.shape == (2, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+    made = cut.cut_path.stat().st_mtime_ns
+    again = FirstLayersMiniLM(3, cache_dir=tmp_path)
+    assert np.allclose(again.embed(texts), vectors, atol=1e-6)
+    assert again.cut_path.stat().st_mtime_ns == made  # read from the cache, not cut again
+    whole = FirstLayersMiniLM(6, cache_dir=tmp_path).embed(texts)
+    assert float((whole * vectors).sum(axis=1).min()) < 0.99  # another representation
+    assert shipped.embedder.model_id.endswith(f"-first{shipped.embedder.layers}")
+    with pytest.raises(ConfigError, match="layers=7 must be 1 to 6"):
+        FirstLayersMiniLM(7)
 
 
 def test_the_shipped_head_is_what_the_training_script_makes(shipped: SentenceHead) -> None:

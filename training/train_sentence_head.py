@@ -7,16 +7,18 @@
 The calls in `training/calls/` (99 calls, 2,928 sentences) were written and labelled for
 gtmflow by the labelling guide in `training/README.md`; the held-out evaluation calls in
 `benchmarks/data/` were never used here. Model selection is a grouped 5-fold cross-validation
-over calls (a call's sentences never sit on both sides): for each L2 strength and threshold, the
-fused rule the analyser applies (cue score + head score >= 1) is scored by sentence-level micro
-F1 over the six categories the head votes on. The best pair trains the final head on every call.
+over calls (a call's sentences never sit on both sides): for each number of MiniLM layers
+(`FirstLayersMiniLM`), L2 strength and threshold, the fused rule the analyser applies (cue score
++ head score >= 1) is scored by sentence-level micro F1 over the six categories the head votes
+on. The fewest layers whose best F1 is no lower than the whole model's are kept (fewer layers
+run faster), and their best pair trains the final head on every call.
 
 `--screen` adds the cascade's first stage (`Screen`): the same regressions on the static table
 (`StaticEmbedding`), whose confident votes stand without MiniLM; its band is the narrowest whose
 cross-validated F1 is no lower than the MiniLM head's overall, in every fold and every category.
-The shipped head has no screen: with the band this chooses the analyser scored micro F1 0.76 on
-the held-out calls against the head's 0.79 (0.74 with the narrower band that the pooled F1 alone
-chose; benchmarks/RESULTS.md, "Issue 13 speed, session 5").
+The shipped head has no screen: on the whole model's head, the band this chooses made the
+analyser score micro F1 0.76 on the held-out calls against 0.79 without it (0.74 with the
+narrower band that the pooled F1 alone chose; benchmarks/RESULTS.md, "Issue 13 speed, session 5").
 """
 
 from __future__ import annotations
@@ -37,19 +39,21 @@ from rich.table import Table
 from gtmflow.agents._rules_analyst import cue_scores
 from gtmflow.agents.sentence_head import (
     CATEGORIES,
+    HEAD_LAYERS,
     HEAD_PATH,
     PROSPECT_ONLY,
+    FirstLayersMiniLM,
     Screen,
     SentenceHead,
     uncertain_rows,
 )
-from gtmflow.tools.context.embeddings import MiniLMEmbedding
 from gtmflow.tools.context.static_embedding import StaticEmbedding
 from gtmflow.tools.transcripts import parse_transcript
 
 CALLS = Path(__file__).resolve().parent / "calls"
 L2_GRID = (0.03, 0.1, 0.3, 1.0)
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.25, 0.71, 0.05))
+LAYER_GRID = (2, 3, 4, 6)
 BANDS = tuple(float(round(b, 2)) for b in np.arange(0.0, 2.01, 0.25))
 FOLDS = 5
 
@@ -209,17 +213,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     console = Console(width=max(Console().width, 120))
     corpus = load_corpus()
-    embedder = MiniLMEmbedding(batch_size=32)
     if args.check:
+        embedder = FirstLayersMiniLM(HEAD_LAYERS)
         shipped = SentenceHead.load(HEAD_PATH, embedder)
         gap = weight_gap(shipped, retrain_like(shipped, corpus, embedder))
         console.print(f"largest weight difference: {gap:.2e}")
         return 0 if gap < 1e-3 else 1
     folds = _Folds.of(corpus)
-    results, probabilities = cross_validate(folds, embedder)
-    console.print(_grid("MiniLM head", results))
+    layers, embedder, (results, probabilities) = choose_layers(folds, console)
+    console.print(_grid(f"MiniLM head, first {layers} layers", results))
     l2, threshold, best = _best(results)
-    console.print(f"chosen: l2={l2:g}, threshold={threshold:.2f} (cross-validated F1 {best:.3f})")
+    console.print(
+        f"chosen: {layers} layers, l2={l2:g}, threshold={threshold:.2f} "
+        f"(cross-validated F1 {best:.3f})"
+    )
     meta = {"calls_digest": corpus.digest, "cv_micro_f1": round(best, 3)}
     head = SentenceHead.train(
         embedder,
@@ -231,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         meta=meta,
     )
     if args.screen:
-        head.screen, share = train_screen(folds, (probabilities[l2], threshold), embedder, console)
+        head.screen, share = train_screen(folds, (probabilities[l2], threshold), console)
         head.meta["cv_share_to_minilm"] = share
     head.save(args.out)
     console.print(
@@ -240,13 +247,30 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def choose_layers(
+    folds: _Folds, console: Console
+) -> tuple[int, FirstLayersMiniLM, tuple[dict[tuple[float, float], float], dict[float, Any]]]:
+    """The fewest MiniLM layers whose head cross-validates as well as the whole model's."""
+    runs = {}
+    for layers in LAYER_GRID:
+        embedder = FirstLayersMiniLM(layers)
+        runs[layers] = (embedder, cross_validate(folds, embedder))
+    best = {layers: _best(run[1][0])[2] for layers, run in runs.items()}
+    console.print(
+        "grouped cross-validated micro F1 by layers: "
+        + ", ".join(f"{layers}: {f1:.3f}" for layers, f1 in best.items())
+    )
+    layers = min(n for n in LAYER_GRID if best[n] >= best[6] - 1e-9)
+    return layers, runs[layers][0], runs[layers][1]
+
+
 def train_screen(
-    folds: _Folds, head: tuple[np.ndarray, float], embedder: MiniLMEmbedding, console: Console
+    folds: _Folds, head: tuple[np.ndarray, float], console: Console
 ) -> tuple[Screen, float]:
     """The cascade's first stage on the static table, and the share of the training sentences
     it sends to MiniLM: its l2 and threshold by grouped cross-validation of the screen alone,
     its band by `choose_band`."""
-    static = StaticEmbedding(source=embedder)
+    static = StaticEmbedding()
     screens, probabilities = cross_validate(folds, static)
     console.print(_grid("static screen alone", screens))
     l2, threshold, alone = _best(screens)
@@ -284,7 +308,7 @@ def _best(results: dict[tuple[float, float], float]) -> tuple[float, float, floa
     return l2, threshold, best
 
 
-def retrain_like(shipped: SentenceHead, corpus: Corpus, embedder: MiniLMEmbedding) -> SentenceHead:
+def retrain_like(shipped: SentenceHead, corpus: Corpus, embedder: Any) -> SentenceHead:
     """A head (and screen) trained on `corpus` with the shipped head's settings."""
     head = SentenceHead.train(
         embedder,
