@@ -1,8 +1,8 @@
 """The rules analyser's sentence classifier: a logistic-regression head over MiniLM features.
 
 Cue lexicons are precise but miss paraphrases ("it eats half their morning" is a pain without a
-pain word). This head embeds each sentence with the first two of the six transformer layers of
-the offline MiniLM (`FirstLayersMiniLM`, cut from `gtmflow.tools.context.embeddings`' verified
+pain word). This head embeds each sentence with the first of the six transformer layers of the
+offline MiniLM (`FirstLayersMiniLM`, cut from `gtmflow.tools.context.embeddings`' verified
 model, mean-pooled) and scores it per category with one logistic regression each, trained on
 gtmflow's own labelled sales calls (`training/calls/`, written for gtmflow and independent of the
 held-out evaluation calls in `benchmarks/data/`). The analyser adds the score to the sentence's
@@ -17,27 +17,27 @@ on your own labelled sentences and use it instead:
 from gtmflow.agents.sentence_head import SentenceHead, default_head
 from gtmflow.agents.transcript_analyst import TranscriptAnalyst
 
-embedder = default_head().embedder  # MiniLM's first two layers, loaded once
+embedder = default_head().embedder  # MiniLM's first layer, loaded once
 head = SentenceHead.train(embedder, texts, labels, sellers=said_by_seller)  # your calls
 head.save("my_head.json")
 analyst = TranscriptAnalyst(classifier=SentenceHead.load("my_head.json", embedder))
 ```
 
-Measured (`python benchmarks/agents.py`): micro F1 0.82 on the held-out calls against 0.56 for
-the lexicons alone (0.79 with the whole model's sentence embedding, before issue 13's session
-5). Grouped 5-fold cross-validation on the training calls (`python
-training/train_sentence_head.py`) chose the layers (micro F1 0.763 with two layers, 0.768 with
-three, 0.778 with four, 0.735 with all six: the fewest layers that do as well as six), the L2
-strength and threshold. Two layers are a third of the model's compute: on the speed benchmark's
-20 AMI meetings the analyser with the head ran at 2.0-2.7x the words per CPU-second of the
-whole-model head (benchmarks/RESULTS.md, "Issue 13 speed, session 5").
+Measured (`python benchmarks/agents.py`): micro F1 0.80 on the held-out calls against 0.56 for
+the lexicons alone and 0.79 for the whole model's sentence embedding. Grouped 5-fold
+cross-validation on the training calls (`python training/train_sentence_head.py`) chose the
+layers (micro F1 0.751 with one layer, 0.763 with two, 0.768 with three, 0.778 with four, 0.735
+with all six: the fewest that do as well as six), the L2 strength and the threshold. On the speed
+benchmark's 20 AMI meetings the analyser with this head read 6,800 words per CPU-second (9,400
+per wall-second, load 1.4-2.3) against 2,000 (3,500) with the whole-model head
+(benchmarks/RESULTS.md, "Issue 13 speed, session 5").
 
 A head can carry a `Screen`, the first stage of a cascade: the same regressions on the static
 table (`StaticEmbedding`, no transformer); a sentence it scores outside its uncertain band in
 every category takes its vote, and only the others reach MiniLM
 (`train_sentence_head.py --screen`). The shipped head has none: with the whole model, the screen
 the trainer chose sent 4,265 of the speed benchmark's 8,588 sentences (75,947 of 132,471 tokens)
-to MiniLM, 1.3-1.4x the words per CPU-second, but the held-out micro F1 fell from 0.79 to 0.76.
+to MiniLM, 1.2-1.4x the words per CPU-second, but the held-out micro F1 fell from 0.79 to 0.76.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ CATEGORIES = ("pain", "objection", "buying_signal", "next_step", "authority", "b
 PROSPECT_ONLY = frozenset({"pain", "objection", "buying_signal", "budget"})
 """Categories only a prospect's words can have; sellers' sentences are not negatives for them."""
 HEAD_PATH = Path(__file__).parent / "data" / "sentence_head.json"
-HEAD_LAYERS = 2
+HEAD_LAYERS = 1
 """MiniLM layers the shipped head reads (`FirstLayersMiniLM`), chosen by cross-validation."""
 FORMAT = "gtmflow-sentence-head/1"
 Matrix = NDArray[np.float64]
@@ -250,10 +250,10 @@ def default_head() -> SentenceHead:
 class FirstLayersMiniLM(MiniLMEmbedding):
     """all-MiniLM-L6-v2 (int8) cut after its first `layers` of 6 transformer layers, mean-pooled.
 
-    The head does not need the whole model: logistic regressions on the first two layers' mean
-    scored higher in grouped cross-validation than on the sentence embedding itself (see the
-    module docstring), at a third of the compute. The cut graph is derived from the verified
-    model file with `onnx` on first use and cached beside the static table
+    The head does not need the whole model: logistic regressions on the first layers' mean
+    scored at least as high in grouped cross-validation as on the sentence embedding itself
+    (see the module docstring), at a fraction of the compute. The cut graph is derived from the
+    verified model file with `onnx` on first use and cached beside the static table
     (`~/.cache/gtmflow/`, or `cache_dir=`), named by the model's sha256 and `layers`.
 
     Args:
@@ -265,7 +265,7 @@ class FirstLayersMiniLM(MiniLMEmbedding):
 
     def __init__(
         self,
-        layers: int = 2,
+        layers: int,
         *,
         cache_dir: str | Path | None = None,
         threads: int | None = None,

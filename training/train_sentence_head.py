@@ -53,7 +53,7 @@ from gtmflow.tools.transcripts import parse_transcript
 CALLS = Path(__file__).resolve().parent / "calls"
 L2_GRID = (0.03, 0.1, 0.3, 1.0)
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.25, 0.71, 0.05))
-LAYER_GRID = (2, 3, 4, 6)
+LAYER_GRID = (1, 2, 3, 4, 6)
 BANDS = tuple(float(round(b, 2)) for b in np.arange(0.0, 2.01, 0.25))
 FOLDS = 5
 
