@@ -273,7 +273,8 @@ class FirstLayersMiniLM(MiniLMEmbedding):
     ) -> None:
         if not 1 <= layers <= 6:
             raise ConfigError(f"layers={layers} must be 1 to 6 (all-MiniLM-L6-v2 has six)")
-        super().__init__(sha256=None, threads=threads, batch_size=batch_size)
+        sha256 = MINILM_INT8_SHA256 if layers == 6 else None  # a cut file is checked when cut
+        super().__init__(sha256=sha256, threads=threads, batch_size=batch_size)
         self.layers = layers
         self.model_id = f"{MINILM_MODEL_ID}-first{layers}"
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
@@ -287,15 +288,12 @@ class FirstLayersMiniLM(MiniLMEmbedding):
         return folder / f"minilm-{MINILM_INT8_SHA256[:12]}-first{self.layers}.onnx"
 
     def _resolve_model_path(self) -> Path:
-        source = MiniLMEmbedding()
-        source.check()  # the shipped file, verified against its pinned sha256
         full = super()._resolve_model_path()
-        if self.layers == 6:
-            return full
         path = self.cut_path
-        if not path.exists():
+        if self.layers < 6 and not path.exists():
+            MiniLMEmbedding().check()  # cut only the verified file (its pinned sha256)
             _cut(full, path, self.layers)
-        return path
+        return full if self.layers == 6 else path
 
 
 class Screen:
