@@ -9,7 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gtmflow.agents.sentence_head import HEAD_PATH, SentenceHead, default_head
+from gtmflow.agents.sentence_head import (
+    HEAD_PATH,
+    FirstLayersMiniLM,
+    Screen,
+    SentenceHead,
+    default_head,
+    uncertain_rows,
+)
 from gtmflow.agents.transcript_analyst import TranscriptAnalyst
 from gtmflow.errors import ConfigError
 from gtmflow.tools.transcripts import parse_transcript
@@ -114,12 +121,100 @@ def test_training_input_mistakes_are_named() -> None:
         SentenceHead.train(WordEmbedder(), ["Slow.", "Fast."], [["pain"]])
 
 
+class ScreenWords(WordEmbedder):
+    """A cheaper marker-word embedder for the screen: fewer words, another model."""
+
+    model_id = "marker-words-screen"
+    words = ("slow", "price", "send", "hello")
+
+
+def cascade(band: tuple[float, float]) -> tuple[SentenceHead, CountingEmbedder]:
+    texts, labels, sellers = zip(*CORPUS, strict=True)
+    head = trained(l2=0.01)
+    head.embedder = counting = CountingEmbedder()
+    head.screen = Screen.train(
+        ScreenWords(), texts, labels, sellers=sellers, l2=0.1, threshold=0.45, band=band
+    )
+    return head, counting
+
+
+PROBES = [
+    "So slow and manual.",
+    "The contract price is a problem.",
+    "Send the notes after the call.",
+    "Hello, lovely weather today.",
+    "Manual steps everywhere.",
+    "Okay.",
+]
+
+
+def test_a_screen_sends_only_the_sentences_it_is_unsure_of_to_the_embedder() -> None:
+    head, counting = cascade(band=(1.5, 1.5))
+    assert head.screen is not None
+    first = head.screen.probabilities(PROBES[:-1])
+    unsure = [t for t, u in zip(PROBES, head.screen.unsure(first), strict=False) if u]
+    assert 0 < len(unsure) < len(PROBES) - 1  # the band splits the probes
+    votes = head.scores(PROBES)
+    assert counting.seen == unsure  # "Okay." is under min_words: never embedded
+    alone = trained(l2=0.01).scores(PROBES)
+    for text, vote, minilm, screen in zip(PROBES, votes, alone, first, strict=False):
+        expected = list(minilm.values()) if text in unsure else np.minimum(1, screen / 0.45)
+        assert list(vote.values()) == pytest.approx(expected)
+
+
+def test_the_band_sets_how_much_reaches_the_embedder() -> None:
+    none, counting = cascade(band=(0.0, 0.0))
+    none.scores(PROBES)
+    assert counting.seen == []
+    every, counting = cascade(band=(40.0, 40.0))
+    every.scores(PROBES)
+    assert counting.seen == PROBES[:-1]
+    probabilities = np.asarray([[0.2, 0.44], [0.9, 0.01]])
+    assert uncertain_rows(probabilities, 0.45, (0.1, 0.0)).tolist() == [True, False]
+    assert uncertain_rows(probabilities, 0.45, (0.0, 3.0)).tolist() == [False, True]
+
+
+def test_a_saved_screen_loads_only_on_its_embedding_model(tmp_path: Path) -> None:
+    head, _ = cascade(band=(0.5, 0.25))
+    path = tmp_path / "cascade.json"
+    head.save(path)
+    again = SentenceHead.load(path, WordEmbedder(), screen_embedder=ScreenWords())
+    assert again.screen is not None and head.screen is not None
+    assert again.screen.band == (0.5, 0.25) and again.screen.l2 == 0.1
+    assert np.allclose(again.screen.weights, head.screen.weights, rtol=1e-6)
+    loaded, kept = (np.asarray([list(v.values()) for v in h.scores(PROBES)]) for h in (again, head))
+    assert np.allclose(loaded, kept, rtol=1e-5)
+    with pytest.raises(ConfigError, match="trained on marker-words-screen embeddings, not marker"):
+        SentenceHead.load(path, WordEmbedder(), screen_embedder=WordEmbedder())
+    with pytest.raises(ConfigError, match=r"band=\(-1, 0\) must be two distances >= 0"):
+        Screen(ScreenWords(), {"pain": [0.0] * 6}, threshold=0.45, band=(-1, 0), l2=1.0)
+
+
 @pytest.fixture(scope="module")
 def shipped() -> SentenceHead:
     try:
         return default_head()
     except Exception as exc:  # the embedding model is a pinned dependency; say why if absent
         pytest.skip(f"MiniLM embedder unavailable: {exc}")
+
+
+def test_the_first_layers_are_cut_once_and_embed_differently(
+    shipped: SentenceHead, tmp_path: Path
+) -> None:
+    texts = ["Our drivers sit idle every morning.", "Send me the contract."]
+    cut = FirstLayersMiniLM(3, cache_dir=tmp_path)
+    vectors = cut.embed(texts)
+    assert cut.model_id == "all-MiniLM-L6-v2-first3" and cut.cut_path.parent == tmp_path
+    assert vectors.shape == (2, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+    made = cut.cut_path.stat().st_mtime_ns
+    again = FirstLayersMiniLM(3, cache_dir=tmp_path)
+    assert np.allclose(again.embed(texts), vectors, atol=1e-6)
+    assert again.cut_path.stat().st_mtime_ns == made  # read from the cache, not cut again
+    whole = FirstLayersMiniLM(6, cache_dir=tmp_path).embed(texts)
+    assert float((whole * vectors).sum(axis=1).min()) < 0.99  # another representation
+    assert shipped.embedder.model_id.endswith(f"-first{shipped.embedder.layers}")
+    with pytest.raises(ConfigError, match="layers=7 must be 1 to 6"):
+        FirstLayersMiniLM(7)
 
 
 def test_the_shipped_head_is_what_the_training_script_makes(shipped: SentenceHead) -> None:
