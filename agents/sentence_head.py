@@ -42,9 +42,11 @@ to MiniLM, 1.2-1.4x the words per CPU-second, but the held-out micro F1 fell fro
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -53,7 +55,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gtmflow.errors import ConfigError
+from gtmflow.errors import ConfigError, GtmflowWarning
 from gtmflow.tools.context.embeddings import MINILM_INT8_SHA256, MINILM_MODEL_ID, MiniLMEmbedding
 
 __all__ = [
@@ -289,11 +291,21 @@ class FirstLayersMiniLM(MiniLMEmbedding):
 
     def _resolve_model_path(self) -> Path:
         full = super()._resolve_model_path()
+        if self.layers == 6:
+            return full
         path = self.cut_path
-        if self.layers < 6 and not path.exists():
+        if path.exists() and not _intact(path):
+            warnings.warn(
+                GtmflowWarning(
+                    f"the cached cut model '{path}' does not match the digest written when it "
+                    "was cut (a damaged or replaced file); cutting it again from the verified model"
+                ),
+                stacklevel=2,
+            )
+        if not _intact(path):
             MiniLMEmbedding().check()  # cut only the verified file (its pinned sha256)
             _cut(full, path, self.layers)
-        return full if self.layers == 6 else path
+        return path
 
 
 class Screen:
@@ -374,7 +386,11 @@ class Screen:
 
 
 def _cut(full: Path, path: Path, layers: int) -> None:
-    """Write the graph from the inputs to layer `layers`' output LayerNorm (atomically)."""
+    """Write the graph from the inputs to layer `layers`' output LayerNorm, and its digest.
+
+    Both files are written whole and then renamed: a concurrent reader sees no file, the old
+    one or the new one; one that sees a new model beside an old digest cuts again.
+    """
     import onnx.utils
 
     # LayerNormalization nodes: the embeddings' one, then two per layer, the second ending it.
@@ -385,7 +401,25 @@ def _cut(full: Path, path: Path, layers: int) -> None:
     partial = path.with_suffix(f".{os.getpid()}.tmp.onnx")
     inputs = ["input_ids", "attention_mask", "token_type_ids"]
     onnx.utils.extract_model(str(full), str(partial), inputs, [ends[2 * layers]])
-    partial.replace(path)  # a concurrent reader sees no file or the whole file
+    digest = _digest_path(path).with_suffix(f".{os.getpid()}.tmp")
+    digest.write_text(_sha256(partial))
+    partial.replace(path)
+    digest.replace(_digest_path(path))
+
+
+def _intact(path: Path) -> bool:
+    """Whether the cut model at `path` is the file its digest was written for."""
+    recorded = _digest_path(path)
+    return path.exists() and recorded.exists() and recorded.read_text() == _sha256(path)
+
+
+def _digest_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def uncertain_rows(

@@ -18,7 +18,7 @@ from gtmflow.agents.sentence_head import (
     uncertain_rows,
 )
 from gtmflow.agents.transcript_analyst import TranscriptAnalyst
-from gtmflow.errors import ConfigError
+from gtmflow.errors import ConfigError, GtmflowWarning
 from gtmflow.tools.transcripts import parse_transcript
 
 TRAINING = Path(__file__).resolve().parents[1] / "training"
@@ -215,6 +215,18 @@ def test_the_first_layers_are_cut_once_and_embed_differently(
     assert shipped.embedder.model_id.endswith(f"-first{shipped.embedder.layers}")
     with pytest.raises(ConfigError, match="layers=7 must be 1 to 6"):
         FirstLayersMiniLM(7)
+
+
+def test_a_damaged_cached_cut_is_said_and_cut_again(shipped: SentenceHead, tmp_path: Path) -> None:
+    texts = ["Our drivers sit idle every morning.", "Send me the contract."]
+    vectors = FirstLayersMiniLM(1, cache_dir=tmp_path).embed(texts)
+    cached = FirstLayersMiniLM(1, cache_dir=tmp_path).cut_path
+    data = bytearray(cached.read_bytes())
+    data[-64:] = bytes(64)  # the tail of the weights, as a disk or a copy might damage them
+    cached.write_bytes(bytes(data))
+    with pytest.warns(GtmflowWarning, match="does not match the digest"):
+        again = FirstLayersMiniLM(1, cache_dir=tmp_path).embed(texts)
+    assert np.allclose(again, vectors, atol=1e-6)
 
 
 def test_the_shipped_head_is_what_the_training_script_makes(shipped: SentenceHead) -> None:
