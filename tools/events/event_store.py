@@ -542,6 +542,9 @@ def _connect(path: str | Path) -> sqlite3.Connection:
     try:
         conn = connect(path)  # WAL, synchronous=NORMAL, busy timeout, cross-thread use
         conn.execute("PRAGMA cache_size = -65536")  # 64 MiB keeps the id index hot on ingest
+        # Every read has an index of its own; SQLite would rather build a transient one over
+        # all the events of a type for each batch's read (batches x events over a run).
+        conn.execute("PRAGMA automatic_index = OFF")
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(
             f"cannot open the event store '{path}': {exc}; check that its folder is writable "
