@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -174,12 +176,7 @@ def test_a_shared_pass_is_claimed_in_small_batches_so_two_workers_share_it(
 ) -> None:
     # A 500-contact claim gave a whole pass of a few hundred contacts to the first worker.
     monkeypatch.setenv("GTMFLOW_STORE_URL", pg_url)
-    world = _world(tmp_path)
-    with Workspace.open(tmp_path) as first, Workspace.open(tmp_path) as second:
-        graph = first._attach(first.code.router())
-        rules = bulk_rules_of(graph)
-        assert rules is not None
-        passes = [_rules_pass(ws, graph, rules, world.end) for ws in (first, second)]
+    with _two_workers(tmp_path) as passes:
         plan = passes[0].plan()
         assert len(plan.contacts) > 2 * SHARED_BATCH
         mine = passes[0].claim(plan)
@@ -196,12 +193,7 @@ def test_a_contact_another_worker_judged_and_released_is_not_judged_again(
     # Only contacts skipped once were checked: a worker that planned the whole pass judged
     # again every contact another worker had judged and released before it got there.
     monkeypatch.setenv("GTMFLOW_STORE_URL", pg_url)
-    world = _world(tmp_path)
-    with Workspace.open(tmp_path) as first, Workspace.open(tmp_path) as second:
-        graph = first._attach(first.code.router())
-        rules = bulk_rules_of(graph)
-        assert rules is not None
-        passes = [_rules_pass(ws, graph, rules, world.end) for ws in (first, second)]
+    with _two_workers(tmp_path) as passes:
         plan = passes[0].plan()
         mine = passes[0].claim(plan)
         judged = next(mine)
@@ -210,6 +202,17 @@ def test_a_contact_another_worker_judged_and_released_is_not_judged_again(
         theirs = next(passes[1].claim(passes[1].plan()))
         assert theirs == plan.contacts[len(judged) + len(held) :]
         mine.close()
+
+
+@contextmanager
+def _two_workers(folder: Path) -> Iterator[list[RulesPass]]:
+    """Two workers' bulk passes of the router over the sample world, on one shared store."""
+    world = _world(folder)
+    with Workspace.open(folder) as first, Workspace.open(folder) as second:
+        graph = first._attach(first.code.router())
+        rules = bulk_rules_of(graph)
+        assert rules is not None
+        yield [_rules_pass(ws, graph, rules, world.end) for ws in (first, second)]
 
 
 def _rules_pass(ws: Workspace, graph: Any, rules: Any, as_of: Any) -> RulesPass:

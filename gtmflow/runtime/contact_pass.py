@@ -29,6 +29,7 @@ from gtmflow.tools._database import StoreTarget, ledger_database
 from gtmflow.tools.delivery.scheduler import Scheduler
 from gtmflow.tools.deps import Deps
 from gtmflow.tools.events.event_store import EventStore
+from gtmflow.tools.events.portable_scans import scan_changes
 from gtmflow.tools.events.scans import Deferred, NewEvents
 from gtmflow.triggers import TriggerSource, scan_filters, triggers_of
 
@@ -162,17 +163,13 @@ class ContactPass:
         self, sources: list[TriggerSource], after_seq: int, upto_seq: int, as_of: datetime
     ) -> NewEvents:
         """The scan for sources that only answer `cares_about`: every new event is decoded."""
-        found = NewEvents()
-        for seq, item in self._events.changes(after_seq=after_seq):
-            if seq > upto_seq:
-                break
-            if not any(source.cares_about(item) for source in sources):
-                continue
-            if item.timestamp > as_of:
-                found.deferred.append(Deferred(seq, item.contact_id, item.timestamp))
-            else:
-                found.due.add(item.contact_id)
-        return found
+
+        def wanted(item: Event) -> bool:
+            return any(source.cares_about(item) for source in sources)
+
+        return scan_changes(
+            self._events, wanted, after_seq=after_seq, upto_seq=upto_seq, as_of=as_of
+        )
 
     def _swept_now(self, graph: str, as_of: datetime) -> set[str]:
         """Contacts whose next possible sweep is at or before `as_of`."""

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -15,7 +15,7 @@ from gtmflow.pipes import EventFilter, HistoryNeed
 from gtmflow.pipes.history import needed_events
 from gtmflow.tools.events.scans import Deferred, NewEvents
 
-__all__ = ["PortableScans", "ReadsEvents"]
+__all__ = ["PortableScans", "ReadsEvents", "scan_changes"]
 
 
 class ReadsEvents(Protocol):
@@ -34,6 +34,31 @@ class ReadsEvents(Protocol):
     ) -> list[Event]: ...
 
 
+def scan_changes(
+    store: ReadsEvents,
+    wanted: Callable[[Event], bool],
+    *,
+    after_seq: int,
+    upto_seq: int,
+    as_of: datetime,
+) -> NewEvents:
+    """`scan_new` over decoded events: contacts with a `wanted` event in `(after_seq, upto_seq]`.
+
+    An event after `as_of` is deferred to the run whose as-of reaches it.
+    """
+    found = NewEvents()
+    for seq, item in store.changes(after_seq=after_seq):
+        if seq > upto_seq:
+            break
+        if not wanted(item):
+            continue
+        if item.timestamp > as_of:
+            found.deferred.append(Deferred(seq, item.contact_id, item.timestamp))
+        else:
+            found.due.add(item.contact_id)
+    return found
+
+
 class PortableScans:
     """`scan_new`, `unseen_starts` and `read_histories` through `changes` and `events`."""
 
@@ -49,17 +74,11 @@ class PortableScans:
 
         Decodes every new event.
         """
-        found = NewEvents()
-        for seq, item in self.changes(after_seq=after_seq):
-            if seq > upto_seq:
-                break
-            if filters is not None and not any(f.accepts(item) for f in filters):
-                continue
-            if item.timestamp > as_of:
-                found.deferred.append(Deferred(seq, item.contact_id, item.timestamp))
-            else:
-                found.due.add(item.contact_id)
-        return found
+
+        def wanted(item: Event) -> bool:
+            return filters is None or any(f.accepts(item) for f in filters)
+
+        return scan_changes(self, wanted, after_seq=after_seq, upto_seq=upto_seq, as_of=as_of)
 
     def unseen_starts(
         self: ReadsEvents, cursors: Mapping[str, tuple[int, datetime | None]], *, as_of: datetime
