@@ -3,6 +3,7 @@
 | module | holds |
 | --- | --- |
 | `event_store` | `EventStore` and its SQLite implementation: contacts and their event histories |
+| `sqlite_schema` | the SQLite store's schema, migrations and connection settings |
 | `sqlite_rows` | events and contacts as SQLite rows and back: derived ids, conflicts, unreadable |
 | `postgres_store` | `PostgresEventStore`: the same store in PostgreSQL, shared by workers |
 | `postgres_scans` | the run loop's bulk reads on PostgreSQL: one query per batch (arrays) |
@@ -10,6 +11,7 @@
 | `portable_scans` | the same reads through any store's per-contact methods (the reference) |
 | `event_columns` | `EventColumns`: many contacts' events as numpy columns, read in bulk |
 | `ingest` | the write loop: batches into the store, `IngestReport` |
+| `bulk_load` | an import into an empty SQLite store builds its indexes after the rows |
 | `dead_letter` | rejected rows (`DeadLetter`) and warnings about kept ones (`IngestNotes`) |
 | `readers` | reading JSON Lines and CSV rows into events and contacts |
 | `csv_records` | CSV records from lines: a quote that never closes costs one line; delimiters |

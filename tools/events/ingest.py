@@ -39,6 +39,7 @@ from __future__ import annotations
 import tempfile
 import warnings
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -247,16 +248,18 @@ def _ingest(
             convert,
             dead,
         )
-        while not items.done:
-            pulled = items.pulled
-            for result in _write_batch(store, items, options.batch_size, what):
-                accepted += result.accepted
-                duplicates += result.duplicates
-            if items.pulled == pulled and not items.done:
-                raise ConfigError(
-                    f"{type(store).__name__}.write_{what}() returned without reading the rows "
-                    "it was given; an EventStore must consume the whole iterable it is passed"
-                )
+        with store.bulk_load() if what == "events" else nullcontext():
+            while not items.done:
+                pulled = items.pulled
+                for result in _write_batch(store, items, options.batch_size, what):
+                    accepted += result.accepted
+                    duplicates += result.duplicates
+                if items.pulled == pulled and not items.done:
+                    raise ConfigError(
+                        f"{type(store).__name__}.write_{what}() returned without reading the "
+                        "rows it was given; an EventStore must consume the whole iterable it "
+                        "is passed"
+                    )
     notes = items.notes.summary()
     for note in notes:
         warnings.warn(InputWarning(f"'{options.path.name}' {note}"), stacklevel=3)
