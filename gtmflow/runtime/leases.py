@@ -46,6 +46,7 @@ class NoLeases:
     """One process owns the workspace (SQLite): every claim succeeds, nothing is stored."""
 
     holder = "local"
+    seconds = LEASE_SECONDS
 
     def claim(self, keys: Collection[str]) -> set[str]:
         """All of `keys`."""

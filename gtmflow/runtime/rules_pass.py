@@ -10,11 +10,12 @@ router) to a `RulesPass`, which works in four steps:
 2. `claim`: the plan a batch at a time (500 contacts; 50 on a shared store, so a pass of a few
    hundred contacts spreads over the workers instead of going whole to the first to claim). On a
    shared store each batch is leased to this worker (`gtmflow.runtime.leases`, `FOR UPDATE SKIP
-   LOCKED`): contacts another worker holds are skipped and come back at the end of the pass,
-   taken once their lease is freed or has expired (a killed worker). A contact claimed on a
-   shared store is dropped when its stored state shows another worker already judged it for
-   this pass (it judged and released it first). So workers share a pass, none judges a contact
-   twice, and none finishes it early.
+   LOCKED`): contacts another worker holds are skipped and tried again at the end of the pass,
+   or sooner once their lease could have expired since (a killed worker's are taken over a
+   lease length after it stopped beating, not when this worker has done its whole plan). A
+   contact claimed on a shared store is dropped when its stored state shows another worker
+   already judged it for this pass (it judged and released it first). So workers share a
+   pass, none judges a contact twice, and none finishes it early.
 3. `process`: for one batch, one query each reads the contacts, their rule state
    (`gtmflow.runtime.run_state`), the earliest event each has not seen, and only the parts of
    their histories the live rules read (`HistoryNeed`s); the rules are judged in Python
@@ -158,25 +159,35 @@ class RulesPass:
         return RunPlan(sorted(due | self._woken), woken, cursor, scan.deferred)
 
     def claim(self, plan: RunPlan) -> Iterator[list[str]]:
-        """The plan's contacts, a batch at a time, each batch leased while it is processed."""
-        pending, revisit = list(plan.contacts), False
-        while pending:
-            skipped: list[str] = []
-            for start in range(0, len(pending), self.batch_size):
-                batch = pending[start : start + self.batch_size]
-                taken = self.leases.claim(batch)
-                skipped += [c for c in batch if c not in taken]
-                mine = [c for c in batch if c in taken]
-                if revisit or self._shared:  # another worker may have judged and released them
-                    mine = self._not_yet_judged(mine)
-                try:
-                    if mine:
-                        yield mine
-                finally:
-                    self.leases.release(taken)
-            if len(skipped) == len(pending):
-                time.sleep(0.2)  # every one is held elsewhere: wait for a release or expiry
-            pending, revisit = skipped, True
+        """The plan's contacts, a batch at a time, each batch leased while it is processed.
+
+        Contacts another worker holds are tried again once a lease could have run out since
+        they were skipped (its length), ahead of the rest: a worker that died is taken over
+        then, not when this one has been through its whole plan.
+        """
+        todo, at = list(plan.contacts), 0
+        held: list[str] = []  # skipped: another worker holds them
+        since, progress = 0.0, False  # when the first of `held` was skipped; taken since
+        while at < len(todo) or held:
+            if held and (at == len(todo) or time.monotonic() - since >= self.leases.seconds):
+                if at == len(todo) and not progress:
+                    time.sleep(0.2)  # every one is held elsewhere: wait for a release or expiry
+                todo, at, held, progress = held + todo[at:], 0, [], False
+            batch = todo[at : at + self.batch_size]
+            at += len(batch)
+            taken = self.leases.claim(batch)
+            if len(taken) < len(batch) and not held:
+                since = time.monotonic()
+            held += [c for c in batch if c not in taken]
+            progress = progress or bool(taken)
+            mine = [c for c in batch if c in taken]
+            if self._shared:  # another worker may have judged and released them
+                mine = self._not_yet_judged(mine)
+            try:
+                if mine:
+                    yield mine
+            finally:
+                self.leases.release(taken)
 
     def _not_yet_judged(self, contacts: list[str]) -> list[str]:
         """Contacts another worker has not judged for this pass (its state would say so)."""
