@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +27,7 @@ from gtmflow import Workspace
 from gtmflow.cli import app
 from gtmflow.errors import GtmflowWarning
 from gtmflow.examples.sample_world import generate_sample_world
+from gtmflow.graphs.sequences import SEQUENCE_PREFIX
 from gtmflow.runtime.leases import Leases
 from gtmflow.runtime.rules_pass import SHARED_BATCH, RulesPass, bulk_rules_of
 from gtmflow.runtime.scaffold import scaffold
@@ -234,8 +236,6 @@ def _worker(folder: Path, world: Any, env: dict[str, str]) -> subprocess.Popen[s
 
 
 def _plus_days(moment: Any, days: int) -> str:
-    from datetime import timedelta
-
     return (moment + timedelta(days=days)).replace(microsecond=0).isoformat()
 
 
@@ -366,3 +366,53 @@ def test_a_dead_workers_contacts_are_taken_over_a_lease_later_not_at_the_end_of_
         assert taken and taken[-1] < len(order) - 1  # ahead of the plan's last batch
         assert set().union(*order) == set(plan.contacts)
         claims.close()
+
+
+def test_a_tick_resumes_the_due_wait_of_a_contact_a_dead_worker_held(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A tick skipped a due wait whose contact another worker held ("it resumes this wait"):
+    # when that worker had died, the wait was left until some later tick, and a pass of
+    # `serve --ticks 1` workers ended with its sends undone (fault run: lost effects).
+    monkeypatch.setenv("GTMFLOW_STORE_URL", pg_url)
+    world = _world(tmp_path)
+    later = world.end + timedelta(days=30)
+    with Workspace.open(tmp_path) as ws:
+        ws.run_all(as_of=world.end, progress=False)
+        ws.tick(world.end, progress=False)
+        due = ws.scheduler.due(later, graph=SEQUENCE_PREFIX)
+        assert due, "the sample world left no sequence waiting: grow it"
+        dead = Leases(ws.stores.leases._db, seconds=1.0)
+        assert dead.claim([due[0].contact_id]) == {due[0].contact_id}
+        dead._stop.set()  # it dies holding the contact: no heartbeat, no release
+        report = ws.tick(later, progress=False)
+        left = {w.id for w in ws.scheduler.due(later, graph=SEQUENCE_PREFIX)}
+    assert due[0].id not in left
+    assert report["resumed"] >= len(due)
+
+
+def test_serve_started_while_postgresql_is_down_waits_for_it_and_finishes(
+    tmp_path: Path, pg_url: str, postgres_server: PostgresServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # A worker (re)started while the database restarted exited 2 at once ("no PostgreSQL
+    # server answers"), leaving its share of the work undone (fault run: lost effects).
+    monkeypatch.delenv("GTMFLOW_STORE_URL", raising=False)
+    alone = tmp_path / "sqlite"
+    world = _world(alone)
+    assert _worker(alone, world, {"GTMFLOW_STORE_URL": ""}).wait(timeout=300) == 0
+    expected, _ = _summary(alone)
+
+    monkeypatch.setenv("GTMFLOW_STORE_URL", pg_url)
+    shared = tmp_path / "pg"
+    _world(shared)
+    postgres_server.stop()
+    try:
+        worker = _worker(shared, world, {"GTMFLOW_STORE_URL": pg_url})
+        time.sleep(5.0)  # past its imports, it finds no server
+        assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""
+    finally:
+        postgres_server.start()
+    assert worker.wait(timeout=300) == 0, worker.stderr.read() if worker.stderr else ""
+    assert "store not answering" in (worker.stderr.read() if worker.stderr else "")
+    assert _summary(shared)[0] == expected

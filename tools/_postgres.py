@@ -22,7 +22,20 @@ from urllib.parse import urlsplit
 
 from gtmflow.errors import ConfigError, StoreError, StoreUnavailable
 
-__all__ = ["PostgresDatabase", "is_outage", "redacted", "require_postgres"]
+__all__ = [
+    "PostgresDatabase",
+    "ServerNotAnswering",
+    "is_outage",
+    "redacted",
+    "require_postgres",
+]
+
+
+class ServerNotAnswering(ConfigError):
+    """No PostgreSQL server answers at the store's address: a wrong host or port, or a server
+    that is down or restarting. A one-off command stops (exit 2); `gtmflow serve` waits a while
+    at start, as it waits out an outage mid-run."""
+
 
 _SCHEMES = ("postgresql", "postgres")
 
@@ -181,23 +194,23 @@ def probe(url: str) -> None:
             "postgresql://user@host:5432/database"
         ) from None
     except psycopg.OperationalError as exc:
-        raise ConfigError(_diagnosis(label, url, _first_line(exc))) from None
+        raise _diagnosis(label, url, _first_line(exc)) from None
 
 
-def _diagnosis(label: str, url: str, message: str) -> str:
+def _diagnosis(label: str, url: str, message: str) -> ConfigError:
     parts = urlsplit(url)
     database = parts.path.strip("/")
     if "does not exist" in message and "database" in message:
-        return (
+        return ConfigError(
             f"PostgreSQL store '{label}': database '{database}' does not exist; create it "
             f'(createdb {database}, or CREATE DATABASE "{database}") and run `gtmflow migrate`'
         )
     if "password" in message or "authentication" in message:
-        return (
+        return ConfigError(
             f"PostgreSQL store '{label}' refused the credentials ({message}); set PGPASSWORD "
             "(or put the password in GTMFLOW_STORE_URL, never in gtmflow.toml) and check the user"
         )
-    return (
+    return ServerNotAnswering(
         f"no PostgreSQL server answers for store '{label}' ({message}); check the host and port "
         "in [store] url or GTMFLOW_STORE_URL, and that the server is running"
     )

@@ -21,10 +21,12 @@ from typing import Any
 from gtmflow.cli._common import console, styled
 from gtmflow.errors import ConfigError
 
-__all__ = ["BACKOFF", "migrate_store", "serve_loop", "start_workers"]
+__all__ = ["BACKOFF", "START_WAIT", "migrate_store", "serve_loop", "start_workers"]
 
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 """Seconds to wait after each failed attempt while the store is unavailable (then 30 s)."""
+START_WAIT = 60.0
+"""How long `serve` waits at start for a store whose server does not answer, then exits 2."""
 
 
 def serve_loop(
@@ -36,10 +38,8 @@ def serve_loop(
     until: datetime | None,
 ) -> None:
     """Run and tick until `ticks` are done (forever when None) or Ctrl-C."""
-    from gtmflow.runtime.workspace import Workspace
-
     done = 0
-    with Workspace.open(workspace) as ws:
+    with _open_waiting(workspace) as ws:
         try:
             while ticks is None or done < ticks:
                 line = _with_retries(lambda: _one_tick(ws, as_of, until))
@@ -49,6 +49,28 @@ def serve_loop(
                     wallclock.sleep(interval)
         except KeyboardInterrupt:
             console().print("stopped")
+
+
+def _open_waiting(workspace: Path) -> Any:
+    """Open the workspace; while no server answers for its store, wait (backoff, at most
+    `START_WAIT` seconds in all: a worker restarted while the database restarts), then stop."""
+    from gtmflow.runtime.workspace import Workspace
+    from gtmflow.tools._postgres import ServerNotAnswering, is_outage
+
+    waited, failures = 0.0, 0
+    while True:
+        try:
+            return Workspace.open(workspace)
+        except Exception as exc:
+            wait = BACKOFF[min(failures, len(BACKOFF) - 1)]
+            if not (isinstance(exc, ServerNotAnswering) or is_outage(exc)):
+                raise
+            if waited + wait > START_WAIT:
+                raise
+            failures, waited = failures + 1, waited + wait
+            notice = "[yellow]store not answering:[/] {}; retrying in {} s (up to {} s at start)"
+            console(stderr=True).print(styled(notice, _first(exc), wait, START_WAIT))
+            wallclock.sleep(wait)
 
 
 def _one_tick(ws: Any, as_of: datetime | None, until: datetime | None) -> str:

@@ -12,6 +12,7 @@ a contact supersedes their drafts awaiting approval and cancels queued follow-up
 
 from __future__ import annotations
 
+import time as wallclock
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -155,18 +156,34 @@ class Enrollments:
     # ------------------------------------------------------------------ time and events
 
     def resume_due(self, now: datetime) -> Counter[str]:
-        """Resume every thread whose wait is due at `now` (on a shared store: whose contact this
-        worker could lease; the others are resumed by the workers holding them)."""
+        """Resume every thread whose wait is due at `now`.
+
+        On a shared store a wait whose contact another worker holds is tried again until that
+        worker has resumed it or let the contact go, or its lease has run out (a worker that
+        died): for at most three lease lengths, after which it is left to the next tick.
+        """
         added: Counter[str] = Counter()
-        for due in self._scheduler.due(now, graph=SEQUENCE_PREFIX):
-            with self._runner.leases.hold(due.contact_id, wait=False) as held:
-                if not held:
-                    continue  # another worker has the contact: it resumes this wait
-                name = due.graph.removeprefix(SEQUENCE_PREFIX)
-                if name in self.sequences:
-                    added += self._resume(name, due.contact_id, now)
-                if due.contact_id not in self.failures:  # a failed resume stays due: it is retried
-                    self._scheduler.complete(due.id)
+        leases = self._runner.leases
+        waiting, deadline = self._scheduler.due(now, graph=SEQUENCE_PREFIX), None
+        while waiting:
+            held_elsewhere = set()
+            for due in waiting:
+                with leases.hold(due.contact_id, wait=False) as held:
+                    if not held:
+                        held_elsewhere.add(due.id)
+                        continue
+                    name = due.graph.removeprefix(SEQUENCE_PREFIX)
+                    if name in self.sequences:
+                        added += self._resume(name, due.contact_id, now)
+                    if due.contact_id not in self.failures:  # a failed resume stays due
+                        self._scheduler.complete(due.id)
+            deadline = deadline or wallclock.monotonic() + 3 * leases.seconds
+            if not held_elsewhere or wallclock.monotonic() > deadline:
+                break
+            wallclock.sleep(0.2)
+            waiting = [
+                d for d in self._scheduler.due(now, graph=SEQUENCE_PREFIX) if d.id in held_elsewhere
+            ]
         return added
 
     def on_events(self, events: Iterable[Event], now: datetime) -> Counter[str]:
