@@ -32,6 +32,7 @@ from gtmflow.runtime.leases import Leases
 from gtmflow.runtime.rules_pass import SHARED_BATCH, RulesPass, bulk_rules_of
 from gtmflow.runtime.scaffold import scaffold
 from gtmflow.tools._postgres import PostgresDatabase
+from gtmflow.tools.delivery.outbox import Outbox
 from gtmflow.tools.migrations import MIGRATIONS, SCHEMA_VERSION, migrate
 
 from .database_servers import PostgresServer, free_port
@@ -416,3 +417,20 @@ def test_serve_started_while_postgresql_is_down_waits_for_it_and_finishes(
     assert worker.wait(timeout=300) == 0, worker.stderr.read() if worker.stderr else ""
     assert "store not answering" in (worker.stderr.read() if worker.stderr else "")
     assert _summary(shared)[0] == expected
+
+
+def test_a_tick_delivers_the_rows_a_dead_delivery_pass_had_leased(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A tick's delivery skipped the rows another pass had leased, so when that pass had died
+    # they waited for some later tick: the last `serve --ticks 1` ended with enrolls undone.
+    monkeypatch.setenv("GTMFLOW_STORE_URL", pg_url)
+    world = _world(tmp_path)
+    with Workspace.open(tmp_path) as ws:
+        ws.run_all(as_of=world.end, progress=False)
+        dead = Outbox(ws.outbox._db, batch_lease=timedelta(seconds=4))
+        leased = [r.action.idempotency_key for _, r in dead._lease_batch(world.end, 50, (0, 10**9))]
+        assert len(leased) == 50  # then it died
+        ws.tick(world.end, progress=False)
+        left = [k for k in leased if (r := ws.outbox.record(k)) and r.status == "pending"]
+    assert left == []

@@ -246,6 +246,26 @@ class Outbox:
                     self._release([r.action.idempotency_key for _, r in batch[n + 1 :]])
                     raise
 
+    def leased_elsewhere(self, now: datetime) -> float:
+        """Seconds until the last lease another pass holds on a due pending record runs out.
+
+        A pass skips those rows (their pass is sending them, or it died and they are free once
+        its lease runs out); a caller that must not stop before they are sent (a tick, whose
+        delivery no live worker shares) waits this long and delivers again. 0: none.
+        """
+        if self.batch_lease is None:
+            return 0.0
+        ((last,),) = self._db.query(
+            "SELECT MAX(lease_until) FROM outbox WHERE status = 'pending' AND lease_until > ? "
+            "AND lease_holder <> ? AND (next_attempt_at IS NULL OR next_attempt_at <= ?)",
+            (utc(wall()), self.holder, utc(now)),
+        )
+        return (
+            0.0
+            if last is None
+            else max((datetime.fromisoformat(last) - wall()).total_seconds(), 0.0)
+        )
+
     def next_retry(self) -> datetime | None:
         """When the earliest pending record that failed transiently is due again (None: none)."""
         ((first,),) = self._db.query(
