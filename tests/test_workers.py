@@ -434,3 +434,25 @@ def test_a_tick_delivers_the_rows_a_dead_delivery_pass_had_leased(
         ws.tick(world.end, progress=False)
         left = [k for k in leased if (r := ws.outbox.record(k)) and r.status == "pending"]
     assert left == []
+
+
+def test_an_effect_a_dead_worker_was_applying_is_free_after_lease_seconds(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An internal effect (an enroll) being applied was leased for a fixed 60 s, not for
+    # `[store] lease_seconds`: a worker killed while applying one held it for a minute.
+    monkeypatch.setenv("GTMFLOW_STORE_URL", pg_url)
+    world = _world(tmp_path)
+    with (tmp_path / "gtmflow.toml").open("a") as handle:
+        handle.write("\n[store]\nlease_seconds = 1\n")
+    with Workspace.open(tmp_path) as dead, Workspace.open(tmp_path) as alive:
+        dead.run_all(as_of=world.end, progress=False)
+        enroll = next(r for r in dead.outbox.records() if r.action.kind == "enroll")
+        key = enroll.action.idempotency_key
+        assert dead.outbox._claim(key, world.end, internal=True)  # then it dies applying it
+        assert alive.outbox.leased_elsewhere(world.end) > 0
+        time.sleep(1.3)
+        assert alive.outbox.leased_elsewhere(world.end) == 0
+        alive.tick(world.end, progress=False)
+        applied = alive.outbox.record(key)
+    assert applied is not None and applied.status == "sent"

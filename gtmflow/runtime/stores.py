@@ -180,6 +180,7 @@ def _postgres_stores(url: str, config: WorkspaceConfig, clock: Clock) -> Stores:
         backend="postgresql", label=db.label, events=events,
         outbox=Outbox(
             db, clock=clock, retry=config.retry_schedule(),
+            lease=timedelta(seconds=config.lease_seconds),  # an effect being applied, too
             batch_lease=timedelta(seconds=config.lease_seconds),
         ),
         decisions=DecisionLog(db),
