@@ -166,7 +166,7 @@ class Enrollments:
         leases = self._runner.leases
         waiting, deadline = self._scheduler.due(now, graph=SEQUENCE_PREFIX), None
         while waiting:
-            held_elsewhere = set()
+            held_elsewhere: set[int] = set()  # wait ids
             for due in waiting:
                 with leases.hold(due.contact_id, wait=False) as held:
                     if not held:

@@ -523,13 +523,14 @@ class Workspace:
         self.cursors.save("__tick__", resume_seq, moment)  # after: a crash reads them again
         counts["resumed"] += sum(self.enrollments.resume_due(moment).values())
         counts["errors"] += self.enrollments.take_failures()  # each one warned about
-        for _ in range(4):  # enrollments create first sends; deliver those in the same moment
+        for attempt in range(4):  # enrollments create first sends; deliver them in this moment
             report = self.deliver(transport, now=moment)
             counts.update({k: v for k, v in report.counts().items() if v})
             reasons.update(report.reasons)
             if not report.sent:
                 # No live worker delivers beside a tick: rows leased elsewhere are a dead pass's.
-                if not (left := self.outbox.leased_elsewhere(moment)):
+                left = self.outbox.leased_elsewhere(moment)
+                if not left or attempt == 3:
                     break
                 wallclock.sleep(left + 0.05)
         return counts
