@@ -14,9 +14,10 @@ import signal
 import subprocess
 import sys
 import time as wallclock
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from gtmflow.cli._common import console, styled
 from gtmflow.errors import ConfigError
@@ -27,6 +28,7 @@ BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 """Seconds to wait after each failed attempt while the store is unavailable (then 30 s)."""
 START_WAIT = 60.0
 """How long `serve` waits at start for a store whose server does not answer, then exits 2."""
+T = TypeVar("T")
 
 
 def serve_loop(
@@ -38,8 +40,10 @@ def serve_loop(
     until: datetime | None,
 ) -> None:
     """Run and tick until `ticks` are done (forever when None) or Ctrl-C."""
+    from gtmflow.runtime.workspace import Workspace
+
     done = 0
-    with _open_waiting(workspace) as ws:
+    with _with_retries(lambda: Workspace.open(workspace), starting=True) as ws:
         try:
             while ticks is None or done < ticks:
                 line = _with_retries(lambda: _one_tick(ws, as_of, until))
@@ -51,50 +55,38 @@ def serve_loop(
             console().print("stopped")
 
 
-def _open_waiting(workspace: Path) -> Any:
-    """Open the workspace; while no server answers for its store, wait (backoff, at most
-    `START_WAIT` seconds in all: a worker restarted while the database restarts), then stop."""
-    from gtmflow.runtime.workspace import Workspace
-    from gtmflow.tools._postgres import ServerNotAnswering, is_outage
-
-    waited, failures = 0.0, 0
-    while True:
-        try:
-            return Workspace.open(workspace)
-        except Exception as exc:
-            wait = BACKOFF[min(failures, len(BACKOFF) - 1)]
-            if not (isinstance(exc, ServerNotAnswering) or is_outage(exc)):
-                raise
-            if waited + wait > START_WAIT:
-                raise
-            failures, waited = failures + 1, waited + wait
-            notice = "[yellow]store not answering:[/] {}; retrying in {} s (up to {} s at start)"
-            console(stderr=True).print(styled(notice, _first(exc), wait, START_WAIT))
-            wallclock.sleep(wait)
-
-
 def _one_tick(ws: Any, as_of: datetime | None, until: datetime | None) -> str:
     actions = sum(r.actions for r in ws.run_all(as_of=as_of, progress=False).values())
     report = ws.tick(until, progress=False)
     return f"{report['until']}: {actions} new actions, tick {report}"
 
 
-def _with_retries(step: Any) -> str:
-    """Do `step`; while the store is unavailable, wait (backoff) and do it again."""
-    from gtmflow.tools._postgres import is_outage
+def _with_retries(step: Callable[[], T], *, starting: bool = False) -> T:
+    """Do `step`; while the store is unavailable, wait (backoff) and do it again.
 
-    failures = 0
+    `starting` (opening the workspace): a server that does not answer is waited for too, for
+    at most `START_WAIT` seconds in all (a worker restarted while the database restarts);
+    then the error stands.
+    """
+    from gtmflow.tools._postgres import ServerNotAnswering, is_outage
+
+    failures, waited = 0, 0.0
     while True:
         try:
-            return str(step())
+            return step()
         except Exception as exc:
-            if not is_outage(exc):
-                raise
             wait = BACKOFF[min(failures, len(BACKOFF) - 1)]
-            failures += 1
-            console(stderr=True).print(
-                styled("[yellow]store unavailable:[/] {}; retrying in {} s", _first(exc), wait)
-            )
+            down = is_outage(exc) or (starting and isinstance(exc, ServerNotAnswering))
+            if not down or (starting and waited + wait > START_WAIT):
+                raise
+            failures, waited = failures + 1, waited + wait
+            notice = (
+                styled("[yellow]store not answering:[/] {}; retrying in {} s (up to {} s at "
+                       "start)", _first(exc), wait, START_WAIT)
+                if starting
+                else styled("[yellow]store unavailable:[/] {}; retrying in {} s", _first(exc), wait)
+            )  # fmt: skip
+            console(stderr=True).print(notice)
             wallclock.sleep(wait)
 
 
