@@ -30,6 +30,18 @@ def connect(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """An immediate (write-locking) transaction on `conn`; rolled back if the block raises."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 class Database:
     """One SQLite connection and the lock that guards it, with transactions that roll back.
 
@@ -47,14 +59,8 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """An immediate (write-locking) transaction; rolled back if the block raises."""
-        with self.lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
+        with self.lock, immediate(self.conn) as conn:
+            yield conn
 
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         """All rows of a read query."""

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from gtmflow.errors import GtmflowWarning
+from gtmflow.tools._sqlite import immediate
 
 __all__ = ["build_owed_indexes", "bulk_load"]
 
@@ -93,8 +94,7 @@ def _take(path: str | Path) -> Callable[[], None] | None:
 
 
 def _drop_if_empty(conn: sqlite3.Connection) -> bool:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate(conn):
         empty = conn.execute("SELECT 1 FROM events LIMIT 1").fetchone() is None
         owed = conn.execute("SELECT 1 FROM meta WHERE key = ?", (_OWED,)).fetchone()
         indexes = conn.execute(
@@ -102,15 +102,10 @@ def _drop_if_empty(conn: sqlite3.Connection) -> bool:
             "WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL ORDER BY name"
         ).fetchall()
         if not empty or owed or not indexes:
-            conn.execute("COMMIT")
             return False
         conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (_OWED, json.dumps(indexes)))
         for name, _ in indexes:
             conn.execute(f'DROP INDEX "{name}"')
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return True
 
 
@@ -124,8 +119,7 @@ def _build(conn: sqlite3.Connection) -> None:
     conn.execute(f"PRAGMA cache_size = {_SORT_CACHE}")
     conn.execute(f"PRAGMA threads = {min(2, os.cpu_count() or 1)}")
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(conn):
             present = {
                 name
                 for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
@@ -134,10 +128,6 @@ def _build(conn: sqlite3.Connection) -> None:
                 if name not in present:
                     conn.execute(sql)
             conn.execute("DELETE FROM meta WHERE key = ?", (_OWED,))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
     finally:
         conn.execute(f"PRAGMA cache_size = {cache}")
         conn.execute(f"PRAGMA threads = {threads}")

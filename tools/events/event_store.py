@@ -24,6 +24,7 @@ from typing import Any, Self
 from gtmflow.clock import require_aware
 from gtmflow.errors import ConfigError, InputWarning
 from gtmflow.models import Contact, Event
+from gtmflow.tools._sqlite import immediate
 from gtmflow.tools.events import scans
 from gtmflow.tools.events.bulk_load import build_owed_indexes, bulk_load
 from gtmflow.tools.events.event_columns import (
@@ -473,14 +474,8 @@ class SQLiteEventStore(scans.SQLiteScans, EventStore):
 
     @contextmanager
     def _transaction(self, what: str) -> Iterator[None]:
-        with self._lock, store_errors(what, self.path):
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        with self._lock, store_errors(what, self.path), immediate(self._conn):
+            yield
 
 
 def _events_query(
