@@ -240,6 +240,16 @@ def _plus_days(moment: Any, days: int) -> str:
     return (moment + timedelta(days=days)).replace(microsecond=0).isoformat()
 
 
+def _sqlite_reference(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Any, Counter[tuple[str, str]]]:
+    """The sample world, and the outbox one `serve` on SQLite makes of it (kind, status)."""
+    monkeypatch.delenv("GTMFLOW_STORE_URL", raising=False)
+    world = _world(folder)
+    assert _worker(folder, world, {"GTMFLOW_STORE_URL": ""}).wait(timeout=300) == 0
+    return world, _summary(folder)[0]
+
+
 def _summary(folder: Path) -> tuple[Counter[tuple[str, str]], set[str]]:
     with Workspace.open(folder) as ws:
         records = ws.outbox.records()
@@ -324,12 +334,7 @@ def test_serve_waits_out_a_postgresql_restart_and_finishes(
     tmp_path: Path, pg_url: str, postgres_server: PostgresServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    monkeypatch.delenv("GTMFLOW_STORE_URL", raising=False)
-    alone = tmp_path / "sqlite"
-    world = _world(alone)
-    assert _worker(alone, world, {"GTMFLOW_STORE_URL": ""}).wait(timeout=300) == 0
-    expected, _ = _summary(alone)
-
+    world, expected = _sqlite_reference(tmp_path / "sqlite", monkeypatch)
     monkeypatch.setenv("GTMFLOW_STORE_URL", pg_url)
     shared = tmp_path / "pg"
     _world(shared)
@@ -398,12 +403,7 @@ def test_serve_started_while_postgresql_is_down_waits_for_it_and_finishes(
 ) -> None:  # fmt: skip
     # A worker (re)started while the database restarted exited 2 at once ("no PostgreSQL
     # server answers"), leaving its share of the work undone (fault run: lost effects).
-    monkeypatch.delenv("GTMFLOW_STORE_URL", raising=False)
-    alone = tmp_path / "sqlite"
-    world = _world(alone)
-    assert _worker(alone, world, {"GTMFLOW_STORE_URL": ""}).wait(timeout=300) == 0
-    expected, _ = _summary(alone)
-
+    world, expected = _sqlite_reference(tmp_path / "sqlite", monkeypatch)
     monkeypatch.setenv("GTMFLOW_STORE_URL", pg_url)
     shared = tmp_path / "pg"
     _world(shared)
